@@ -1,0 +1,40 @@
+# sandboxd — build, test, run, benchmark. Everything runs as root on Debian 12.
+SWIFT        ?= swift
+PREFIX       ?= /usr/local
+CONFIG       ?= debug
+BUILD_FLAGS  ?= -c $(CONFIG)
+APT_PACKAGES := libsystemd-dev libseccomp-dev bubblewrap pkg-config iproute2 libc6-dev gcc make
+BIN          = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
+
+.PHONY: all build test deps run install bench-rhp bench-spawn clean
+
+all: build
+
+# Installs the system packages the build and the tests need (missing ones only).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build $(BUILD_FLAGS)
+
+test: deps
+	$(SWIFT) build $(BUILD_FLAGS) --build-tests
+	$(SWIFT) test $(BUILD_FLAGS) --skip-build
+
+bench-rhp: deps
+	$(SWIFT) build -c release --product bench-rhp
+	$$($(SWIFT) build -c release --show-bin-path)/bench-rhp
+
+bench-spawn: deps
+	$(SWIFT) build -c release --product bench-spawn
+	$$($(SWIFT) build -c release --show-bin-path)/bench-spawn
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN)/example-runtime $(BIN)/sandbox-exec $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf .build .run

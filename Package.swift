@@ -1,0 +1,86 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "sandboxd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "CBOR", targets: ["CBOR"]),
+        .library(name: "RuntimeHostProtocol", targets: ["RuntimeHostProtocol"]),
+        .library(name: "Sandbox", targets: ["Sandbox"]),
+        .executable(name: "example-runtime", targets: ["example-runtime"]),
+        .executable(name: "sandbox-exec", targets: ["sandbox-exec"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+    ],
+    targets: [
+        // The only C target: everything between clone() and execve(), plus raw syscalls glibc hides.
+        .target(
+            name: "CSandboxShim",
+            cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
+            linkerSettings: [.linkedLibrary("seccomp")]
+        ),
+        .target(
+            name: "SystemCalls",
+            dependencies: [.product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict
+        ),
+        .target(name: "CBOR", swiftSettings: strict),
+        .target(
+            name: "RuntimeHostProtocol",
+            dependencies: [
+                "CBOR",
+                "SystemCalls",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "Sandbox",
+            dependencies: [
+                "CSandboxShim",
+                "SystemCalls",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "example-runtime",
+            dependencies: [
+                "RuntimeHostProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "sandbox-exec",
+            dependencies: [
+                "Sandbox",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "CBORTests", dependencies: ["CBOR"], swiftSettings: strict),
+        .testTarget(
+            name: "RuntimeHostProtocolTests",
+            dependencies: ["RuntimeHostProtocol", "CBOR", "SystemCalls"],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "SystemCalls"], swiftSettings: strict),
+    ]
+)

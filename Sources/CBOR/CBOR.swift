@@ -1,0 +1,1 @@
+// Module `CBOR`: see README.md for its role.

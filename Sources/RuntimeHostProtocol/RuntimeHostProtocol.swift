@@ -1,0 +1,1 @@
+// Module `RuntimeHostProtocol`: see README.md for its role.

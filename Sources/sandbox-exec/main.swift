@@ -1,0 +1,1 @@
+print("sandbox-exec: not built yet")
