@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "CBOR", targets: ["CBOR"]),
         .library(name: "RuntimeHostProtocol", targets: ["RuntimeHostProtocol"]),
         .library(name: "Sandbox", targets: ["Sandbox"]),
+        .library(name: "SystemdSupport", targets: ["SystemdSupport"]),
         .executable(name: "example-runtime", targets: ["example-runtime"]),
         .executable(name: "sandbox-exec", targets: ["sandbox-exec"]),
     ],
@@ -35,6 +36,18 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "CBOR", swiftSettings: strict),
+        // libsystemd: sd_notify, sd_listen_fds_with_names, sd_watchdog_enabled, sd_journal_sendv.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .target(
+            name: "SystemdSupport",
+            dependencies: [
+                "CSystemd",
+                "SystemCalls",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "RuntimeHostProtocol",
             dependencies: [
@@ -75,6 +88,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Test helper: runs SystemdSupport inside the namespaces and environments the tests set up.
+        .executableTarget(
+            name: "systemd-probe",
+            dependencies: ["SystemdSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "CBORTests", dependencies: ["CBOR"], swiftSettings: strict),
         .testTarget(
             name: "RuntimeHostProtocolTests",
@@ -82,5 +101,10 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "SystemCalls"], swiftSettings: strict),
+        .testTarget(
+            name: "SystemdSupportTests",
+            dependencies: ["SystemdSupport", "SystemCalls", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
     ]
 )

@@ -1,0 +1,174 @@
+import Foundation
+import Synchronization
+
+/// Forwards one runtime's output to the journal, one entry per line, with a per-runtime rate limit.
+///
+/// Entries: `MESSAGE` (the line's bytes), `PRIORITY` (6 stdout, 3 stderr, or the `level` of an Oasis JSON
+/// line: DEBG 7, INFO 6, WARN 4, ERRO 3), `SYSLOG_IDENTIFIER` = runtime name, `SANDBOX_RUNTIME_ID`,
+/// `SANDBOX_RUNTIME_NAME`, `SANDBOX_RUNTIME_PID` (once known), `SANDBOX_STREAM`, `SANDBOX_RUNTIME_MODULE`
+/// (Oasis `module`), `CONTAINER_NAME`, `CONTAINER_ID`.
+///
+/// Lines longer than ``maximumEntryLength`` are split; every part except the one that ends the line carries
+/// `SANDBOX_PARTIAL=1`, and every part of a split line carries `SANDBOX_PART=k/n` (native entries have no
+/// `_LINE_BREAK=`, which journald reserves for its stream transport). Lines beyond the rate limit are
+/// dropped whole; the next line that passes (or ``flushDropped()``) first writes one
+/// "dropped N lines" entry (`MESSAGE_ID` ``droppedMessageID``, `SANDBOX_DROPPED_LINES=N`).
+///
+/// The provisioner's log pump calls ``forward(line:stream:complete:)`` per line; stdout and stderr pumps
+/// may call it concurrently and share the runtime's rate limit.
+public final class RuntimeOutputForwarder: Sendable {
+    public enum Stream: String, Sendable {
+        case stdout, stderr
+
+        var defaultPriority: JournalPriority { self == .stdout ? .info : .error }
+    }
+
+    /// Lines per second and burst size of the per-runtime token bucket.
+    public struct RateLimit: Sendable, Hashable {
+        public var linesPerSecond: Double
+        public var burst: Int
+
+        public init(linesPerSecond: Double, burst: Int) {
+            self.linesPerSecond = linesPerSecond
+            self.burst = max(1, burst)
+        }
+
+        /// 1000 lines/s with bursts of 5000.
+        public static let `default` = RateLimit(linesPerSecond: 1000, burst: 5000)
+    }
+
+    /// Longest `MESSAGE` of one entry: 16 KiB.
+    public static let maximumEntryLength = 16 * 1024
+    /// `MESSAGE_ID` of the "dropped N lines" entry (explained in the catalog).
+    public static let droppedMessageID = "052e8d29c7bc4bca9f07bf2794ba96de"
+
+    private struct State: Sendable {
+        var bucket: TokenBucket
+        var dropped = 0
+        var pid: Int32?
+    }
+
+    private let runtime: RuntimeIdentity
+    private let sink: any JournalSink
+    private let rateLimit: RateLimit
+    private let clock: @Sendable () -> ContinuousClock.Instant
+    private let onError: @Sendable (SystemdError) -> Void
+    private let state: Mutex<State>
+
+    public convenience init(
+        runtime: RuntimeIdentity,
+        sink: any JournalSink = NativeJournal(),
+        rateLimit: RateLimit = .default,
+        onError: @escaping @Sendable (SystemdError) -> Void = { _ in }
+    ) {
+        self.init(runtime: runtime, sink: sink, rateLimit: rateLimit, clock: { .now }, onError: onError)
+    }
+
+    init(
+        runtime: RuntimeIdentity, sink: any JournalSink, rateLimit: RateLimit,
+        clock: @escaping @Sendable () -> ContinuousClock.Instant,
+        onError: @escaping @Sendable (SystemdError) -> Void
+    ) {
+        self.runtime = runtime
+        self.sink = sink
+        self.rateLimit = rateLimit
+        self.clock = clock
+        self.onError = onError
+        self.state = Mutex(State(
+            bucket: TokenBucket(rate: rateLimit.linesPerSecond, burst: rateLimit.burst, now: clock()),
+            pid: runtime.pid
+        ))
+    }
+
+    /// The runtime's pid for the entries that follow (a restart changes it; nil while it has none).
+    public func setPID(_ pid: Int32?) {
+        state.withLock { $0.pid = pid }
+    }
+
+    /// Forwards one line (without its newline).
+    ///
+    /// - Parameter complete: false when the pump cut the line itself and more of it follows in the next
+    ///   call; the last entry of this chunk is then marked partial too.
+    public func forward(line: some Collection<UInt8>, stream: Stream, complete: Bool = true) {
+        let bytes = Array(line)
+        let parts = Self.split(bytes)
+        state.withLock { state in
+            guard state.bucket.take(parts.count, now: clock()) else {
+                state.dropped += 1
+                return
+            }
+            emitDropped(&state)
+            let oasis = parts.count == 1 ? OutputLevel.oasisFields(bytes) : nil
+            let priority = oasis?.level ?? stream.defaultPriority
+            for (index, part) in parts.enumerated() {
+                var fields = baseFields(stream: stream, priority: priority, pid: state.pid)
+                if let module = oasis?.module { fields.append("SANDBOX_RUNTIME_MODULE", module) }
+                if parts.count > 1 { fields.append("SANDBOX_PART", "\(index + 1)/\(parts.count)") }
+                if index < parts.count - 1 || !complete { fields.append("SANDBOX_PARTIAL", "1") }
+                fields.append("MESSAGE", bytes: Array(part))
+                send(fields)
+            }
+        }
+    }
+
+    /// Writes the pending "dropped N lines" entry now, if lines were dropped (call when the output ends).
+    public func flushDropped() {
+        state.withLock { emitDropped(&$0) }
+    }
+
+    private func emitDropped(_ state: inout State) {
+        guard state.dropped > 0 else { return }
+        var fields = JournalFields()
+        fields.append("MESSAGE", "Runtime \(runtime.name): dropped \(state.dropped) lines of output "
+            + "(rate limit \(Self.formatted(rateLimit.linesPerSecond)) lines/s, burst \(rateLimit.burst)).")
+        fields.append("MESSAGE_ID", Self.droppedMessageID)
+        fields.append("PRIORITY", JournalPriority.warning.field)
+        fields.append("SYSLOG_IDENTIFIER", "sandboxd")
+        fields.append("SANDBOX_RUNTIME_ID", runtime.id)
+        fields.append("SANDBOX_RUNTIME_NAME", runtime.name)
+        fields.append("SANDBOX_DROPPED_LINES", String(state.dropped))
+        state.dropped = 0
+        send(fields)
+    }
+
+    private func baseFields(stream: Stream, priority: JournalPriority, pid: Int32?) -> JournalFields {
+        var fields = JournalFields()
+        fields.append("PRIORITY", priority.field)
+        fields.append("SYSLOG_IDENTIFIER", runtime.name)
+        fields.append("SANDBOX_RUNTIME_ID", runtime.id)
+        fields.append("SANDBOX_RUNTIME_NAME", runtime.name)
+        if let pid { fields.append("SANDBOX_RUNTIME_PID", String(pid)) }
+        fields.append("SANDBOX_STREAM", stream.rawValue)
+        fields.append("CONTAINER_NAME", runtime.name)
+        fields.append("CONTAINER_ID", runtime.id)
+        return fields
+    }
+
+    private func send(_ fields: JournalFields) {
+        do { try sink.send(fields) } catch { onError(error) }
+    }
+
+    /// Cuts `line` into parts of at most ``maximumEntryLength`` bytes, never inside a UTF-8 sequence
+    /// when the line is valid UTF-8. An empty line is one empty part.
+    static func split(_ line: [UInt8]) -> [ArraySlice<UInt8>] {
+        guard line.count > maximumEntryLength else { return [line[...]] }
+        var parts: [ArraySlice<UInt8>] = []
+        var start = 0
+        while start < line.count {
+            var end = min(start + maximumEntryLength, line.count)
+            if end < line.count {
+                var boundary = end
+                // Back off over continuation bytes (10xxxxxx) to the start of the cut character.
+                while boundary > end - 4, boundary > start, line[boundary] & 0xC0 == 0x80 { boundary -= 1 }
+                if boundary > start, line[boundary] & 0xC0 != 0x80 { end = boundary }
+            }
+            parts.append(line[start..<end])
+            start = end
+        }
+        return parts
+    }
+
+    private static func formatted(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(value)
+    }
+}
