@@ -1,0 +1,112 @@
+import Synchronization
+import Testing
+@testable import SystemdSupport
+
+/// A clock the test moves by hand.
+final class ManualClock: Sendable {
+    private let instant = Mutex(ContinuousClock.now)
+    var now: ContinuousClock.Instant { instant.withLock { $0 } }
+    func advance(_ duration: Duration) { instant.withLock { $0 += duration } }
+}
+
+@Suite("Runtime output forwarding")
+struct OutputForwarderTests {
+    let runtime = RuntimeIdentity(id: "r-1", name: "alpha", pid: 99)
+
+    func forwarder(_ journal: RecordingJournal, clock: ManualClock = ManualClock(), limit: RuntimeOutputForwarder.RateLimit = .default) -> RuntimeOutputForwarder {
+        RuntimeOutputForwarder(runtime: runtime, sink: journal, rateLimit: limit, clock: { clock.now }, onError: { _ in })
+    }
+
+    @Test func oneEntryPerLineWithStreamPriorities() {
+        let journal = RecordingJournal()
+        let forwarder = forwarder(journal)
+        forwarder.forward(line: Array("out".utf8), stream: .stdout)
+        forwarder.forward(line: Array("err".utf8), stream: .stderr)
+        let entries = journal.entries
+        #expect(entries.map { $0["MESSAGE"] } == ["out", "err"])
+        #expect(entries.map { $0["PRIORITY"] } == ["6", "3"])
+        #expect(entries.map { $0["SANDBOX_STREAM"] } == ["stdout", "stderr"])
+        for entry in entries {
+            #expect(entry["SYSLOG_IDENTIFIER"] == "alpha")
+            #expect(entry["SANDBOX_RUNTIME_ID"] == "r-1")
+            #expect(entry["SANDBOX_RUNTIME_NAME"] == "alpha")
+            #expect(entry["SANDBOX_RUNTIME_PID"] == "99")
+            #expect(entry["CONTAINER_NAME"] == "alpha")
+            #expect(entry["CONTAINER_ID"] == "r-1")
+            #expect(entry["SANDBOX_PARTIAL"] == nil)
+        }
+    }
+
+    @Test("Oasis JSON lines use their level", arguments: [("DEBG", "7"), ("INFO", "6"), ("WARN", "4"), ("ERRO", "3"), ("WHAT", "3")])
+    func oasisLevels(level: String, priority: String) throws {
+        let journal = RecordingJournal()
+        forwarder(journal).forward(line: Array(#"{"msg":"m","level":"\#(level)","module":"mod"}"#.utf8), stream: .stderr)
+        let entry = try #require(journal.entries.first)
+        #expect(entry["PRIORITY"] == priority)
+        #expect(entry["SANDBOX_RUNTIME_MODULE"] == "mod")
+    }
+
+    @Test func longLinesAreSplitAndMarkedPartial() {
+        let journal = RecordingJournal()
+        let line = Array(repeating: UInt8(ascii: "a"), count: 2 * RuntimeOutputForwarder.maximumEntryLength + 10)
+        forwarder(journal).forward(line: line, stream: .stdout)
+        let entries = journal.entries
+        #expect(entries.count == 3)
+        #expect(entries.map { $0["MESSAGE"]?.utf8.count } == [16384, 16384, 10])
+        #expect(entries.map { $0["SANDBOX_PARTIAL"] } == ["1", "1", nil])
+        #expect(entries.map { $0["SANDBOX_PART"] } == ["1/3", "2/3", "3/3"])
+    }
+
+    @Test func splittingNeverCutsAUTF8Character() {
+        // 16383 ASCII bytes then a 3-byte character straddling the 16 KiB boundary.
+        let line = Array(repeating: UInt8(ascii: "a"), count: 16383) + Array("€".utf8) + Array("tail".utf8)
+        let parts = RuntimeOutputForwarder.split(line)
+        #expect(parts.count == 2)
+        #expect(parts[0].count == 16383)
+        #expect(String(validating: parts[1], as: UTF8.self) == "€tail")
+    }
+
+    @Test func aChunkThePumpCutIsMarkedPartial() {
+        let journal = RecordingJournal()
+        forwarder(journal).forward(line: Array("first half".utf8), stream: .stdout, complete: false)
+        #expect(journal.entries.first?["SANDBOX_PARTIAL"] == "1")
+    }
+
+    @Test func rateLimitDropsExcessAndReportsOnceTheWindowPasses() throws {
+        let journal = RecordingJournal()
+        let clock = ManualClock()
+        let forwarder = forwarder(journal, clock: clock, limit: .init(linesPerSecond: 100, burst: 10))
+        for index in 0..<25 { forwarder.forward(line: Array("line \(index)".utf8), stream: .stdout) }
+        #expect(journal.entries.count == 10)
+        clock.advance(.milliseconds(50))  // 5 tokens
+        forwarder.forward(line: Array("later".utf8), stream: .stdout)
+        let entries = journal.entries
+        #expect(entries.count == 12)
+        let dropped = entries[10]
+        #expect(dropped["MESSAGE_ID"] == RuntimeOutputForwarder.droppedMessageID)
+        #expect(dropped["SANDBOX_DROPPED_LINES"] == "15")
+        #expect(dropped["MESSAGE"] == "Runtime alpha: dropped 15 lines of output (rate limit 100 lines/s, burst 10).")
+        #expect(dropped["PRIORITY"] == "4")
+        #expect(entries[11]["MESSAGE"] == "later")
+    }
+
+    @Test func flushReportsDropsWithoutAnotherLine() {
+        let journal = RecordingJournal()
+        let forwarder = forwarder(journal, limit: .init(linesPerSecond: 1, burst: 1))
+        forwarder.forward(line: Array("a".utf8), stream: .stdout)
+        forwarder.forward(line: Array("b".utf8), stream: .stdout)
+        forwarder.flushDropped()
+        forwarder.flushDropped()
+        #expect(journal.entries.map { $0["SANDBOX_DROPPED_LINES"] } == [nil, "1"])
+    }
+
+    @Test func pidFollowsRestarts() {
+        let journal = RecordingJournal()
+        let forwarder = forwarder(journal)
+        forwarder.setPID(1234)
+        forwarder.forward(line: Array("x".utf8), stream: .stdout)
+        forwarder.setPID(nil)
+        forwarder.forward(line: Array("y".utf8), stream: .stdout)
+        #expect(journal.entries.map { $0["SANDBOX_RUNTIME_PID"] } == ["1234", nil])
+    }
+}

@@ -1,0 +1,52 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// What the machine offers; tests that need more are disabled with the reason.
+enum Host {
+    static var isRoot: Bool { getuid() == 0 }
+
+    static func executable(_ path: String) -> Bool { FileManager.default.isExecutableFile(atPath: path) }
+
+    static let journald = "/lib/systemd/systemd-journald"
+    static let journalctl = "/usr/bin/journalctl"
+    static let unshare = "/usr/bin/unshare"
+    static let nsenter = "/usr/bin/nsenter"
+    static let socketActivate = "/usr/bin/systemd-socket-activate"
+    static let systemd = "/lib/systemd/systemd"
+
+    /// Root, util-linux's unshare/nsenter and the journald binary: enough for ``PrivateJournald``.
+    static var canRunPrivateJournald: Bool {
+        isRoot && executable(journald) && executable(journalctl) && executable(unshare) && executable(nsenter)
+    }
+
+    /// The `systemd-probe` helper built next to the test bundle.
+    static var probe: String? {
+        var directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        while directory.path != "/", directory.pathExtension == "xctest" || directory.lastPathComponent == "Contents"
+            || directory.lastPathComponent == "MacOS" {
+            directory.deleteLastPathComponent()
+        }
+        let path = directory.appendingPathComponent("systemd-probe").path
+        return executable(path) ? path : nil
+    }
+
+    /// The package's root directory (for `systemd/`).
+    static var packageRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// A fresh private directory under /tmp; the caller removes it.
+    static func temporaryDirectory(_ label: String) throws -> URL {
+        let url = URL(fileURLWithPath: "/tmp").appendingPathComponent("sandboxd-\(label)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
