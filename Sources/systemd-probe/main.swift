@@ -33,6 +33,8 @@ case "journal-output":
     JournalScenarios.output()
 case "journal-log":
     JournalScenarios.log()
+case "fake-daemon":
+    FakeDaemon.run()
 case "listen-control":
     ListenScenario.run()
 default:

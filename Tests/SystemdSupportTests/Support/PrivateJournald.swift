@@ -7,7 +7,7 @@ import Foundation
 /// /var/log/journal, `Storage=volatile`), so tests never touch the host's journal.
 ///
 /// Commands run inside that namespace through `nsenter --mount`; the namespace and its journal vanish
-/// when journald exits (``stop()``).
+/// when journald exits (``stop()``, or `timeout` after 5 minutes if the test process died).
 struct PrivateJournald {
     let directory: URL
     let pid: Int32
@@ -50,7 +50,7 @@ struct PrivateJournald {
             if [ -d /var/log/journal ]; then mount -t tmpfs -o mode=0755 tmpfs /var/log/journal; fi
             mount --bind \(directory.path)/journald.conf /etc/systemd/journald.conf
             \(catalogMount)
-            exec \(Host.journald)
+            exec /usr/bin/timeout -s KILL 300 \(Host.journald)
 
             """
         let scriptURL = directory.appendingPathComponent("journald.sh")
