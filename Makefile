@@ -3,10 +3,15 @@ SWIFT        ?= swift
 PREFIX       ?= /usr/local
 CONFIG       ?= debug
 BUILD_FLAGS  ?= -c $(CONFIG)
-APT_PACKAGES := libsystemd-dev libseccomp-dev bubblewrap pkg-config iproute2 libc6-dev gcc make
+APT_PACKAGES := libsystemd-dev libseccomp-dev bubblewrap pkg-config iproute2 libc6-dev gcc make systemd util-linux
+# systemd integration (make install-systemd): units, sysusers and journal catalog. Unit files under
+# $(PREFIX)/lib/systemd/system are found by systemd for PREFIX=/usr/local and /usr.
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
+CATALOGDIR   ?= $(PREFIX)/lib/systemd/catalog
 BIN          = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 
-.PHONY: all build test deps run install bench-rhp bench-spawn clean
+.PHONY: all build test deps run install install-systemd bench-rhp bench-spawn clean
 
 all: build
 
@@ -32,9 +37,24 @@ bench-spawn: deps
 	$(SWIFT) build -c release --product bench-spawn
 	$$($(SWIFT) build -c release --show-bin-path)/bench-spawn
 
-install: build
+install: build install-systemd
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BIN)/example-runtime $(BIN)/sandbox-exec $(DESTDIR)$(PREFIX)/bin/
+
+# Units (ExecStart follows PREFIX), the sandboxd group and the journal catalog; without DESTDIR also
+# creates the group, rebuilds the catalog database and reloads a running systemd.
+install-systemd:
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(CATALOGDIR) $(DESTDIR)/etc/sandboxd
+	sed 's|/usr/local/bin/sandboxd|$(PREFIX)/bin/sandboxd|' systemd/sandboxd.service > $(DESTDIR)$(UNITDIR)/sandboxd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/sandboxd.service
+	install -m 0644 systemd/sandboxd.socket $(DESTDIR)$(UNITDIR)/sandboxd.socket
+	install -m 0644 systemd/sandboxd.sysusers $(DESTDIR)$(SYSUSERSDIR)/sandboxd.conf
+	install -m 0644 systemd/sandboxd.catalog $(DESTDIR)$(CATALOGDIR)/sandboxd.catalog
+	@if [ -z "$(DESTDIR)" ]; then \
+		systemd-sysusers $(SYSUSERSDIR)/sandboxd.conf; \
+		journalctl --update-catalog; \
+		if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
+	fi
 
 clean:
 	rm -rf .build .run

@@ -19,6 +19,7 @@ enum Host {
     /// Root, util-linux's unshare/nsenter and the journald binary: enough for ``PrivateJournald``.
     static var canRunPrivateJournald: Bool {
         isRoot && executable(journald) && executable(journalctl) && executable(unshare) && executable(nsenter)
+            && executable("/usr/bin/timeout")
     }
 
     /// The `systemd-probe` helper built next to the test bundle.
