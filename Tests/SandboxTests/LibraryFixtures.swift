@@ -63,6 +63,52 @@ enum LibraryFixtures {
         return app
     }
 
+    /// `app` whose `DT_NEEDED` is the absolute path of `lib/libnosoname.so` (linked by path, no soname);
+    /// prints "path 42".
+    static func pathNeeded(in scratch: LibraryScratchDirectory) throws -> String {
+        let library = try scratch.write("src/lib.c", "int answer(void) { return 42; }\n")
+        let main = try scratch.write("src/main.c", """
+            #include <stdio.h>
+            int answer(void);
+            int main(void) { printf("path %d\\n", answer()); return 0; }
+
+            """)
+        try FileManager.default.createDirectory(atPath: scratch.file("lib"), withIntermediateDirectories: true)
+        try LibraryTools.runChecked(LibraryTools.cc, ["-shared", "-fPIC", "-o", scratch.file("lib/libnosoname.so"), library])
+        try LibraryTools.runChecked(LibraryTools.cc, ["-o", scratch.file("app"), main, scratch.file("lib/libnosoname.so")])
+        return scratch.file("app")
+    }
+
+    /// `bin/app` (`DT_RUNPATH=$ORIGIN/lib`) → `bin/lib/libnd.so`, which has `DF_1_NODEFLIB` and needs
+    /// `libm.so.6`: ld.so may not look for libm in the cache or the default directories.
+    static func noDefaultLibraries(in scratch: LibraryScratchDirectory) throws -> String {
+        let library = try scratch.write("src/nd.c", "#include <math.h>\ndouble nd(double x) { return cos(x); }\n")
+        let main = try scratch.write("src/main.c", """
+            #include <stdio.h>
+            double nd(double);
+            int main(void) { printf("%g\\n", nd(0)); return 0; }
+
+            """)
+        let libraries = scratch.file("bin/lib")
+        try FileManager.default.createDirectory(atPath: libraries, withIntermediateDirectories: true)
+        try LibraryTools.runChecked(LibraryTools.cc, ["-shared", "-fPIC", "-Wl,-soname,libnd.so", "-Wl,-z,nodefaultlib", "-o", libraries + "/libnd.so", library, "-lm"])
+        try LibraryTools.runChecked(LibraryTools.cc, [
+            "-o", scratch.file("bin/app"), main, "-L" + libraries, "-lnd", "-Wl,-rpath-link," + libraries,
+            "-Wl,--enable-new-dtags", "-Wl,-rpath,$ORIGIN/lib",
+        ])
+        return scratch.file("bin/app")
+    }
+
+    /// A PIE with `PT_INTERP` and a dynamic section but no `DT_NEEDED`; `_start` exits 0.
+    static func interpreterOnly(in scratch: LibraryScratchDirectory) throws -> String {
+        let source = try scratch.write("start.c", """
+            void _start(void) { __asm__ volatile("mov $60, %eax\\n xor %edi, %edi\\n syscall"); }
+
+            """)
+        try LibraryTools.runChecked(LibraryTools.cc, ["-nostdlib", "-fPIE", "-pie", "-o", scratch.file("start"), source])
+        return scratch.file("start")
+    }
+
     static func bytes(of path: String) throws -> [UInt8] {
         [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
     }

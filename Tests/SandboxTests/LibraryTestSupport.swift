@@ -97,12 +97,19 @@ enum LibraryTools {
         let result = try runChecked("/usr/bin/ldd", [executable])
         var paths: Set<String> = []
         for line in result.standardOutput.split(separator: "\n") {
-            let parts = line.split(separator: " ")
-            guard let arrow = parts.firstIndex(of: "=>"), arrow + 1 < parts.count else { continue }
-            let path = String(parts[arrow + 1])
+            let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            let path: String
+            if let arrow = parts.firstIndex(of: "=>") {
+                guard arrow + 1 < parts.count else { continue }
+                path = String(parts[arrow + 1])
+            } else {
+                guard let first = parts.first else { continue }
+                path = String(first)
+            }
             guard path.hasPrefix("/") else { continue }
             paths.insert(try realPath(path))
         }
+        paths.remove(try realPath("/lib64/ld-linux-x86-64.so.2"))
         return paths
     }
 

@@ -114,9 +114,59 @@ struct SharedLibraryResolverTests {
         #expect(viaEnvironment.libraries.map(\.name).contains("libdemo_b.so"))
     }
 
-    @Test("a library reached under two names is loaded once and bound under both")
+    @Test("a DT_NEEDED path is opened as is and bound at that path",
+          .enabled(if: LibraryTools.hasCC, "SKIPPED LOUDLY: no cc at /usr/bin/cc"))
+    func neededPath() throws {
+        let scratch = try LibraryScratchDirectory("path")
+        let app = try LibraryFixtures.pathNeeded(in: scratch)
+        let resolved = try resolver.resolve(executable: FilePath(app))
+        let library = try #require(resolved.libraries.first)
+        #expect(library.name == scratch.file("lib/libnosoname.so"))
+        #expect(library.soname == nil)
+        #expect(SharedLibraryLayout(resolved).binds.contains { $0.target.string == scratch.file("lib/libnosoname.so") })
+        #expect(Set(resolved.libraries.map(\.hostPath.string)) == (try LibraryTools.lddLibraries(app)))
+    }
+
+    @Test("DF_1_NODEFLIB keeps ld.so.cache and the default directories out (agreeing with the real ld.so)",
+          .enabled(if: LibraryTools.hasCC, "SKIPPED LOUDLY: no cc at /usr/bin/cc"))
+    func noDefaultLibraries() throws {
+        let scratch = try LibraryScratchDirectory("nodeflib")
+        let app = try LibraryFixtures.noDefaultLibraries(in: scratch)
+        let hostRun = try LibraryTools.run(app, [])
+        #expect(hostRun.status == 127 && hostRun.standardError.contains("libm.so.6"), "ld.so itself must fail here: \(hostRun.standardError)")
+        let error = #expect(throws: SharedLibraryError.self) { try resolver.resolve(executable: FilePath(app)) }
+        #expect(error?.code == .libraryNotFound)
+        #expect(error?.message.contains("libm.so.6 (needed by \(scratch.file("bin/lib/libnd.so")))") == true, "\(String(describing: error))")
+        #expect(error?.message.contains("ld.so.cache") == false)
+
+        let multiarch = "/lib/x86_64-linux-gnu"
+        try LibraryTools.runChecked(app, [], environment: ["LD_LIBRARY_PATH": multiarch])
+        let resolved = try resolver.resolve(executable: FilePath(app), libraryPath: multiarch)
+        #expect(resolved.libraries.contains { $0.name == "libm.so.6" && $0.foundPath.string == multiarch + "/libm.so.6" })
+    }
+
+    @Test("an executable with PT_INTERP but no DT_NEEDED still needs its interpreter",
+          .enabled(if: LibraryTools.hasCC, "SKIPPED LOUDLY: no cc at /usr/bin/cc"))
+    func interpreterOnly() throws {
+        let scratch = try LibraryScratchDirectory("interp")
+        let program = try LibraryFixtures.interpreterOnly(in: scratch)
+        try LibraryTools.runChecked(program, [])
+        let resolved = try resolver.resolve(executable: FilePath(program))
+        #expect(resolved.interpreter?.path == "/lib64/ld-linux-x86-64.so.2")
+        #expect(resolved.libraries.isEmpty)
+        #expect(SharedLibraryLayout(resolved).binds.map(\.target) == ["/lib64/ld-linux-x86-64.so.2"])
+    }
+
+    @Test("the library limit is enforced")
+    func libraryLimit() {
+        let small = SharedLibraryResolver(configuration: .init(maximumLibraries: 2))
+        let error = #expect(throws: SharedLibraryError.self) { try small.resolve(executable: "/usr/bin/ls") }
+        #expect(error?.code == .limitExceeded)
+        #expect(throws: Never.self) { try SharedLibraryResolver(configuration: .init(maximumLibraries: 3)).resolve(executable: "/usr/bin/ls") }
+    }
+
+    @Test("a library reached under two names is bound under both; /usr/lib64 targets go through the symlink")
     func aliasesShareOneFile() throws {
-        #expect(throws: Never.self) { try resolver.resolve(executable: "/bin/sh") }
         let resolved = ResolvedLibraries(
             interpreter: ProgramInterpreter(path: "/usr/lib64/ld-linux-x86-64.so.2", hostPath: "/host/ld.so"),
             libraries: [SharedLibrary(hostPath: "/host/libx.so.1.2", names: ["libx.so.1", "libx.so", "/opt/x/../y/libx.so"], soname: "libx.so.1", foundPath: "/x/libx.so.1", neededBy: "/bin/app")]
@@ -250,7 +300,7 @@ struct SharedLibraryResolverTests {
 
     @Test("binaries run in a root holding only the computed layout (no ld.so.cache)",
           .enabled(if: LibraryTools.isRoot, "SKIPPED LOUDLY: needs root for unshare --mount, tmpfs and bind mounts"),
-          arguments: ["/usr/bin/ls", "/bin/sh", "/usr/bin/env", "swift", "origin"])
+          arguments: ["/usr/bin/ls", "/bin/sh", "/usr/bin/env", "swift", "origin", "path", "interpreter-only"])
     func reallyLoads(_ which: String) throws {
         let scratch = try LibraryScratchDirectory("loads")
         let executable: String
@@ -271,6 +321,18 @@ struct SharedLibraryResolverTests {
             }
             executable = try LibraryFixtures.chain(in: scratch, executableSearchPath: "$ORIGIN/lib", tag: .runpath, intermediateFindsLeaf: true)
             (arguments, expected) = ([], "demo 42\n")
+        case "path", "interpreter-only":
+            guard LibraryTools.hasCC else {
+                Issue.record("SKIPPED LOUDLY: no cc, the \(which) executable cannot be checked in a minimal root")
+                return
+            }
+            if which == "path" {
+                executable = try LibraryFixtures.pathNeeded(in: scratch)
+                (arguments, expected) = ([], "path 42\n")
+            } else {
+                executable = try LibraryFixtures.interpreterOnly(in: scratch)
+                (arguments, expected) = ([], "")
+            }
         case "/usr/bin/ls":
             (executable, arguments, expected) = (which, ["/"], "entrypoint\nlib64\nusr\n")
         case "/bin/sh":
