@@ -346,6 +346,36 @@ struct SharedLibraryResolverTests {
         #expect(result.standardOutput == expected, "\(which): \(result.standardError)")
     }
 
+    @Test("in the minimal root ld.so has no cache and finds the libraries in /usr/lib through its built-in path",
+          .enabled(if: LibraryTools.isRoot, "SKIPPED LOUDLY: needs root for unshare --mount, tmpfs and bind mounts"))
+    func loaderSearchesUsrLibWithoutCache() throws {
+        let layout = SharedLibraryLayout(try resolver.resolve(executable: "/usr/bin/ls"))
+        let result = try LibraryMinimalRoot.run("/usr/bin/ls", arguments: ["/"], layout: layout, environment: ["LD_DEBUG": "libs"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let trace = result.standardError
+        #expect(trace.contains("(system search path)"), "\(trace)")
+        for directory in ["/lib/x86_64-linux-gnu:", "/usr/lib/x86_64-linux-gnu:", "/lib:", "/usr/lib\t"] {
+            #expect(trace.contains(directory), "ld.so's built-in path should include \(directory): \(trace)")
+        }
+        #expect(trace.contains("trying file=/usr/lib/libc.so.6"))
+        #expect(!trace.contains("/usr/lib64"), "Debian's ld.so never searches lib64 directories")
+    }
+
+    @Test("a spec's LD_LIBRARY_PATH and bindSharedLibraries are honoured")
+    func layoutForSpec() throws {
+        var spec = SandboxSpec(executable: "/usr/bin/ls", environment: ["LD_LIBRARY_PATH": "/nonexistent"])
+        #expect(try resolver.layout(for: spec) == SharedLibraryLayout(try resolver.resolve(executable: "/usr/bin/ls")))
+        spec.bindSharedLibraries = false
+        #expect(try resolver.layout(for: spec).binds.isEmpty)
+
+        let scratch = try LibraryScratchDirectory("llp")
+        try FileManager.default.copyItem(atPath: LibraryTools.realPath("/lib/x86_64-linux-gnu/libpcre2-8.so.0"), toPath: scratch.file("libpcre2-8.so.0"))
+        spec = SandboxSpec(executable: "/usr/bin/ls", environment: ["LD_LIBRARY_PATH": scratch.path])
+        let layout = try resolver.layout(for: spec)
+        #expect(layout.binds.contains(BindMount(source: FilePath(scratch.file("libpcre2-8.so.0")), target: "/usr/lib/libpcre2-8.so.0")),
+                "LD_LIBRARY_PATH wins over ld.so.cache: \(layout.binds)")
+    }
+
     @Test("control: without the library binds the same root does not load",
           .enabled(if: LibraryTools.isRoot, "SKIPPED LOUDLY: needs root for unshare --mount, tmpfs and bind mounts"))
     func withoutLibrariesItFails() throws {

@@ -76,3 +76,16 @@ public struct SandboxSymbolicLink: Sendable, Hashable {
         self.destination = destination
     }
 }
+
+extension SharedLibraryResolver {
+    /// The library layout for `spec`'s executable, resolved with the `LD_LIBRARY_PATH` the runtime will
+    /// get; empty when ``SandboxSpec/bindSharedLibraries`` is off or the executable is static.
+    public func layout(
+        for spec: SandboxSpec,
+        libraryDirectory: FilePath = SharedLibraryLayout.defaultLibraryDirectory
+    ) throws(SharedLibraryError) -> SharedLibraryLayout {
+        guard spec.bindSharedLibraries else { return SharedLibraryLayout(binds: [], symbolicLinks: []) }
+        let resolved = try resolve(executable: spec.executable, libraryPath: spec.environment["LD_LIBRARY_PATH"])
+        return SharedLibraryLayout(resolved, libraryDirectory: libraryDirectory)
+    }
+}

@@ -96,7 +96,14 @@ public final class SharedLibraryResolver: Sendable {
         guard path.hasPrefix("/") else {
             throw SharedLibraryError(.malformedELF, "PT_INTERP \"\(path)\" is not an absolute path", path: executablePath)
         }
-        let file = try LibraryFile(path)
+        let file: LibraryFile
+        do {
+            file = try LibraryFile(path)
+        } catch {
+            var explained = error
+            explained.message = "program interpreter of \(executablePath) is unusable: \(error.message)"
+            throw explained
+        }
         let header = try ELFHeader(file: file)
         try header.requireSupported(path)
         guard header.machine == executable.machine else {
