@@ -14,6 +14,8 @@ struct DependencyWalk {
         var elf: ELFObject
         /// The path it was found at (for the executable: as given).
         var path: String
+        /// What `$ORIGIN` means for this object's names and search paths.
+        var origin: String
         var loader: Int?
         var names: [String]
         var rpathDirectories: [String]
@@ -26,7 +28,7 @@ struct DependencyWalk {
         var elf: ELFObject
     }
 
-    private enum Loaded: Equatable {
+    private enum Loaded {
         case interpreter
         case object(Int)
     }
@@ -100,6 +102,7 @@ struct DependencyWalk {
         objects.append(Object(
             elf: elf,
             path: path,
+            origin: origin,
             loader: loader,
             names: name.map { [$0] } ?? [],
             rpathDirectories: directories(elf.rpath),
@@ -118,8 +121,7 @@ struct DependencyWalk {
     private func find(_ name: String, neededBy needing: Int, loaderCache: () throws(SharedLibraryError) -> LoaderCache) throws(SharedLibraryError) -> Candidate {
         let requester = objects[needing]
         if name.utf8.contains(UInt8(ascii: "/")) {
-            let origin = LoaderSearchPath.parentDirectory(of: requester.path)
-            guard let path = LoaderSearchPath.substitutingTokens(in: name, origin: origin, machine: machine), path.hasPrefix("/") else {
+            guard let path = LoaderSearchPath.substitutingTokens(in: name, origin: requester.origin, machine: machine), path.hasPrefix("/") else {
                 throw notFound(name, neededBy: requester, searched: ["(relative paths depend on the runtime's working directory)"])
             }
             guard let candidate = try candidate(at: path) else { throw notFound(name, neededBy: requester, searched: [path]) }
