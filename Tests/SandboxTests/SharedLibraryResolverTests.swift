@@ -170,6 +170,27 @@ struct SharedLibraryResolverTests {
         #expect(throws: Never.self) { try SharedLibraryResolver(configuration: .init(maximumLibraries: 3)).resolve(executable: "/usr/bin/ls") }
     }
 
+    @Test("a candidate for another machine is skipped, a broken one is fatal (agreeing with the real ld.so)")
+    func candidateChecks() throws {
+        let selinux = try LibraryTools.realPath("/lib/x86_64-linux-gnu/libselinux.so.1")
+        let otherMachine = try LibraryScratchDirectory("machine")
+        let original = try LibraryFixtures.bytes(of: selinux)
+        var aarch64 = original
+        aarch64.set(UInt16(183), at: 18)
+        try otherMachine.write("libselinux.so.1", bytes: aarch64)
+        try LibraryTools.runChecked("/usr/bin/ls", ["/"], environment: ["LD_LIBRARY_PATH": otherMachine.path])
+        let skipped = try resolver.resolve(executable: "/usr/bin/ls", libraryPath: otherMachine.path)
+        #expect(skipped.libraries.first { $0.name == "libselinux.so.1" }?.hostPath.string == selinux)
+
+        let broken = try LibraryScratchDirectory("broken")
+        try broken.write("libselinux.so.1", bytes: Array(original.prefix(100)))
+        let hostRun = try LibraryTools.run("/usr/bin/ls", ["/"], environment: ["LD_LIBRARY_PATH": broken.path])
+        #expect(hostRun.status == 127, "ld.so itself must fail here: \(hostRun.standardError)")
+        let error = #expect(throws: SharedLibraryError.self) { try resolver.resolve(executable: "/usr/bin/ls", libraryPath: broken.path) }
+        #expect(error?.code == .truncatedFile)
+        #expect(error?.path == FilePath(broken.file("libselinux.so.1")))
+    }
+
     @Test("a library reached under two names is bound under both; /usr/lib64 targets go through the symlink")
     func aliasesShareOneFile() throws {
         let resolved = ResolvedLibraries(

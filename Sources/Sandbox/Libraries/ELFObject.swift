@@ -6,11 +6,8 @@
 /// Every offset and size is checked against the file and against fixed limits before it is used.
 struct ELFObject: Sendable {
     var machine: ELFMachine
-    var type: ELFHeader.ObjectType
     /// `PT_INTERP`: the program interpreter path, `nil` for static executables and libraries.
     var interpreter: String?
-    /// Whether there is a `PT_DYNAMIC` segment.
-    var isDynamic: Bool
     /// `DT_NEEDED` in file order.
     var needed: [String]
     /// `DT_RUNPATH`, unexpanded.
@@ -27,7 +24,6 @@ struct ELFObject: Sendable {
             throw SharedLibraryError(.unsupportedMachine, "ELF machine \(header.machineNumber) is neither x86_64 (62) nor aarch64 (183)", path: file.path, offset: 18)
         }
         self.machine = machine
-        self.type = header.type
         let segments = try ProgramHeaderTable(file: file, header: header)
 
         if let interp = segments.first(ofType: .interpreter) {
@@ -44,12 +40,10 @@ struct ELFObject: Sendable {
         }
 
         guard let dynamicSegment = segments.first(ofType: .dynamic) else {
-            isDynamic = false
             needed = []
             noDefaultLibraries = false
             return
         }
-        isDynamic = true
         let dynamic = try DynamicSection(file: file, segment: dynamicSegment)
         let strings = try dynamic.stringTable(in: segments, file: file)
 
