@@ -39,24 +39,26 @@ public struct CBORDecoder {
     ///
     /// - Throws: ``CBORDecodingError``.
     public func validate(_ bytes: some Collection<UInt8>) throws {
-        if try bytes.withContiguousStorageIfAvailable({ try validate(buffer: $0) }) == nil {
-            try Array(bytes).withUnsafeBufferPointer { try validate(buffer: $0) }
+        if try bytes.withContiguousStorageIfAvailable({ _ = try validate(buffer: $0) }) == nil {
+            try Array(bytes).withUnsafeBufferPointer { _ = try validate(buffer: $0) }
         }
     }
 
-    private func validate(buffer: UnsafeBufferPointer<UInt8>) throws(CBORDecodingError) {
+    /// Validates the input and returns the state typed decoding reads from.
+    private func validate(buffer: UnsafeBufferPointer<UInt8>) throws(CBORDecodingError) -> DecoderState {
         guard !buffer.isEmpty else {
             throw CBORDecodingError(code: .truncated, message: "empty input", offset: 0)
         }
-        let end = try Validator(buffer: buffer, limits: limits).validateItem(at: 0, depth: 0)
+        var validator = Validator(buffer: buffer, limits: limits)
+        let end = try validator.validateItem(at: 0, depth: 0)
         guard end == buffer.count else {
             throw CBORDecodingError(
                 code: .trailingBytes, message: "\(buffer.count - end) byte(s) after the data item", offset: end)
         }
+        return DecoderState(buffer: buffer, hasNonTextKeys: validator.sawNonTextKey)
     }
 
     private func decode<T: Decodable>(_ type: T.Type, buffer: UnsafeBufferPointer<UInt8>) throws -> T {
-        try validate(buffer: buffer)
-        return try DecoderState(buffer: buffer).decodeValue(T.self, at: 0)
+        try validate(buffer: buffer).decodeValue(T.self, at: 0)
     }
 }

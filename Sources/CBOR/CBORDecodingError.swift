@@ -73,16 +73,10 @@ public struct CBORDecodingError: Error, CustomStringConvertible {
         return "CBOR decoding error [\(code.rawValue)] at byte \(offset)\(path): \(message)"
     }
 
-    /// Prepends path components when the error passes through an enclosing container.
-    func prefixed(by components: [String]) -> CBORDecodingError {
+    /// Prepends a key (or `[index]`) while the error passes out through an enclosing container.
+    func prefixed(by component: String) -> CBORDecodingError {
         var copy = self
-        copy.codingPath = components + codingPath
-        return copy
-    }
-
-    func appending(_ component: String) -> CBORDecodingError {
-        var copy = self
-        copy.codingPath.append(component)
+        copy.codingPath.insert(component, at: 0)
         return copy
     }
 }

@@ -14,10 +14,10 @@ public struct CBOREncoder {
     ///   container API, or holds a ``CBORRawItem`` that is not exactly one valid item.
     public func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         let sink = EncoderSink()
-        try sink.encodeValue(value, key: nil)
-        if let misuse = sink.misuse {
+        try sink.encodeValue(value)
+        if let misuse = sink.core.misuse {
             throw misuse
         }
-        return sink.writer.bytes
+        return sink.core.writer.bytes
     }
 }

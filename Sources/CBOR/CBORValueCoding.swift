@@ -1,6 +1,6 @@
 extension CBORValue: DirectEncodable, DirectDecodable {
     func encodeDirectly(into sink: EncoderSink) {
-        write(to: &sink.writer)
+        write(to: &sink.core.writer)
     }
 
     static func decodeDirectly(from state: DecoderState, at offset: Int) throws(CBORDecodingError) -> CBORValue {
@@ -47,7 +47,7 @@ extension CBORValue: Codable {
     public init(from decoder: any Decoder) throws {
         if let decoder = decoder as? DecoderImpl {
             var position = decoder.offset
-            self = try decoder.state.value(at: &position)
+            self = try decoder.input.value(at: &position)
             return
         }
         let container = try decoder.singleValueContainer()

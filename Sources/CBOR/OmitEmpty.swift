@@ -35,7 +35,7 @@ extension OmitEmpty: DirectEncodable, DirectDecodable, MissingKeyDecodable {
     var omitsKey: Bool { wrappedValue.isEmptyValue }
 
     func encodeDirectly(into sink: EncoderSink) throws {
-        try sink.encodeValue(wrappedValue, key: nil)
+        try sink.encodeValue(wrappedValue)
     }
 
     static func decodeDirectly(from state: DecoderState, at offset: Int) throws -> OmitEmpty {
