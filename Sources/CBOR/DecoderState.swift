@@ -225,11 +225,18 @@ struct DecoderState {
     }
 
     /// Decodes any `Decodable` from the item at `offset`; errors from the type's own code are wrapped.
+    ///
+    /// Common scalars are recognised by metatype identity, which is cheaper than a conformance lookup.
     func decodeValue<T: Decodable>(_ type: T.Type, at offset: Int) throws(CBORDecodingError) -> T {
+        if T.self == String.self { return unsafeBitCast(try string(at: offset), to: T.self) }
+        if T.self == UInt64.self { return unsafeBitCast(try integer(UInt64.self, at: offset), to: T.self) }
+        if T.self == UInt32.self { return unsafeBitCast(try integer(UInt32.self, at: offset), to: T.self) }
+        if T.self == UInt16.self { return unsafeBitCast(try integer(UInt16.self, at: offset), to: T.self) }
+        if T.self == UInt8.self { return unsafeBitCast(try integer(UInt8.self, at: offset), to: T.self) }
+        if T.self == Int.self { return unsafeBitCast(try integer(Int.self, at: offset), to: T.self) }
+        if T.self == Int64.self { return unsafeBitCast(try integer(Int64.self, at: offset), to: T.self) }
+        if T.self == Bool.self { return unsafeBitCast(try bool(at: offset), to: T.self) }
         do {
-            if let value = try decodeScalar(T.self, at: offset) {
-                return value
-            }
             if let direct = T.self as? any DirectDecodable.Type {
                 return try direct.decodeDirectly(from: self, at: offset) as! T
             }
@@ -241,20 +248,6 @@ struct DecoderState {
                 code: .invalidValue, message: "\(T.self) rejected the value: \(describeForeignError(error))",
                 offset: offset, underlyingError: error)
         }
-    }
-
-    /// The common scalar types, recognised by metatype identity (cheaper than a conformance lookup).
-    @inline(__always)
-    private func decodeScalar<T>(_ type: T.Type, at offset: Int) throws(CBORDecodingError) -> T? {
-        if T.self == String.self { return unsafeBitCast(try string(at: offset), to: T.self) }
-        if T.self == UInt64.self { return unsafeBitCast(try integer(UInt64.self, at: offset), to: T.self) }
-        if T.self == UInt32.self { return unsafeBitCast(try integer(UInt32.self, at: offset), to: T.self) }
-        if T.self == UInt16.self { return unsafeBitCast(try integer(UInt16.self, at: offset), to: T.self) }
-        if T.self == UInt8.self { return unsafeBitCast(try integer(UInt8.self, at: offset), to: T.self) }
-        if T.self == Int.self { return unsafeBitCast(try integer(Int.self, at: offset), to: T.self) }
-        if T.self == Int64.self { return unsafeBitCast(try integer(Int64.self, at: offset), to: T.self) }
-        if T.self == Bool.self { return unsafeBitCast(try bool(at: offset), to: T.self) }
-        return nil
     }
 }
 

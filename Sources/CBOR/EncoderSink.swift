@@ -8,11 +8,34 @@ final class EncoderSink {
     /// Writes `value` as exactly one item.
     func encodeValue<T: Encodable>(_ value: T) throws {
         if core.writeScalar(value) { return }
-        if let direct = value as? any DirectEncodable {
-            try direct.encodeDirectly(into: self)
+        if let direct = T.self as? any DirectEncodable.Type {
+            try encodeDirectly(value, as: direct)
         } else {
             try encodeComposite(value)
         }
+    }
+
+    /// Writes a map entry, or nothing when the value is an empty ``OmitEmpty``.
+    func encodeEntry<T: Encodable>(_ value: T, key: String, in frame: FrameHandle) throws {
+        if EncoderCore.isScalar(T.self) {
+            guard try core.beginEntry(frame, key: key) else { return }
+            _ = core.writeScalar(value)
+        } else if let direct = T.self as? any DirectEncodable.Type {
+            guard !omitsKey(value, as: direct), try core.beginEntry(frame, key: key) else { return }
+            try encodeDirectly(value, as: direct)
+        } else {
+            guard try core.beginEntry(frame, key: key) else { return }
+            try encodeComposite(value)
+        }
+    }
+
+    /// `value` viewed as the direct-encodable type it is (`D` is `T`), without boxing it.
+    private func encodeDirectly<T, D: DirectEncodable>(_ value: T, as type: D.Type) throws {
+        try unsafeBitCast(value, to: D.self).encodeDirectly(into: self)
+    }
+
+    private func omitsKey<T, D: DirectEncodable>(_ value: T, as type: D.Type) -> Bool {
+        unsafeBitCast(value, to: D.self).omitsKey
     }
 
     /// Writes a value through its own `encode(to:)`, in a new frame.
@@ -66,6 +89,12 @@ struct EncoderCore {
     init() {
         frames.reserveCapacity(8)
         keyStarts.reserveCapacity(32)
+    }
+
+    @inline(__always)
+    static func isScalar<T>(_ type: T.Type) -> Bool {
+        T.self == String.self || T.self == UInt64.self || T.self == UInt32.self || T.self == UInt16.self
+            || T.self == UInt8.self || T.self == Int.self || T.self == Int64.self || T.self == Bool.self
     }
 
     /// Writes the common scalar types, recognised by metatype identity; false for anything else.

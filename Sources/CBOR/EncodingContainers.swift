@@ -114,11 +114,7 @@ struct KeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        if let direct = value as? any DirectEncodable, direct.omitsKey {
-            return
-        }
-        guard try sink.core.beginEntry(frame, key: key.stringValue) else { return }
-        try sink.encodeValue(value)
+        try sink.encodeEntry(value, key: key.stringValue, in: frame)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(
