@@ -57,6 +57,26 @@ struct StructCodingTests {
         #expect(try CBORDecoder().decode(Fields.self, from: [0xa0]) == Fields())
     }
 
+    @Test("OmitEmpty also works with other coders, through the container overloads")
+    func omitEmptyWithJSON() throws {
+        let json = try JSONEncoder().encode(Version(major: 5, minor: 1))
+        #expect(String(decoding: json, as: UTF8.self).contains("patch") == false)
+        #expect(try JSONDecoder().decode(Version.self, from: Data("{\"minor\":2}".utf8)) == Version(minor: 2))
+    }
+
+    @Test("local_config style maps are written canonically and read back", arguments: [
+        ["b": 1, "aa": 2, "a": [true, nil]] as [String: CBORValue],
+        [:],
+    ])
+    func freeFormMap(_ config: [String: CBORValue]) throws {
+        let encoded = try CBOREncoder().encode(config)
+        #expect(try CBORDecoder().decode([String: CBORValue].self, from: encoded) == config)
+        #expect(try CBOREncoder().encode(CBORValue.map(config)) == encoded)
+        if !config.isEmpty {
+            #expect(hex(encoded) == "a3616182f5f66162016261610" + "2")
+        }
+    }
+
     @Test("a struct whose OmitEmpty fields are all empty is itself empty")
     func emptyNestedStruct() throws {
         let response = RuntimeInfoResponse(runtimeVersion: Version(major: 1), protocolVersion: Version(major: 5, minor: 1))
