@@ -69,8 +69,20 @@ public struct CBORDecodingError: Error, CustomStringConvertible {
     }
 
     public var description: String {
-        let path = codingPath.isEmpty ? "" : " (at \(codingPath.joined(separator: ".")))"
+        let path = codingPath.isEmpty ? "" : " (at \(renderedPath))"
         return "CBOR decoding error [\(code.rawValue)] at byte \(offset)\(path): \(message)"
+    }
+
+    /// The path as `body.Error.code` or `list[2].name`.
+    private var renderedPath: String {
+        var text = ""
+        for component in codingPath {
+            if !text.isEmpty && !component.hasPrefix("[") {
+                text += "."
+            }
+            text += component
+        }
+        return text
     }
 
     /// Prepends a key (or `[index]`) while the error passes out through an enclosing container.

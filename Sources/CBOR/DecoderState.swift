@@ -199,9 +199,14 @@ struct DecoderState {
             var entries: [String: CBORValue] = [:]
             entries.reserveCapacity(Int(head.argument))
             for _ in 0..<head.argument {
+                let keyOffset = offset
                 let key = try mapKey(at: offset)
                 offset = key.upperBound
-                entries[String(decoding: UnsafeBufferPointer(rebasing: buffer[key]), as: UTF8.self)] = try value(at: &offset)
+                let name = String(decoding: UnsafeBufferPointer(rebasing: buffer[key]), as: UTF8.self)
+                if entries.updateValue(try value(at: &offset), forKey: name) != nil {
+                    // Distinct bytes, but equal as Swift strings (Unicode canonical equivalence).
+                    throw error(.duplicateMapKey, "map key \"\(name)\" equals an earlier key under Unicode canonical equivalence", at: keyOffset)
+                }
             }
             return .map(entries)
         default:

@@ -215,12 +215,16 @@ struct UnkeyedDecoder: UnkeyedDecodingContainer {
 
     var isAtEnd: Bool { currentIndex >= count! }
 
-    /// Reads the current element with `read` and moves past it; errors get the index prefixed.
-    private mutating func next<T>(_ read: (Int) throws -> T) throws -> T {
+    private func checkNotAtEnd() throws(CBORDecodingError) {
         guard !isAtEnd else {
             throw CBORDecodingError(
                 code: .endOfContainer, message: "array of \(count!) elements has no element \(currentIndex)", offset: offset)
         }
+    }
+
+    /// Reads the current element with `read` and moves past it; errors get the index prefixed.
+    private mutating func next<T>(_ read: (Int) throws -> T) throws -> T {
+        try checkNotAtEnd()
         let value: T
         do {
             value = try read(position)
@@ -233,7 +237,8 @@ struct UnkeyedDecoder: UnkeyedDecodingContainer {
     }
 
     mutating func decodeNil() throws -> Bool {
-        guard !isAtEnd, input.isNil(at: position) else { return false }
+        try checkNotAtEnd()
+        guard input.isNil(at: position) else { return false }
         position += 1
         currentIndex += 1
         return true
