@@ -3,13 +3,20 @@
 /// The input must be exactly one item and must follow the profile the Go host emits (RHP.md §3.1):
 /// shortest heads and floats, definite lengths, no tags, valid UTF-8, map keys in strictly ascending
 /// length-first order (so no duplicates), only false/true/null/undefined as simple values, and within
-/// ``Limits``. The whole input is validated in one pass before any value is built, so an error always
-/// names the offending byte offset. Map keys unknown to the target type are ignored; keyed containers
-/// require text keys.
-public struct CBORDecoder {
+/// ``Limits``. The whole input is validated in one pass before any value is built, so structural
+/// errors name the offending byte and no claimed length is trusted before it is checked against the
+/// bytes that remain.
+///
+/// Typed decoding then checks types: integers must fit the target exactly, floats only go into
+/// `Double`, `Float` or ``CBORValue`` (integers into floats only when exact), null and undefined only
+/// into optionals, byte strings into `Data`. Keyed containers require text keys and ignore keys the
+/// target type does not know. `codingPath` of the decoders and containers handed to `init(from:)` is
+/// always empty; ``CBORDecodingError/codingPath`` carries the path instead.
+public struct CBORDecoder: Sendable {
     /// Resource limits, defaulting to the values of Oasis's decoder.
     public struct Limits: Sendable {
-        /// Maximum depth of nested arrays and maps; the top-level container is level 1.
+        /// Maximum depth of nested arrays and maps; the top-level container is level 1. Validation
+        /// recurses once per level, so keep this far below what the thread's stack allows.
         public var maxNesting: Int = 32
         /// Maximum number of elements of one array.
         public var maxArrayElements: Int = 10_000_000
