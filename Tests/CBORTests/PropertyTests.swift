@@ -185,6 +185,36 @@ struct PropertyTests {
         }
     }
 
+    @Test("random and truncated inputs are rejected cleanly or round-trip (bounds are checked in debug builds)")
+    func fuzz() throws {
+        var random = SeededGenerator(state: 7)
+        let interesting: [UInt8] = [0x00, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1f, 0x20, 0x38, 0x40, 0x58, 0x5f, 0x60, 0x61,
+                                    0x78, 0x7f, 0x80, 0x81, 0x98, 0x9f, 0xa0, 0xa1, 0xb8, 0xbf, 0xc0, 0xd9, 0xf4, 0xf6, 0xf7,
+                                    0xf8, 0xf9, 0xfa, 0xfb, 0xff, 0xc3, 0xe2, 0x80]
+        var accepted = 0
+        for _ in 0..<20_000 {
+            let length = Int(random.next() % 24)
+            let input = (0..<length).map { _ in
+                random.next() % 2 == 0 ? interesting.randomElement(using: &random)! : UInt8(truncatingIfNeeded: random.next())
+            }
+            if let value = try? CBORDecoder().decode(CBORValue.self, from: input) {
+                accepted += 1
+                #expect(try CBOREncoder().encode(value) == input, "\(hex(input))")
+            }
+            _ = try? CBORDecoder().decode(StrictEnvelope.self, from: input)
+            _ = try? CBORDecoder().decode([String: [Int?]].self, from: input)
+        }
+        #expect(accepted > 100)
+        for vector in Fixtures.positive {
+            let wire = bytes(hex: vector.cborHex)
+            for length in 0..<wire.count {
+                #expect(throws: CBORDecodingError.self, "\(vector.name) cut at \(length)") {
+                    try CBORDecoder().decode(StrictEnvelope.self, from: wire[0..<length])
+                }
+            }
+        }
+    }
+
     @Test("CBORValue works with other coders (JSON)")
     func foreignCoders() throws {
         let value: CBORValue = ["a": [1, -2, "x", true, nil], "b": ["c": 3]]
