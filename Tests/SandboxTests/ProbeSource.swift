@@ -160,7 +160,9 @@ int main(int argc, char **argv) {
     if (fd >= 0) close(fd);
     printf("entrypoint_writable=%s\n", err(open("/entrypoint", O_WRONLY)));
     printf("root_writable=%s\n", err(mkdir("/probe-dir", 0755)));
-    printf("devnull_writable=%s\n", err(open("/dev/null", O_WRONLY)));
+    int null_fd = open("/dev/null", O_WRONLY);
+    printf("devnull_writable=%s\n", err(null_fd));
+    if (null_fd >= 0) close(null_fd);
 
     for (char **e = environ; *e; e++) printf("env=%s\n", *e);
     printf("fds=");

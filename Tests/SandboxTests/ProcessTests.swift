@@ -1,0 +1,172 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import Sandbox
+import SystemPackage
+import Testing
+
+@Suite(.enabled(if: isRoot, "namespace sandboxes need root"), .enabled(if: Probe.available, Probe.unavailableReason),
+       .timeLimit(.minutes(1)))
+struct ProcessLifecycleTests {
+    let backend = NamespaceSandbox(configuration: .init(hostIDs: HostIDRange(base: 330_000, count: 1000)), logger: testLogger)
+    var probe: Probe.Built { try! Probe.built.get() }
+
+    func spec(_ arguments: [String], mountProc: Bool = false) -> SandboxSpec {
+        SandboxSpec(executable: FilePath(probe.probe), arguments: arguments, mountProc: mountProc, bindSharedLibraries: false)
+    }
+
+    @Test func signalDeathIsReportedAsSignal() async throws {
+        let (status, _, _) = try await runToCompletion(backend, spec(["signal:\(SIGSEGV)"]))
+        #expect(status == .signaled(SIGSEGV))
+        #expect(status.shellCode == 128 + SIGSEGV)
+    }
+
+    @Test func exitCodePassesThrough() async throws {
+        let (status, _, _) = try await runToCompletion(backend, spec(["exit:42"]))
+        #expect(status == .exited(42))
+    }
+
+    @Test func terminateForwardsSigterm() async throws {
+        let process = try await backend.spawn(spec(["sleep"]))
+        // Wait until the probe is up (it prints done=1 before pausing).
+        var seen = ""
+        if let stdout = process.standardOutput {
+            for await chunk in stdout {
+                seen += String(decoding: chunk, as: UTF8.self)
+                if seen.contains("done=1") { break }
+            }
+        }
+        let status = await process.terminate(grace: .seconds(5))
+        #expect(status == .signaled(SIGTERM))
+    }
+
+    @Test func killTakesTheSandboxDown() async throws {
+        let process = try await backend.spawn(spec(["sleep"]))
+        try await Task.sleep(for: .milliseconds(50))
+        let runtime = childPIDs(process.pid)
+        #expect(runtime.count == 1)
+        process.kill()
+        let status = await process.waitForExit()
+        #expect(status == .signaled(SIGKILL))
+        for pid in runtime { #expect(processState(pid) == nil || processState(pid) == "Z") }
+        #expect(processState(process.pid) == nil)
+    }
+
+    @Test func hostIDIsReleasedAfterExit() async throws {
+        let ids = HostIDAllocator(range: HostIDRange(base: 340_000, count: 1))
+        let single = NamespaceSandbox(configuration: .init(hostIDs: ids.range), hostIDs: ids, logger: testLogger)
+        let first = try await single.spawn(spec(["sleep"]))
+        #expect(first.hostID == 340_000)
+        await #expect(throws: SandboxError.self) { _ = try await single.spawn(spec([])) }
+        first.kill()
+        _ = await first.waitForExit()
+        #expect(ids.inUseCount == 0)
+        let (status, seen, _) = try await runToCompletion(single, spec([]))
+        #expect(status == .exited(0))
+        #expect(seen["uid"] == "340000")
+    }
+
+    @Test func procObservations() async throws {
+        let (status, seen, stderr) = try await runToCompletion(backend, spec([], mountProc: true))
+        #expect(status == .exited(0), "\(stderr)")
+        let uid = try #require(seen["uid"])
+        #expect(seen["uid_map"] == "\(uid) \(uid) 1")
+        #expect(seen["gid_map"] == "\(uid) \(uid) 1")
+        for field in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            #expect(seen["status.\(field)"] == "0000000000000000", "\(field)")
+        }
+        #expect(seen["status.NoNewPrivs"] == "1")
+        #expect(seen["status.Seccomp"] == "2")
+        #expect(seen["root"] == "dev,entrypoint,proc,tmp")
+        #expect(seen["dev"] == "fd,full,null,ptmx,pts,random,shm,stderr,stdin,stdout,tty,urandom,zero")
+        #expect(seen["fds"] == "0,1,2")
+    }
+
+    @Test func inheritedDescriptorStaysAtItsNumber() async throws {
+        var ends: [Int32] = [-1, -1]
+        #expect(pipe(&ends) == 0)
+        defer { close(ends[0]); close(ends[1]) }
+        _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
+        var spec = spec([])
+        spec.inheritedDescriptors = [FileDescriptor(rawValue: ends[1])]
+        let (status, seen, _) = try await runToCompletion(backend, spec)
+        #expect(status == .exited(0))
+        #expect(seen["fds"] == "0,1,2,\(ends[1])")
+    }
+
+    @Test func missingExecutableIsNotFound() async throws {
+        let error = await #expect(throws: SandboxError.self) {
+            _ = try await backend.spawn(SandboxSpec(executable: "/nonexistent/runtime", bindSharedLibraries: false))
+        }
+        #expect(error?.code == .executableNotFound)
+        #expect(error?.stage == "exec")
+        #expect(error?.errno == .noSuchFileOrDirectory)
+        #expect(error?.shellCode == 127)
+    }
+
+    @Test func nonExecutableFileIsPermissionError() async throws {
+        let error = await #expect(throws: SandboxError.self) {
+            _ = try await backend.spawn(SandboxSpec(executable: FilePath(probe.notExecutable), bindSharedLibraries: false))
+        }
+        #expect(error?.code == .executableNotExecutable)
+        #expect(error?.stage == "exec")
+        #expect(error?.errno == .permissionDenied)
+        #expect(error?.shellCode == 126)
+    }
+
+    @Test func missingBindSourceIsSetupFailure() async throws {
+        var spec = spec([])
+        spec.binds = [BindMount(source: "/nonexistent/source", target: "/data")]
+        let error = await #expect(throws: SandboxError.self) { _ = try await backend.spawn(spec) }
+        #expect(error?.code == .setupFailed)
+        #expect(error?.stage == "bind-source")
+        #expect(error?.errno == .noSuchFileOrDirectory)
+        #expect(error?.shellCode == 125)
+    }
+
+    @Test func failureInsideTheChildNamesStageAndErrno() async throws {
+        var spec = spec([])
+        // /entrypoint is a file: creating a mount point below it fails inside the child.
+        spec.dataFiles = [DataFile(target: "/entrypoint/nested", contents: [1])]
+        let error = await #expect(throws: SandboxError.self) { _ = try await backend.spawn(spec) }
+        #expect(error?.code == .setupFailed)
+        #expect(error?.stage == "data-file")
+        #expect(error?.errno == .notDirectory)
+        #expect(error?.message.contains("/entrypoint/nested") == true)
+    }
+
+    @Test func relativeTargetIsRejected() async throws {
+        var spec = spec([])
+        spec.binds = [BindMount(source: "/tmp", target: "data/../x")]
+        let error = await #expect(throws: SandboxError.self) { _ = try await backend.spawn(spec) }
+        #expect(error?.code == .invalidSpec)
+    }
+
+    @Test(.enabled(if: (try? lifelineHelper.get()) != nil, "lifeline helper could not be built"))
+    func sandboxDiesWithTheSpawningProcess() async throws {
+        let helperPath = try lifelineHelper.get()
+        let none = UnsandboxedBackend(logger: testLogger)
+        let helper = try await none.spawn(SandboxSpec(executable: FilePath(helperPath), arguments: [probe.probe]))
+        var text = ""
+        if let stdout = helper.standardOutput {
+            for await chunk in stdout {
+                text += String(decoding: chunk, as: UTF8.self)
+                if text.contains("\n") { break }
+            }
+        }
+        let reaper = try #require(Int32(text.trimmingWhitespace()), "helper said: \(text)")
+        try await Task.sleep(for: .milliseconds(50))
+        let runtime = childPIDs(reaper)
+        #expect(runtime.count == 1)
+        helper.kill()
+        #expect(await helper.waitForExit() == .signaled(SIGKILL))
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(2))
+        func alive(_ pid: Int32) -> Bool { if let state = processState(pid) { state != "Z" } else { false } }
+        while clock.now < deadline, alive(reaper) || runtime.contains(where: alive) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(!alive(reaper), "reaper \(reaper) survived its daemon")
+        for pid in runtime { #expect(!alive(pid), "runtime \(pid) survived its daemon") }
+    }
+}
