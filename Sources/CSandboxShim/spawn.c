@@ -175,14 +175,15 @@ static unsigned long mount_flags(uint32_t attrs) {
     return flags;
 }
 
-/* ro/nosuid/nodev/noexec on a bind and every submount below it (mount_setattr AT_RECURSIVE).
+/* ro/nosuid/nodev/noexec on a mount and (recursive) every submount below it (mount_setattr).
  * Kernels without mount_setattr (< 5.12): remount the bind itself only, keeping the flags the
  * kernel locked on it. */
-static int apply_bind_flags(const char *target, uint32_t attrs) {
+static int apply_bind_flags(const char *target, uint32_t attrs, int recursive) {
     attrs &= SBX_ATTR_RDONLY | SBX_ATTR_NOSUID | SBX_ATTR_NODEV | SBX_ATTR_NOEXEC;
     if (attrs == 0) return 0;
     struct mount_attr attr = {.attr_set = attrs};
-    if (syscall(SYS_mount_setattr, AT_FDCWD, target, AT_RECURSIVE | AT_SYMLINK_NOFOLLOW, &attr, sizeof attr) == 0)
+    unsigned int at_flags = AT_SYMLINK_NOFOLLOW | (recursive ? AT_RECURSIVE : 0);
+    if (syscall(SYS_mount_setattr, AT_FDCWD, target, at_flags, &attr, sizeof attr) == 0)
         return 0;
     if (errno != ENOSYS) return errno;
     struct statvfs info;
@@ -225,7 +226,7 @@ static int run_op(struct sbx_mount_op *op, int *stage) {
         *stage = SBX_STAGE_BIND;
         if (mount(op->source, op->target, NULL, MS_BIND | MS_REC, NULL) < 0) return errno;
         *stage = SBX_STAGE_BIND_FLAGS;
-        return apply_bind_flags(op->target, op->flags);
+        return apply_bind_flags(op->target, op->flags, 1);
     }
     case SBX_OP_TMPFS:
     case SBX_OP_DEVPTS:
@@ -255,8 +256,14 @@ static int run_op(struct sbx_mount_op *op, int *stage) {
             if (n == 0) break;
         }
         close(fd);
-        return 0;
+        *stage = SBX_STAGE_BIND;
+        if (mount(op->target, op->target, NULL, MS_BIND, NULL) < 0) return errno;
+        *stage = SBX_STAGE_BIND_FLAGS;
+        return apply_bind_flags(op->target, op->flags, 0);
     }
+    case SBX_OP_SETATTR:
+        *stage = SBX_STAGE_BIND_FLAGS;
+        return apply_bind_flags(op->target, op->flags, 0);
     case SBX_OP_SYMLINK:
         *stage = SBX_STAGE_MKDIR;
         if ((rc = make_parents(op->target))) return rc;

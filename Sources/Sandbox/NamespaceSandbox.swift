@@ -220,12 +220,16 @@ struct MountPlan {
         add(SBX_OP_TMPFS, target: "/dev/shm", flags: SBX_ATTR_NOSUID | SBX_ATTR_NODEV, options: "mode=1777",
             description: "tmpfs /dev/shm")
         if spec.mountProc {
-            add(SBX_OP_PROC, target: "/proc", flags: SBX_ATTR_NOSUID | SBX_ATTR_NODEV | SBX_ATTR_NOEXEC,
-                description: "proc /proc")
             for (name, destination) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
                 add(SBX_OP_SYMLINK, target: "/dev/" + name, source: destination, description: "symlink /dev/\(name)")
             }
+        }
+        // /dev itself read-only once populated (its pts and shm submounts stay as they are).
+        add(SBX_OP_SETATTR, target: "/dev", flags: SBX_ATTR_RDONLY | devFlags, description: "read-only /dev")
+        if spec.mountProc {
+            add(SBX_OP_PROC, target: "/proc", flags: SBX_ATTR_NOSUID | SBX_ATTR_NODEV | SBX_ATTR_NOEXEC,
+                description: "proc /proc")
         }
         add(SBX_OP_TMPFS, target: "/tmp", flags: SBX_ATTR_NOSUID | SBX_ATTR_NODEV, options: "mode=1777",
             description: "tmpfs /tmp")
@@ -256,7 +260,7 @@ struct MountPlan {
                 throw SandboxError(.setupFailed, "cannot stage data for \(file.target)", stage: "data-file",
                                    errno: Errno(rawValue: rc))
             }
-            add(SBX_OP_DATA, target: file.target.string, mode: 0o444, fd: bag.add(fd),
+            add(SBX_OP_DATA, target: file.target.string, flags: Self.readOnly, mode: 0o444, fd: bag.add(fd),
                 description: "data file \(file.target)")
         }
         for link in libraries.symlinks {

@@ -58,7 +58,7 @@ public final class SandboxProcess: Sendable {
             try ProcessMonitor.shared.watch(pidfd) { _ in self.reap() }
         } catch {
             // epoll refused the pidfd (cannot happen for a valid one): fall back to a blocking wait.
-            Thread.detach { self.reap(blocking: true) }
+            DetachedThread.start { self.reap(blocking: true) }
         }
     }
 
@@ -151,8 +151,8 @@ public final class SandboxProcess: Sendable {
 }
 
 /// A minimal detached pthread (the module avoids Foundation).
-enum Thread {
-    static func detach(_ body: @escaping @Sendable () -> Void) {
+enum DetachedThread {
+    static func start(_ body: @escaping @Sendable () -> Void) {
         final class Box: Sendable {
             let body: @Sendable () -> Void
             init(_ body: @escaping @Sendable () -> Void) { self.body = body }

@@ -30,11 +30,13 @@ struct NamespaceSandboxTests {
         let spec = SandboxSpec(
             executable: FilePath(probe.probe),
             arguments: ["read:/data/ro/file", "write:/data/ro/new", "write:/data/rw/new", "read:/etc/config.txt",
-                        "write:/etc/config.txt", "kill1"],
+                        "write:/etc/config.txt", "chmod:/etc/config.txt", "read:/tmp/data.txt", "write:/tmp/data.txt",
+                        "chmod:/tmp/data.txt", "kill1"],
             environment: ["FOO": "bar", "EMPTY": "", "PATH": "/nowhere"],
             binds: [BindMount(source: FilePath("\(dir)/ro"), target: "/data/ro", mode: .readOnly),
                     BindMount(source: FilePath("\(dir)/rw"), target: "/data/rw", mode: .readWrite)],
-            dataFiles: [DataFile(target: "/etc/config.txt", contents: Array("config-bytes".utf8))],
+            dataFiles: [DataFile(target: "/etc/config.txt", contents: Array("config-bytes".utf8)),
+                        DataFile(target: "/tmp/data.txt", contents: Array("in-tmp".utf8))],
             bindSharedLibraries: false
         )
         let (status, seen, stderr) = try await runToCompletion(backend, spec)
@@ -84,6 +86,12 @@ struct NamespaceSandboxTests {
         #expect(readFile("\(dir)/rw/new") == "written")
         #expect(seen["read:/etc/config.txt"] == "config-bytes")
         #expect(seen["write:/etc/config.txt"] != "ok")
+        #expect(seen["chmod:/etc/config.txt"] == "\(EROFS)")
+        // A data file in a writable directory stays read-only (bound onto itself).
+        #expect(seen["read:/tmp/data.txt"] == "in-tmp")
+        #expect(seen["write:/tmp/data.txt"] != "ok")
+        #expect(seen["chmod:/tmp/data.txt"] == "\(EROFS)")
+        #expect(seen["dev_writable"] == "\(EROFS)")
         // Process hygiene.
         #expect(seen.all("env") == ["EMPTY=", "FOO=bar", "PATH=/nowhere"])
         #expect(seen["fds"] == "0,1,2")

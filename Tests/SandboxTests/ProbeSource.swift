@@ -166,6 +166,7 @@ int main(int argc, char **argv) {
     if (fd >= 0) close(fd);
     printf("entrypoint_writable=%s\n", err(open("/entrypoint", O_WRONLY)));
     printf("root_writable=%s\n", err(mkdir("/probe-dir", 0755)));
+    printf("dev_writable=%s\n", err(mkdir("/dev/probe-dir", 0755)));
     int null_fd = open("/dev/null", O_WRONLY);
     printf("devnull_writable=%s\n", err(null_fd));
     if (null_fd >= 0) close(null_fd);
@@ -198,6 +199,8 @@ int main(int argc, char **argv) {
             int w = open(a + 6, O_WRONLY | O_CREAT | O_TRUNC, 0644);
             printf("%s=%s\n", a, err(w >= 0 && write(w, "written", 7) == 7 ? 0 : -1));
             if (w >= 0) close(w);
+        } else if (!strncmp(a, "chmod:", 6)) {
+            printf("%s=%s\n", a, err(chmod(a + 6, 0666)));
         } else if (!strncmp(a, "exit:", 5)) code = atoi(a + 5);
         else if (!strncmp(a, "signal:", 7)) sig = atoi(a + 7);
         else if (!strcmp(a, "sleep")) sleep_forever = 1;

@@ -82,8 +82,10 @@ enum sbx_op_kind {
     SBX_OP_TMPFS = 3,   /* tmpfs on target with `options` */
     SBX_OP_DEVPTS = 4,  /* devpts (newinstance) on target with `options` */
     SBX_OP_PROC = 5,    /* fresh procfs on target */
-    SBX_OP_DATA = 6,    /* a new file at target (mode) holding the bytes readable from `fd` */
-    SBX_OP_SYMLINK = 7  /* symlink at target whose text is `source` */
+    SBX_OP_DATA = 6,    /* a new file at target (mode) holding the bytes readable from `fd`, then bound
+                           onto itself with `flags` (so it stays read-only even in a writable dir) */
+    SBX_OP_SYMLINK = 7, /* symlink at target whose text is `source` */
+    SBX_OP_SETATTR = 8  /* `flags` on the mount at target itself (not its submounts), e.g. /dev ro */
 };
 
 /* Flags of a mount op: the low bits are the kernel's MOUNT_ATTR_* values. */
