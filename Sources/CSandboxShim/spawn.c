@@ -491,11 +491,13 @@ static int write_id_map(pid_t pid, const char *file, uint32_t inside, uint32_t o
     return rc;
 }
 
-static int64_t monotonic_ms(void) {
+static int64_t monotonic_ns(void) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 }
+
+static int64_t monotonic_ms(void) { return monotonic_ns() / 1000000; }
 
 static void reap(pid_t pid) {
     int status;
@@ -515,6 +517,7 @@ int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_
     out->stage = SBX_STAGE_NONE;
     out->error = 0;
     out->op_index = -1;
+    out->clone_ns = out->maps_ns = out->setup_ns = 0;
 
     int rc = 0, pidfd = -1;
     pid_t pid = -1;
@@ -550,6 +553,7 @@ int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_
                 CLONE_PIDFD | SIGCHLD;
     if (config->flags & SBX_FLAG_NEW_NET) flags |= CLONE_NEWNET;
 
+    int64_t t_clone = monotonic_ns();
     uint64_t old_mask;
     block_all_signals(&old_mask);
     pid = clone(sandbox_main, (char *)stack + SBX_REAPER_STACK + SBX_RUNTIME_STACK, flags, &c, &pidfd);
@@ -562,6 +566,8 @@ int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_
         rc = clone_errno;
         goto fail;
     }
+    int64_t t_maps = monotonic_ns();
+    out->clone_ns = t_maps - t_clone;
     close_fd(&c.sync_read);
     close_fd(&c.error_write);
     close_fd(&c.control_child);
@@ -581,6 +587,8 @@ int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_
         goto fail_child;
     }
     close_fd(&c.sync_write);
+    int64_t t_release = monotonic_ns();
+    out->maps_ns = t_release - t_maps;
 
     /* The child's report: EOF without bytes means the runtime's execve succeeded. */
     struct sbx_report report;
@@ -625,6 +633,7 @@ int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_
         goto fail_child;
     }
     close_fd(&c.error_read);
+    out->setup_ns = monotonic_ns() - t_release;
     out->stage = SBX_STAGE_NONE;
     out->pid = pid;
     out->pidfd = pidfd;

@@ -154,6 +154,8 @@ public final class NamespaceSandbox: SandboxBackend {
             pid: result.pid, pidfd: result.pidfd, controlFD: result.control_fd, hostID: hostID,
             standardOutput: stdoutReader.map { SandboxOutput(takingOwnershipOf: $0) },
             standardError: stderrReader.map { SandboxOutput(takingOwnershipOf: $0) },
+            spawnTimings: SpawnTimings(clone: .nanoseconds(result.clone_ns), idMaps: .nanoseconds(result.maps_ns),
+                                       setup: .nanoseconds(result.setup_ns)),
             onExit: { allocator.release(hostID) }
         )
         process.startMonitoring()

@@ -25,6 +25,8 @@ public final class SandboxProcess: Sendable {
     public let standardOutput: SandboxOutput?
     /// The runtime's stderr when the spec asked for ``OutputDisposition/pipe``.
     public let standardError: SandboxOutput?
+    /// Where the spawn's time went (`namespaces` only).
+    public let spawnTimings: SpawnTimings?
 
     private struct State {
         var pidfd: CInt
@@ -39,9 +41,10 @@ public final class SandboxProcess: Sendable {
 
     init(
         pid: Int32, pidfd: CInt, controlFD: CInt?, hostID: UInt32?,
-        standardOutput: SandboxOutput?, standardError: SandboxOutput?,
+        standardOutput: SandboxOutput?, standardError: SandboxOutput?, spawnTimings: SpawnTimings? = nil,
         onExit: (@Sendable () -> Void)?
     ) {
+        self.spawnTimings = spawnTimings
         self.pid = pid
         self.hostID = hostID
         self.controlFD = controlFD
@@ -148,6 +151,18 @@ public final class SandboxProcess: Sendable {
         onExit?()
         for waiter in waiters { waiter.resume(returning: status) }
     }
+}
+
+/// Parent-side phases of a `namespaces` spawn, measured by the shim.
+public struct SpawnTimings: Sendable, Hashable {
+    /// The `clone()` call (namespace creation and the copy of the daemon's page tables).
+    public var clone: Duration
+    /// Writing the uid/gid maps and releasing the child.
+    public var idMaps: Duration
+    /// Release until the runtime's `execve` succeeded (mounts, pivot_root, privileges, seccomp).
+    public var setup: Duration
+
+    public var total: Duration { clone + idMaps + setup }
 }
 
 /// A minimal detached pthread (the module avoids Foundation).

@@ -19,6 +19,7 @@ struct SpawnTimingTests {
         ]
         _ = try SeccompFilter.shared.get()
         for (name, backend) in backends {
+            var phases: [SpawnTimings] = []
             var spawnTimes: [Duration] = []
             var exitTimes: [Duration] = []
             let clock = ContinuousClock()
@@ -29,11 +30,16 @@ struct SpawnTimingTests {
                 let status = await process.waitForExit()
                 let exited = clock.now
                 #expect(status == .exited(0))
+                if let timings = process.spawnTimings { phases.append(timings) }
                 spawnTimes.append(spawned - start)
                 exitTimes.append(exited - start)
             }
             spawnTimes.sort()
             exitTimes.sort()
+            if !phases.isEmpty {
+                func median(_ values: [Duration]) -> Duration { values.sorted()[values.count / 2] }
+                print("timing \(name) phases: clone \(median(phases.map(\.clone))) maps \(median(phases.map(\.idMaps))) setup \(median(phases.map(\.setup)))")
+            }
             print("timing \(name): spawn→exec median \(spawnTimes[100]) p99 \(spawnTimes[197]); spawn→exit median \(exitTimes[100]) p99 \(exitTimes[197])")
         }
     }
