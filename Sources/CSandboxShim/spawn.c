@@ -24,7 +24,8 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
+#include <sys/statvfs.h> /* ST_* flag values */
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -186,9 +187,9 @@ static int apply_bind_flags(const char *target, uint32_t attrs, int recursive) {
     if (syscall(SYS_mount_setattr, AT_FDCWD, target, at_flags, &attr, sizeof attr) == 0)
         return 0;
     if (errno != ENOSYS) return errno;
-    struct statvfs info;
-    if (statvfs(target, &info) < 0) return errno;
-    unsigned long locked = info.f_flag & (ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC | ST_NOATIME | ST_NODIRATIME | ST_RELATIME);
+    struct statfs info; /* statfs, not statvfs: glibc's statvfs may parse /proc/mounts (malloc) */
+    if (statfs(target, &info) < 0) return errno;
+    unsigned long locked = (unsigned long)info.f_flags & (ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC | ST_NOATIME | ST_NODIRATIME | ST_RELATIME);
     if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | locked | mount_flags(attrs), NULL) < 0) return errno;
     return 0;
 }

@@ -58,12 +58,17 @@ public final class SandboxOutput: AsyncSequence, Sendable {
     private func readOnce() -> ReadResult {
         state.withLock { state -> ReadResult in
             guard !state.finished, state.fd >= 0 else { return .end }
-            var buffer = [UInt8](repeating: 0, count: chunkSize)
             while true {
-                let count = buffer.withUnsafeMutableBytes { read(state.fd, $0.baseAddress, $0.count) }
-                if count > 0 { return .data(Array(buffer[0..<count])) }
-                if count < 0 && errno == EINTR { continue }
-                if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return .wait }
+                var count = 0
+                var code: CInt = 0
+                let bytes = [UInt8](unsafeUninitializedCapacity: chunkSize) { buffer, initialized in
+                    count = read(state.fd, buffer.baseAddress, buffer.count)
+                    code = errno
+                    initialized = Swift.max(count, 0)
+                }
+                if count > 0 { return .data(bytes) }
+                if count < 0 && code == EINTR { continue }
+                if count < 0 && (code == EAGAIN || code == EWOULDBLOCK) { return .wait }
                 state.finished = true
                 close(state.fd)
                 state.fd = -1
