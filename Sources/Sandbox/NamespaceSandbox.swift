@@ -82,7 +82,7 @@ public final class NamespaceSandbox: SandboxBackend {
         var libraryMounts = SharedLibraryMounts.none
         if spec.bindSharedLibraries, let libraries {
             do {
-                libraryMounts = try libraries.libraryMounts(for: FilePath(executable), environment: spec.environment)
+                libraryMounts = try libraries.libraryMounts(for: spec)
             } catch let error as SandboxError {
                 throw error
             } catch {

@@ -41,8 +41,13 @@ public struct SymbolicLink: Sendable, Hashable {
     }
 }
 
-/// Resolves the shared libraries of an executable (implemented by the library resolver).
+/// Resolves the shared libraries of a spec's executable (implemented by the library resolver).
+///
+/// Called only when ``SandboxSpec/bindSharedLibraries`` is set. With the resolver's
+/// `SharedLibraryResolver.layout(for:)` the conformance is a field-by-field copy of its
+/// `SharedLibraryLayout` (`binds`, `symbolicLinks`).
 public protocol SharedLibraryProvider: Sendable {
-    /// What `executable` (a host path) needs mounted; `.none` for a static binary.
-    func libraryMounts(for executable: FilePath, environment: [String: String]) throws -> SharedLibraryMounts
+    /// What `spec.executable` needs mounted; ``SharedLibraryMounts/none`` for a static binary.
+    /// Errors are reported as a setup failure at stage `libraries` (a ``SandboxError`` is passed on).
+    func libraryMounts(for spec: SandboxSpec) throws -> SharedLibraryMounts
 }

@@ -170,3 +170,36 @@ struct ProcessLifecycleTests {
         for pid in runtime { #expect(!alive(pid), "runtime \(pid) survived its daemon") }
     }
 }
+
+/// A provider standing in for the resolver: binds a host directory and adds a symlink.
+struct FakeLibraries: SharedLibraryProvider {
+    let directory: String
+    func libraryMounts(for spec: SandboxSpec) throws -> SharedLibraryMounts {
+        SharedLibraryMounts(binds: [BindMount(source: FilePath(directory), target: "/usr/lib", mode: .readWrite)],
+                            symlinks: [SymbolicLink(path: "/usr/lib64", destination: "lib")])
+    }
+}
+
+@Suite(.enabled(if: isRoot, "namespace sandboxes need root"), .enabled(if: Probe.available, Probe.unavailableReason),
+       .timeLimit(.minutes(1)))
+struct LibrarySeamTests {
+    @Test func libraryMountsAreBoundReadOnlyWithSymlinks() async throws {
+        let probe = try Probe.built.get()
+        let directory = TempDirectory.make(prefix: "sbx-libs")
+        writeFile("\(directory)/libfake.so.1", "fake-library\n")
+        let backend = NamespaceSandbox(configuration: .init(hostIDs: HostIDRange(base: 370_000, count: 100)),
+                                       libraries: FakeLibraries(directory: directory), logger: testLogger)
+        let spec = SandboxSpec(executable: FilePath(probe.probe),
+                               arguments: ["read:/usr/lib64/libfake.so.1", "write:/usr/lib/new"])
+        let (status, seen, _) = try await runToCompletion(backend, spec)
+        #expect(status == .exited(0))
+        #expect(seen["root"] == "dev,entrypoint,tmp,usr")
+        #expect(seen["read:/usr/lib64/libfake.so.1"] == "fake-library")
+        #expect(seen["write:/usr/lib/new"] == "\(EROFS)", "library binds are forced read-only")
+
+        var off = spec
+        off.bindSharedLibraries = false
+        let (_, bare, _) = try await runToCompletion(backend, off)
+        #expect(bare["root"] == "dev,entrypoint,tmp")
+    }
+}
