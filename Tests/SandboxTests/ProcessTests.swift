@@ -203,3 +203,43 @@ struct LibrarySeamTests {
         #expect(bare["root"] == "dev,entrypoint,tmp")
     }
 }
+
+/// Open descriptors of this process.
+func openDescriptorCount() -> Int {
+    var count = 0
+    for fd in 0..<Int32(65_536) where fcntl(fd, F_GETFD) >= 0 { count += 1 }
+    return count
+}
+
+@Suite(.enabled(if: isRoot, "namespace sandboxes need root"), .enabled(if: Probe.available, Probe.unavailableReason),
+       .timeLimit(.minutes(1)), .serialized)
+struct ConcurrencyTests {
+    @Test func manyConcurrentSandboxesLeakNothing() async throws {
+        let probe = try Probe.built.get()
+        let ids = HostIDAllocator(range: HostIDRange(base: 380_000, count: 200))
+        let backend = NamespaceSandbox(configuration: .init(hostIDs: ids.range), hostIDs: ids, logger: testLogger)
+        // Warm up the shared monitor and filter so their descriptors are in the baseline.
+        _ = try await runToCompletion(backend, SandboxSpec(executable: FilePath(probe.truePath), bindSharedLibraries: false))
+        let before = openDescriptorCount()
+        let statuses = try await withThrowingTaskGroup(of: (Sandbox.ExitStatus, Int).self) { group in
+            for index in 0..<60 {
+                group.addTask {
+                    let spec = SandboxSpec(executable: FilePath(probe.probe), arguments: ["exit:\(index % 7)"],
+                                           dataFiles: [DataFile(target: "/etc/n", contents: [UInt8(index)])],
+                                           bindSharedLibraries: false)
+                    let (status, seen, _) = try await runToCompletion(backend, spec)
+                    #expect(seen["fds"] == "0,1,2")
+                    return (status, index)
+                }
+            }
+            var result: [(Sandbox.ExitStatus, Int)] = []
+            for try await item in group { result.append(item) }
+            return result
+        }
+        #expect(statuses.count == 60)
+        for (status, index) in statuses { #expect(status == .exited(Int32(index % 7))) }
+        #expect(ids.inUseCount == 0)
+        // Other suites run in parallel and open descriptors too: allow slack, far below one per sandbox.
+        #expect(openDescriptorCount() < before + 20, "descriptors leaked (before: \(before))")
+    }
+}
