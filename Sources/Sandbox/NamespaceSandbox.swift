@@ -121,7 +121,7 @@ public final class NamespaceSandbox: SandboxBackend {
         config.stderr_fd = stderrFD
         config.last_cap = SpawnSupport.lastCapability
         let (seconds, attoseconds) = configuration.setupTimeout.components
-        config.timeout_ms = Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+        config.timeout_ms = Swift.max(1, Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000))
 
         var result = sbx_spawn_result()
         let rc = filter.program.withUnsafeBytes { bpf in

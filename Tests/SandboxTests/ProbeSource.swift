@@ -205,6 +205,7 @@ int main(int argc, char **argv) {
         else if (!strncmp(a, "signal:", 7)) sig = atoi(a + 7);
         else if (!strcmp(a, "sleep")) sleep_forever = 1;
         else if (!strcmp(a, "safe")) continue;
+        else if (!strcmp(a, "ignore-term")) signal(SIGTERM, SIG_IGN);
         else if (!strcmp(a, "kill1")) { printf("kill1=%s\n", err(kill(1, SIGKILL))); }
         else if (!strcmp(a, "killall")) { printf("killall=%s\n", err(kill(-1, SIGKILL))); }
         else printf("arg=%s\n", a);

@@ -40,6 +40,35 @@ struct ProcessLifecycleTests {
         #expect(status == .signaled(SIGTERM))
     }
 
+    @Test func terminateEscalatesToSigkill() async throws {
+        let process = try await backend.spawn(spec(["ignore-term", "sleep"]))
+        var seen = ""
+        if let stdout = process.standardOutput {
+            for await chunk in stdout {
+                seen += String(decoding: chunk, as: UTF8.self)
+                if seen.contains("done=1") { break }
+            }
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let status = await process.terminate(grace: .milliseconds(200))
+        #expect(status == .signaled(SIGKILL))
+        #expect(clock.now - start >= .milliseconds(200))
+    }
+
+    @Test func setupDeadlineIsEnforced() async throws {
+        let impatient = NamespaceSandbox(
+            configuration: .init(hostIDs: HostIDRange(base: 335_000, count: 10), setupTimeout: .milliseconds(1)),
+            logger: testLogger)
+        // A large data file makes the setup take well over 1 ms.
+        var spec = spec([])
+        spec.dataFiles = [DataFile(target: "/big", contents: [UInt8](repeating: 7, count: 64 << 20))]
+        let error = await #expect(throws: SandboxError.self) { _ = try await impatient.spawn(spec) }
+        #expect(error?.code == .setupTimedOut)
+        #expect(error?.stage == "timeout")
+        #expect(impatient.hostIDs.inUseCount == 0)
+    }
+
     @Test func killTakesTheSandboxDown() async throws {
         let process = try await backend.spawn(spec(["sleep"]))
         try await Task.sleep(for: .milliseconds(50))
