@@ -102,3 +102,32 @@ struct NamespaceSandboxTests {
         #expect(seen["kill1"] == "ok")
     }
 }
+
+@Suite(.enabled(if: isRoot, "namespace sandboxes need root"), .enabled(if: Probe.available, Probe.unavailableReason),
+       .timeLimit(.minutes(1)))
+struct SharedNetworkTests {
+    @Test func allowNetworkSharesInterfacesAndBindsResolvConf() async throws {
+        let probe = try Probe.built.get()
+        let backend = NamespaceSandbox(configuration: .init(hostIDs: HostIDRange(base: 390_000, count: 10)), logger: testLogger)
+        let spec = SandboxSpec(executable: FilePath(probe.probe), arguments: ["read:/etc/resolv.conf", "write:/etc/resolv.conf"],
+                               allowNetwork: true, bindSharedLibraries: false)
+        let (status, seen, _) = try await runToCompletion(backend, spec)
+        #expect(status == .exited(0))
+        let hostInterfaces = (readFile("/proc/net/dev") ?? "").split(separator: "\n").dropFirst(2)
+            .compactMap { $0.split(separator: ":").first?.trimmingCharacters(in: " ") }
+        #expect(Set((seen["interfaces"] ?? "").split(separator: ",").map(String.init)) == Set(hostInterfaces))
+        if let hostResolv = readFile("/etc/resolv.conf") {
+            #expect(seen["root"] == "dev,entrypoint,etc,tmp")
+            #expect(seen["read:/etc/resolv.conf"] == hostResolv.split(separator: "\n").first.map(String.init) ?? "")
+            #expect(seen["write:/etc/resolv.conf"] != "ok")
+        }
+        #expect(seen["hostname"] == "oasis-core")
+        #expect(seen["clone.newnet"] == "\(EPERM)")
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: Character) -> String {
+        String(self.drop(while: { $0 == set }).reversed().drop(while: { $0 == set }).reversed())
+    }
+}
