@@ -9,7 +9,7 @@ import Synchronization
 ///
 /// Bytes are read only while a consumer waits in `next()`, so a slow consumer stalls the runtime's
 /// writes (pipe backpressure) instead of growing a buffer. One consumer: iterate it once (a second
-/// iterator shares the same position). The sequence ends at EOF, on a read error, or when the
+/// iterator shares the same position; a `next()` concurrent with a waiting one returns nil). The sequence ends at EOF, on a read error, or when the
 /// consuming task is cancelled; the descriptor is closed then (or when the object goes away).
 public final class SandboxOutput: AsyncSequence, Sendable {
     public typealias Element = [UInt8]
@@ -85,10 +85,12 @@ public final class SandboxOutput: AsyncSequence, Sendable {
             case .wait: break
             }
             if Task.isCancelled { finish(); return nil }
+            // One consumer at a time: a second concurrent `next()` ends (instead of stealing the wait).
+            if state.withLock({ $0.waiter != nil }) { return nil }
             await withTaskCancellationHandler {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     let fd: CInt? = state.withLock { state in
-                        guard !state.finished else { return nil }
+                        guard !state.finished, state.waiter == nil else { return nil }
                         state.waiter = continuation
                         return state.fd
                     }
