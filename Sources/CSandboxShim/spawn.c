@@ -697,6 +697,20 @@ static int plain_main(void *arg) {
         c->error = rc;
         _exit(127);
     }
+    if (config->set_ids) {
+        int stage = 0;
+        if (syscall(SYS_setgroups, 0, NULL) < 0)
+            stage = SBX_STAGE_GROUPS;
+        else if (syscall(SYS_setresgid, config->gid, config->gid, config->gid) < 0)
+            stage = SBX_STAGE_GID;
+        else if (syscall(SYS_setresuid, config->uid, config->uid, config->uid) < 0)
+            stage = SBX_STAGE_UID;
+        if (stage) {
+            c->error = errno;
+            c->stage = stage;
+            _exit(127);
+        }
+    }
     set_signal_mask(0);
     execve(config->exec_path, config->argv, config->envp);
     c->error = errno;

@@ -40,9 +40,6 @@ public final class UnsandboxedBackend: SandboxBackend {
     }
 
     public func spawnBlocking(_ spec: SandboxSpec) throws(SandboxError) -> SandboxProcess {
-        let environment = try SpawnSupport.environment(spec.environment)
-        try SpawnSupport.checkArguments(spec.arguments)
-        let keep = try SpawnSupport.inheritedDescriptors(spec.inheritedDescriptors)
         for bind in spec.binds where bind.source != bind.target {
             logger.warning("none backend: bind ignored", metadata: ["source": "\(bind.source)", "target": "\(bind.target)"])
         }
@@ -50,6 +47,19 @@ public final class UnsandboxedBackend: SandboxBackend {
             try SpawnSupport.validateTarget(file.target, what: "data file")
             try Self.writeDataFile(file.contents, to: hostPath(forDataFile: file.target))
         }
+        return try Self.launch(spec)
+    }
+
+    /// Starts `spec.executable` directly with the spec's arguments, environment, stdio and inherited
+    /// descriptors (binds and data files are the caller's business), optionally as `ids` (setgroups
+    /// cleared first). The bubblewrap backend starts `bwrap` this way; `onExit` runs once reaped.
+    static func launch(
+        _ spec: SandboxSpec, ids: (uid: UInt32, gid: UInt32)? = nil, hostID: UInt32? = nil,
+        onExit: (@Sendable () -> Void)? = nil
+    ) throws(SandboxError) -> SandboxProcess {
+        let environment = try SpawnSupport.environment(spec.environment)
+        try SpawnSupport.checkArguments(spec.arguments)
+        let keep = try SpawnSupport.inheritedDescriptors(spec.inheritedDescriptors)
         var bag = DescriptorBag()
         let (stdinFD, stdoutFD, stderrFD, stdoutReader, stderrReader) = try SpawnSupport.stdio(spec, bag: &bag)
         let arena = CStringArena()
@@ -60,6 +70,11 @@ public final class UnsandboxedBackend: SandboxBackend {
         config.stdin_fd = stdinFD
         config.stdout_fd = stdoutFD
         config.stderr_fd = stderrFD
+        if let ids {
+            config.set_ids = 1
+            config.uid = ids.uid
+            config.gid = ids.gid
+        }
         var result = sbx_spawn_result()
         let rc = keep.withUnsafeBufferPointer { keepBuffer in
             config.keep_fds = keepBuffer.baseAddress
@@ -75,10 +90,10 @@ public final class UnsandboxedBackend: SandboxBackend {
             throw SandboxError.fromShim(result, path: spec.executable.string) { "op \($0)" }
         }
         let process = SandboxProcess(
-            pid: result.pid, pidfd: result.pidfd, controlFD: nil, hostID: nil,
+            pid: result.pid, pidfd: result.pidfd, controlFD: nil, hostID: hostID,
             standardOutput: stdoutReader.map { SandboxOutput(takingOwnershipOf: $0) },
             standardError: stderrReader.map { SandboxOutput(takingOwnershipOf: $0) },
-            onExit: nil
+            onExit: onExit
         )
         process.startMonitoring()
         return process

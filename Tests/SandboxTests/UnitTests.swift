@@ -137,3 +137,20 @@ struct UnsandboxedBackendTests {
         #expect(denied?.errno == .permissionDenied)
     }
 }
+
+@Suite(.enabled(if: isRoot, "switching ids needs root"), .enabled(if: Probe.available, Probe.unavailableReason),
+       .timeLimit(.minutes(1)))
+struct PlainLaunchTests {
+    @Test func launchAsDedicatedIDs() async throws {
+        let probe = try Probe.built.get()
+        let spec = SandboxSpec(executable: FilePath(probe.probe), arguments: ["safe"])
+        let process = try UnsandboxedBackend.launch(spec, ids: (uid: 395_000, gid: 395_001))
+        var bytes: [UInt8] = []
+        if let stdout = process.standardOutput { for await chunk in stdout { bytes += chunk } }
+        #expect(await process.waitForExit() == .exited(0))
+        let seen = Observations(String(decoding: bytes, as: UTF8.self))
+        #expect(seen["uid"] == "395000")
+        #expect(seen["gid"] == "395001")
+        #expect(seen["groups"] == "0")
+    }
+}

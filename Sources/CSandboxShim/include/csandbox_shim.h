@@ -162,6 +162,8 @@ struct sbx_plain_config {
     int32_t stdin_fd, stdout_fd, stderr_fd;
     const int32_t *keep_fds;
     size_t keep_count;
+    int32_t set_ids;      /* nonzero: setgroups(0), setresgid(gid), setresuid(uid) before execve */
+    uint32_t uid, gid;    /* e.g. run bwrap as a sandbox's dedicated host id */
 };
 
 /* Starts a plain process with vfork semantics; exec failures come back as stage "exec". */
