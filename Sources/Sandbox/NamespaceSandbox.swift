@@ -227,8 +227,6 @@ struct MountPlan {
                 add(SBX_OP_SYMLINK, target: "/dev/" + name, source: destination, description: "symlink /dev/\(name)")
             }
         }
-        // /dev itself read-only once populated (its pts and shm submounts stay as they are).
-        add(SBX_OP_SETATTR, target: "/dev", flags: SBX_ATTR_RDONLY | devFlags, description: "read-only /dev")
         if spec.mountProc {
             add(SBX_OP_PROC, target: "/proc", flags: SBX_ATTR_NOSUID | SBX_ATTR_NODEV | SBX_ATTR_NOEXEC,
                 description: "proc /proc")
@@ -270,5 +268,8 @@ struct MountPlan {
             add(SBX_OP_SYMLINK, target: link.path.string, source: link.destination.string,
                 description: "symlink \(link.path) → \(link.destination)")
         }
+        // /dev itself read-only once populated, after the spec's own device binds (e.g. SGX nodes);
+        // its submounts (pts, shm, binds) keep their own flags.
+        add(SBX_OP_SETATTR, target: "/dev", flags: SBX_ATTR_RDONLY | devFlags, description: "read-only /dev")
     }
 }

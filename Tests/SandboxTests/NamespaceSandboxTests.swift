@@ -31,10 +31,11 @@ struct NamespaceSandboxTests {
             executable: FilePath(probe.probe),
             arguments: ["read:/data/ro/file", "write:/data/ro/new", "write:/data/rw/new", "read:/etc/config.txt",
                         "write:/etc/config.txt", "chmod:/etc/config.txt", "read:/tmp/data.txt", "write:/tmp/data.txt",
-                        "chmod:/tmp/data.txt", "kill1"],
+                        "chmod:/tmp/data.txt", "devread:/dev/sgx_fake", "kill1"],
             environment: ["FOO": "bar", "EMPTY": "", "PATH": "/nowhere"],
             binds: [BindMount(source: FilePath("\(dir)/ro"), target: "/data/ro", mode: .readOnly),
-                    BindMount(source: FilePath("\(dir)/rw"), target: "/data/rw", mode: .readWrite)],
+                    BindMount(source: FilePath("\(dir)/rw"), target: "/data/rw", mode: .readWrite),
+                    BindMount(source: "/dev/zero", target: "/dev/sgx_fake", mode: .device)],
             dataFiles: [DataFile(target: "/etc/config.txt", contents: Array("config-bytes".utf8)),
                         DataFile(target: "/tmp/data.txt", contents: Array("in-tmp".utf8))],
             bindSharedLibraries: false
@@ -74,7 +75,8 @@ struct NamespaceSandboxTests {
         #expect(seen["lo_up"] == "1")
         // Filesystem: exactly what was asked for.
         #expect(seen["root"] == "data,dev,entrypoint,etc,tmp")
-        #expect(seen["dev"] == "full,null,ptmx,pts,random,shm,tty,urandom,zero")
+        #expect(seen["dev"] == "full,null,ptmx,pts,random,sgx_fake,shm,tty,urandom,zero")
+        #expect(seen["devread:/dev/sgx_fake"] == "ok", "a device bind stays usable")
         #expect(seen["stat.proc"] == "\(ENOENT)")
         #expect(seen["tmp_writable"] == "ok")
         #expect(["\(EROFS)", "\(EACCES)"].contains(seen["entrypoint_writable"] ?? "ok"))

@@ -199,6 +199,10 @@ int main(int argc, char **argv) {
             int w = open(a + 6, O_WRONLY | O_CREAT | O_TRUNC, 0644);
             printf("%s=%s\n", a, err(w >= 0 && write(w, "written", 7) == 7 ? 0 : -1));
             if (w >= 0) close(w);
+        } else if (!strncmp(a, "devread:", 8)) {
+            char byte = 1; int d = open(a + 8, O_RDONLY);
+            printf("%s=%s\n", a, err(d >= 0 && read(d, &byte, 1) == 1 && byte == 0 ? 0 : -1));
+            if (d >= 0) close(d);
         } else if (!strncmp(a, "chmod:", 6)) {
             printf("%s=%s\n", a, err(chmod(a + 6, 0666)));
         } else if (!strncmp(a, "exit:", 5)) code = atoi(a + 5);
