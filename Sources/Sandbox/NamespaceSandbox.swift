@@ -65,8 +65,22 @@ public final class NamespaceSandbox: SandboxBackend {
         try spawnBlocking(spec)
     }
 
+    /// Takes a host id ahead of a spawn, e.g. to `chown` the runtime's writable directory (and its
+    /// `host.sock`) to it; pass it to ``spawnBlocking(_:hostID:)``, which then owns it.
+    public func reserveHostID() throws(SandboxError) -> UInt32 {
+        guard let id = hostIDs.acquire() else {
+            throw SandboxError(.hostIDsExhausted, "all \(configuration.hostIDs.count) host ids from \(configuration.hostIDs.base) are in use")
+        }
+        return id
+    }
+
     /// ``spawn(_:)`` without the async hop (the bench and sandbox-exec call this directly).
-    public func spawnBlocking(_ spec: SandboxSpec) throws(SandboxError) -> SandboxProcess {
+    ///
+    /// `hostID`: an id from ``reserveHostID()``; the spawn takes it over (released when the sandbox
+    /// has been reaped, or right away if the spawn fails). `nil` takes a fresh one.
+    public func spawnBlocking(_ spec: SandboxSpec, hostID reserved: UInt32? = nil) throws(SandboxError) -> SandboxProcess {
+        var reservedID = reserved
+        defer { if let reservedID { hostIDs.release(reservedID) } }
         let filter = try SeccompFilter.shared.get()
         let executable: String
         switch SpawnSupport.realPath(spec.executable) {
@@ -90,9 +104,9 @@ public final class NamespaceSandbox: SandboxBackend {
             }
         }
 
-        guard let hostID = hostIDs.acquire() else {
-            throw SandboxError(.hostIDsExhausted, "all \(configuration.hostIDs.count) host ids from \(configuration.hostIDs.base) are in use")
-        }
+        let hostID: UInt32
+        if let reservedID { hostID = reservedID } else { hostID = try reserveHostID() }
+        reservedID = nil
         var handedOver = false
         defer { if !handedOver { hostIDs.release(hostID) } }
         let sandboxUID = configuration.sandboxUID ?? hostID

@@ -95,6 +95,24 @@ struct ProcessLifecycleTests {
         #expect(seen["uid"] == "340000")
     }
 
+    @Test func reservedHostIDOwnsAWritableDirectory() async throws {
+        let ids = HostIDAllocator(range: HostIDRange(base: 345_000, count: 4))
+        let backend = NamespaceSandbox(configuration: .init(hostIDs: ids.range), hostIDs: ids, logger: testLogger)
+        let id = try backend.reserveHostID()
+        let dir = TempDirectory.make(prefix: "sbx-owned")
+        chmod(dir, 0o700)  // only its owner may enter
+        chown(dir, id, id)
+        var spec = spec(["write:/run/data/x"])
+        spec.binds = [BindMount(source: FilePath(dir), target: "/run/data", mode: .readWrite)]
+        let process = try backend.spawnBlocking(spec, hostID: id)
+        #expect(process.hostID == id)
+        var bytes: [UInt8] = []
+        if let stdout = process.standardOutput { for await chunk in stdout { bytes += chunk } }
+        #expect(await process.waitForExit() == .exited(0))
+        #expect(Observations(String(decoding: bytes, as: UTF8.self))["write:/run/data/x"] == "ok")
+        #expect(ids.inUseCount == 0)
+    }
+
     @Test func procObservations() async throws {
         let (status, seen, stderr) = try await runToCompletion(backend, spec([], mountProc: true))
         #expect(status == .exited(0), "\(stderr)")
