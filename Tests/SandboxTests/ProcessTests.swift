@@ -74,6 +74,22 @@ struct ProcessLifecycleTests {
         try await Task.sleep(for: .milliseconds(50))
         let runtime = childPIDs(process.pid)
         #expect(runtime.count == 1)
+        // The reaper itself: no capabilities, no_new_privs, under the filter, only its own fds.
+        let procStatus = readFile("/proc/\(process.pid)/status") ?? ""
+        for field in ["CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            #expect(procStatus.contains("\(field):\t0000000000000000"), "reaper \(field)")
+        }
+        #expect(procStatus.contains("NoNewPrivs:\t1"))
+        #expect(procStatus.contains("Seccomp:\t2"))
+        var reaperFDs: [String] = []
+        if let dir = opendir("/proc/\(process.pid)/fd") {
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                if name != "." && name != ".." { reaperFDs.append(name) }
+            }
+            closedir(dir)
+        }
+        #expect(reaperFDs.count == 5, "stdio, lifeline, signalfd: \(reaperFDs.sorted())")
         process.kill()
         let status = await process.waitForExit()
         #expect(status == .signaled(SIGKILL))
