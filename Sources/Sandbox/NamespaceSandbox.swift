@@ -5,7 +5,7 @@ import Musl
 #endif
 import CSandboxShim
 public import Logging
-public import SystemPackage
+import SystemPackage
 
 /// The `namespaces` backend: our C shim, no external sandbox binary.
 ///
