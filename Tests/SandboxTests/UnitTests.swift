@@ -78,7 +78,7 @@ struct OutputLineTests {
         let payload = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         let writer = ends[1]
         let writing = Task.detached {
-            _ = payload.withUnsafeBytes { buffer in
+            payload.withUnsafeBytes { buffer in
                 var offset = 0
                 while offset < buffer.count {
                     let n = write(writer, buffer.baseAddress! + offset, buffer.count - offset)
