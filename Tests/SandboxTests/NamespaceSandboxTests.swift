@@ -31,7 +31,7 @@ struct NamespaceSandboxTests {
             executable: FilePath(probe.probe),
             arguments: ["read:/data/ro/file", "write:/data/ro/new", "write:/data/rw/new", "read:/etc/config.txt",
                         "write:/etc/config.txt", "chmod:/etc/config.txt", "read:/tmp/data.txt", "write:/tmp/data.txt",
-                        "chmod:/tmp/data.txt", "devread:/dev/sgx_fake", "kill1"],
+                        "chmod:/tmp/data.txt", "devread:/dev/sgx_fake", "thread", "kill1"],
             environment: ["FOO": "bar", "EMPTY": "", "PATH": "/nowhere"],
             binds: [BindMount(source: FilePath("\(dir)/ro"), target: "/data/ro", mode: .readOnly),
                     BindMount(source: FilePath("\(dir)/rw"), target: "/data/rw", mode: .readWrite),
@@ -67,6 +67,7 @@ struct NamespaceSandboxTests {
         }
         #expect(seen["clone.plain"] == "ok")
         #expect(seen["clone3"] == "\(ENOSYS)")
+        #expect(seen["thread"] == "ok", "libc falls back from clone3 to clone for threads")
         for call in ["unshare", "mount", "setns", "ptrace", "bpf", "keyctl", "chroot"] {
             #expect(seen[call] == "\(EPERM)", "\(call)")
         }

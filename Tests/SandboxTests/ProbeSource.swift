@@ -4,6 +4,7 @@
 let probeSource = #"""
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -26,6 +27,8 @@ let probeSource = #"""
 #include <unistd.h>
 
 extern char **environ;
+
+static void *thread_main(void *arg) { return arg; }
 
 static int cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -210,6 +213,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "sleep")) sleep_forever = 1;
         else if (!strcmp(a, "safe")) continue;
         else if (!strcmp(a, "ignore-term")) signal(SIGTERM, SIG_IGN);
+        else if (!strcmp(a, "thread")) {
+            pthread_t t; void *back = NULL;
+            int rc = pthread_create(&t, NULL, thread_main, (void *)42);
+            if (rc == 0) pthread_join(t, &back);
+            printf("thread=%s\n", rc == 0 && back == (void *)42 ? "ok" : "failed");
+        }
         else if (!strcmp(a, "kill1")) { printf("kill1=%s\n", err(kill(1, SIGKILL))); }
         else if (!strcmp(a, "killall")) { printf("killall=%s\n", err(kill(-1, SIGKILL))); }
         else printf("arg=%s\n", a);
