@@ -23,6 +23,7 @@ struct NamespaceSandboxTests {
     /// Everything the issue lists, observed from inside by the probe (no /proc).
     @Test func fullSandboxObservations() async throws {
         let dir = TempDirectory.make(prefix: "sbx-binds")
+        defer { TempDirectory.remove(dir) }
         mkdir("\(dir)/ro", 0o755)
         mkdir("\(dir)/rw", 0o777)
         chmod("\(dir)/rw", 0o777)

@@ -116,6 +116,7 @@ struct ProcessLifecycleTests {
         let backend = NamespaceSandbox(configuration: .init(hostIDs: ids.range), hostIDs: ids, logger: testLogger)
         let id = try backend.reserveHostID()
         let dir = TempDirectory.make(prefix: "sbx-owned")
+        defer { TempDirectory.remove(dir) }
         chmod(dir, 0o700)  // only its owner may enter
         chown(dir, id, id)
         var spec = spec(["write:/run/data/x"])
@@ -249,6 +250,7 @@ struct LibrarySeamTests {
     @Test func libraryMountsAreBoundReadOnlyWithSymlinks() async throws {
         let probe = try Probe.built.get()
         let directory = TempDirectory.make(prefix: "sbx-libs")
+        defer { TempDirectory.remove(directory) }
         writeFile("\(directory)/libfake.so.1", "fake-library\n")
         let backend = NamespaceSandbox(configuration: .init(hostIDs: HostIDRange(base: 370_000, count: 100)),
                                        libraries: FakeLibraries(directory: directory), logger: testLogger)

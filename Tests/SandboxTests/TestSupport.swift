@@ -82,6 +82,12 @@ enum TempDirectory {
         chmod(path, 0o755)
         return path
     }
+
+    /// Removes a directory made by ``make(prefix:)`` (and everything in it).
+    static func remove(_ path: String) {
+        precondition(path.hasPrefix("/tmp/sbx-"))
+        _ = system("rm -rf '\(path)'")
+    }
 }
 
 /// What the probe printed, by key (keys may repeat: `env`).

@@ -100,6 +100,7 @@ struct UnsandboxedBackendTests {
     @Test func runsWithHygieneAndPlacesDataFiles() async throws {
         let probe = try Probe.built.get()
         let dataDirectory = TempDirectory.make(prefix: "sbx-none")
+        defer { TempDirectory.remove(dataDirectory) }
         let backend = UnsandboxedBackend(dataDirectory: FilePath(dataDirectory), logger: testLogger)
         let spec = SandboxSpec(
             executable: FilePath(probe.probe),
