@@ -52,7 +52,8 @@ public final class NamespaceSandbox: SandboxBackend {
     private let logger: Logger
 
     public init(
-        configuration: Configuration = Configuration(), libraries: (any SharedLibraryProvider)? = nil,
+        configuration: Configuration = Configuration(),
+        libraries: (any SharedLibraryProvider)? = SharedLibraryResolver(),
         hostIDs: HostIDAllocator? = nil, logger: Logger
     ) {
         self.configuration = configuration
@@ -93,10 +94,10 @@ public final class NamespaceSandbox: SandboxBackend {
         let environment = try SpawnSupport.environment(spec.environment)
         try SpawnSupport.checkArguments(spec.arguments)
         let keep = try SpawnSupport.inheritedDescriptors(spec.inheritedDescriptors)
-        var libraryMounts = SharedLibraryMounts.none
+        var libraryMounts = SharedLibraryLayout.none
         if spec.bindSharedLibraries, let libraries {
             do {
-                libraryMounts = try libraries.libraryMounts(for: spec)
+                libraryMounts = try libraries.libraryLayout(for: spec)
             } catch let error as SandboxError {
                 throw error
             } catch {
@@ -223,7 +224,7 @@ struct MountPlan {
     }
 
     mutating func build(
-        spec: SandboxSpec, executable: String, libraries: SharedLibraryMounts, bag: inout DescriptorBag
+        spec: SandboxSpec, executable: String, libraries: SharedLibraryLayout, bag: inout DescriptorBag
     ) throws(SandboxError) {
         let devFlags = SBX_ATTR_NOSUID | SBX_ATTR_NOEXEC
         add(SBX_OP_TMPFS, target: "/dev", flags: devFlags, options: "mode=0755", description: "tmpfs /dev")
@@ -277,7 +278,7 @@ struct MountPlan {
             add(SBX_OP_DATA, target: file.target.string, flags: Self.readOnly, mode: 0o444, fd: bag.add(fd),
                 description: "data file \(file.target)")
         }
-        for link in libraries.symlinks {
+        for link in libraries.symbolicLinks {
             try SpawnSupport.validateTarget(link.path, what: "symlink")
             add(SBX_OP_SYMLINK, target: link.path.string, source: link.destination.string,
                 description: "symlink \(link.path) → \(link.destination)")

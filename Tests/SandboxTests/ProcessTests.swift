@@ -238,9 +238,9 @@ struct ProcessLifecycleTests {
 /// A provider standing in for the resolver: binds a host directory and adds a symlink.
 struct FakeLibraries: SharedLibraryProvider {
     let directory: String
-    func libraryMounts(for spec: SandboxSpec) throws -> SharedLibraryMounts {
-        SharedLibraryMounts(binds: [BindMount(source: FilePath(directory), target: "/usr/lib", mode: .readWrite)],
-                            symlinks: [SymbolicLink(path: "/usr/lib64", destination: "lib")])
+    func libraryLayout(for spec: SandboxSpec) throws -> SharedLibraryLayout {
+        SharedLibraryLayout(binds: [BindMount(source: FilePath(directory), target: "/usr/lib", mode: .readWrite)],
+                            symbolicLinks: [SymbolicLink(path: "/usr/lib64", destination: "lib")])
     }
 }
 
