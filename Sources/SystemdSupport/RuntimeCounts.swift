@@ -15,6 +15,16 @@ public struct RuntimeCounts: Sendable, Hashable {
         self.stopped = stopped
     }
 
+    /// Counts keyed by state name: `running` (up), `starting`, `backoff`, `failed`, `stopped` — the raw values
+    /// of the provisioner's and the daemon's `RuntimeState`. Unknown names are ignored.
+    public init(byState counts: [String: Int]) {
+        self.init(
+            up: counts["running", default: 0], starting: counts["starting", default: 0],
+            backoff: counts["backoff", default: 0], failed: counts["failed", default: 0],
+            stopped: counts["stopped", default: 0]
+        )
+    }
+
     /// Every registered runtime.
     public var total: Int { up + starting + backoff + failed + stopped }
 

@@ -73,6 +73,12 @@ struct JournaldTests {
             #expect(dropped.first?["SANDBOX_DROPPED_LINES"] == "8")
             #expect(dropped.first?["SANDBOX_RUNTIME_NAME"] == "output-out")
             #expect(dropped.first?["PRIORITY"] == "4")
+
+            // What `sandboxctl logs output-out -n 3` runs.
+            let tail = try await journald.run(Host.journalctl, RuntimeLogs.journalctlArguments(runtime: "output-out", lines: 3))
+            let tailLines = tail.stdout.split(separator: "\n")
+            #expect(tailLines.count == 3, "\(tail.stdout)")
+            #expect(tailLines.last?.hasSuffix("after the window") == true)
         } catch {
             await journald.stop()
             throw error

@@ -38,6 +38,8 @@ struct NotifierTests {
         let counts = RuntimeCounts(up: 2, starting: 1, backoff: 3, failed: 4, stopped: 5)
         #expect(counts.runningStatus == "running: 15 runtimes (2 up, 1 starting, 3 backoff, 4 failed)")
         #expect(RuntimeCounts.stoppingStatus(left: 3) == "stopping: 3 left")
+        #expect(RuntimeCounts(byState: ["running": 2, "starting": 1, "backoff": 3, "failed": 4, "stopped": 5, "odd": 9]) == counts)
+        #expect(counts.alive == 6)
     }
 
     @Test(.timeLimit(.minutes(1)))
