@@ -2,7 +2,11 @@ import Foundation
 import Testing
 
 /// The notifier through real `sd_notify` in a child process, received on a `SO_PASSCRED` datagram socket.
-@Suite("sd_notify to a NOTIFY_SOCKET listener", .enabled(if: Host.probe != nil, "the systemd-probe helper is not built"))
+@Suite(
+    "sd_notify to a NOTIFY_SOCKET listener",
+    .enabled(if: Host.probe != nil, "the systemd-probe helper is not built"),
+    .timeLimit(.minutes(1))
+)
 struct NotifySocketTests {
     @Test(.timeLimit(.minutes(1)))
     func readyStatusReloadStoppingFatal() async throws {

@@ -9,7 +9,8 @@ import Testing
 @Suite(
     "Socket activation",
     .enabled(if: Host.probe != nil, "the systemd-probe helper is not built"),
-    .enabled(if: Host.executable(Host.socketActivate), "systemd-socket-activate is missing (apt package systemd)")
+    .enabled(if: Host.executable(Host.socketActivate), "systemd-socket-activate is missing (apt package systemd)"),
+    .timeLimit(.minutes(1))
 )
 struct SocketActivationTests {
     @Test(.timeLimit(.minutes(1)))
