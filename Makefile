@@ -3,7 +3,7 @@ SWIFT        ?= swift
 PREFIX       ?= /usr/local
 CONFIG       ?= debug
 BUILD_FLAGS  ?= -c $(CONFIG)
-APT_PACKAGES := libsystemd-dev libseccomp-dev bubblewrap pkg-config iproute2 libc6-dev gcc make
+APT_PACKAGES := libsystemd-dev libseccomp-dev bubblewrap pkg-config iproute2 libc6-dev gcc make curl
 BIN          = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 
 .PHONY: all build test deps run install bench-rhp bench-spawn clean

@@ -121,6 +121,7 @@ let package = Package(
                 "Sandbox",
                 "SystemCalls",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict
         ),
