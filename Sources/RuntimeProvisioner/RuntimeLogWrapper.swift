@@ -13,6 +13,9 @@ public struct RuntimeLogWrapper: Sendable {
         case stderr
     }
 
+    /// Longest line logged; the seed buffers at most 10,000 bytes per line.
+    public static let maximumLineLength = 10_000
+
     private let baseMetadata: Logger.Metadata
     private let makeLogger: @Sendable (String) -> Logger
     private let internalLogger: Logger

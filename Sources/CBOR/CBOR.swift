@@ -1,1 +1,0 @@
-// Module `CBOR`: see README.md for its role.

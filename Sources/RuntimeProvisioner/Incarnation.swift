@@ -1,0 +1,196 @@
+import Foundation
+import Logging
+import RuntimeHostProtocol
+import Sandbox
+import SystemCalls
+import SystemPackage
+
+/// One run of a runtime's process: its directory, host id, sandbox, connection and watchers.
+///
+/// Created by ``launch(runtime:generation:)`` once the runtime has connected, answered the handshake and
+/// passed the host initializer; destroyed by ``tearDown(kill:)``, which reaps the process and removes
+/// everything the run left behind.
+struct Incarnation: Sendable {
+    let generation: Int
+    let process: SandboxProcess
+    let connection: Connection
+    let info: RuntimeInfoResponse
+    let version: Version
+    /// Host pid of the runtime itself: the sandbox's pid 2, or the process for `none`.
+    let runtimePID: Int32
+    private let resources: Resources
+    /// Exit, connection, watchdog and backoff-reset watchers; cancelled at tear-down.
+    private let watchers: [Task<Void, Never>]
+
+    /// What must be released after the process is gone.
+    struct Resources: Sendable {
+        var directory: FilePath?
+        var hostID: UInt32?
+        var allocator: HostIDAllocator
+
+        func release() {
+            if let directory { try? FileManager.default.removeItem(atPath: directory.string) }
+            if let hostID { allocator.release(hostID) }
+        }
+    }
+
+    static func launch(runtime: Runtime, generation: Int) async throws -> Incarnation {
+        let environment = runtime.environment
+        let configuration = environment.configuration
+        let timings = configuration.timings
+        let spec = runtime.spec
+        let backendKind = environment.backendKind(for: spec)
+        let sandboxed = backendKind != .none
+
+        var resources = Resources(directory: nil, hostID: nil, allocator: environment.hostIDs)
+        var process: SandboxProcess?
+        var connector: (any Connector)?
+        var connection: Connection?
+        do {
+            if sandboxed {
+                guard let id = environment.hostIDs.acquire() else {
+                    throw ProvisionerError(.spawnFailed, "no free host uid in \(environment.hostIDs.range)")
+                }
+                resources.hostID = id
+            }
+            let directory = try RuntimeDirectory.create(
+                under: configuration.runtimeDirectory, name: spec.name, owner: resources.hostID)
+            resources.directory = directory
+
+            connector = try await configuration.connectorFactory(
+                ConnectorContext(
+                    runtimeDirectory: directory,
+                    sandboxed: sandboxed,
+                    owner: resources.hostID.map { (uid: $0, gid: $0) },
+                    handler: spec.handler,
+                    connectionConfiguration: ConnectionConfiguration(),
+                    logger: runtime.logger
+                ))
+            var sandboxSpec = try configuration.sandboxSpecBuilder(spec)
+            sandboxSpec.hostID = resources.hostID
+            if backendKind == .none { sandboxSpec.dataFileDirectory = directory }
+            try connector!.configure(&sandboxSpec)
+
+            if !sandboxed { runtime.logger.warning("starting an UNSANDBOXED runtime") }
+            process = try await environment.backend(backendKind).spawn(sandboxSpec)
+            runtime.logger.info("waiting for runtime to connect", metadata: ["pid": "\(process!.pid)"])
+            connection = try await connector!.connect(process: process!, timeout: timings.connectTimeout)
+            runtime.logger.info("runtime connected", metadata: ["pid": "\(process!.pid)"])
+
+            let request = RuntimeInfoRequest(
+                runtimeID: spec.id,
+                localConfig: spec.localConfig,
+                consensusBackend: environment.hostInfo.consensusBackend,
+                consensusChainContext: environment.hostInfo.consensusChainContext,
+                consensusProtocolVersion: environment.hostInfo.consensusProtocolVersion
+            )
+            let info: RuntimeInfoResponse
+            do {
+                info = try await connection!.initHost(request, timeout: timings.handshakeTimeout)
+            } catch {
+                throw ProvisionerError(.handshakeFailed, "failed to initialize connection: \(error)")
+            }
+            if let expected = spec.expectedVersion, info.runtimeVersion != expected {
+                throw ProvisionerError(
+                    .versionMismatch,
+                    "version mismatch (runtime reported: \(info.runtimeVersion), expected: \(expected))")
+            }
+            let parameters = HostInitializerParameters(
+                runtime: runtime, spec: spec, version: info.runtimeVersion, info: info, connection: connection!)
+            let version: Version
+            do {
+                version = try await withTimeout(timings.hostInitializerTimeout) {
+                    try await configuration.hostInitializer(parameters)
+                }
+            } catch {
+                throw ProvisionerError(.hostInitializerFailed, "host initializer failed: \(error)")
+            }
+            let incarnation = Incarnation(
+                generation: generation,
+                process: process!,
+                connection: connection!,
+                info: info,
+                version: version,
+                runtimePID: RuntimePID.find(process: process!, backend: backendKind),
+                resources: resources,
+                watchers: Self.startWatchers(runtime: runtime, process: process!, connection: connection!, generation: generation)
+            )
+            Self.forwardOutput(of: process!, runtime: runtime)
+            return incarnation
+        } catch {
+            connector?.close()
+            connection?.close()
+            if let process {
+                process.kill()
+                _ = await Task { await process.waitForExit() }.value
+            }
+            resources.release()
+            if let error = error as? SandboxError {
+                throw ProvisionerError(.spawnFailed, "failed to spawn sandbox: \(error)", errno: error.errno)
+            }
+            throw error
+        }
+    }
+
+    private static func startWatchers(
+        runtime: Runtime, process: SandboxProcess, connection: Connection, generation: Int
+    ) -> [Task<Void, Never>] {
+        let timings = runtime.environment.configuration.timings
+        return [
+            Task {
+                let status = await process.waitForExit()
+                runtime.yield(.processExited(generation: generation, status))
+            },
+            Task {
+                let reason = await connection.waitUntilClosed()
+                if reason != .closedLocally { runtime.yield(.connectionClosed(generation: generation, reason)) }
+            },
+            Task {
+                while (try? await Task.sleep(for: timings.watchdogInterval)) != nil {
+                    runtime.yield(.watchdogTick(generation: generation))
+                }
+            },
+            Task {
+                if (try? await Task.sleep(for: timings.backoffResetAfter)) != nil {
+                    runtime.yield(.healthy(generation: generation))
+                }
+            },
+        ]
+    }
+
+    /// Re-logs the runtime's stdout and stderr until the pipes close (the process exits).
+    ///
+    /// A line longer than ``RuntimeLogWrapper/maximumLineLength`` is logged cut, with a warning; the rest of
+    /// that line is dropped, so nothing is ever buffered without bound.
+    private static func forwardOutput(of process: SandboxProcess, runtime: Runtime) {
+        let streams = [(process.standardOutput, RuntimeLogWrapper.Stream.stdout), (process.standardError, .stderr)]
+        for (output, stream) in streams {
+            guard let output else { continue }
+            Task {
+                var wrapper = RuntimeLogWrapper(
+                    runtimeID: "\(runtime.id)",
+                    runtimeName: runtime.name,
+                    stream: stream,
+                    internalLogger: runtime.logger,
+                    makeLogger: runtime.environment.configuration.makeRuntimeLogger
+                )
+                var continuingCutLine = false
+                for await line in output.lines(maximumLength: RuntimeLogWrapper.maximumLineLength) {
+                    if !continuingCutLine { wrapper.log(line: line.bytes, truncated: line.isPartial) }
+                    continuingCutLine = line.isPartial
+                }
+            }
+        }
+    }
+
+    /// Closes the connection, kills the process when asked, waits for it, and releases its resources.
+    /// Returns the exit status (nil only if the process could not be observed).
+    func tearDown(kill: Bool) async -> ExitStatus? {
+        for watcher in watchers { watcher.cancel() }
+        connection.close()
+        if kill { process.kill() }
+        let status = await process.waitForExit()
+        resources.release()
+        return status
+    }
+}

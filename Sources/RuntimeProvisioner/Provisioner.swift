@@ -1,0 +1,69 @@
+public import Sandbox
+import Synchronization
+
+/// Creates supervised runtimes that run in process sandboxes: the seed's sandbox provisioner.
+public final class Provisioner: Sendable {
+    public let configuration: ProvisionerConfiguration
+    let environment: ProvisionerEnvironment
+
+    /// Fails when ``ProvisionerConfiguration/hostInfo`` is missing, as the seed does.
+    public init(configuration: ProvisionerConfiguration) throws {
+        guard let hostInfo = configuration.hostInfo else {
+            throw ProvisionerError(.missingHostInfo, "no host information provided")
+        }
+        self.configuration = configuration
+        self.environment = ProvisionerEnvironment(configuration: configuration, hostInfo: hostInfo)
+    }
+
+    /// The provisioner's name, as the seed reports it.
+    public var name: String { "sandbox" }
+
+    /// A runtime for `spec`, not yet started.
+    public func newRuntime(_ spec: RuntimeSpec) -> Runtime {
+        Runtime(spec: spec, environment: environment)
+    }
+
+    /// The default ``ProvisionerConfiguration/sandboxSpecBuilder``: the runtime's own fields, output piped
+    /// to the log wrapper.
+    @Sendable public static func defaultSandboxSpec(_ spec: RuntimeSpec) -> SandboxSpec {
+        SandboxSpec(
+            executable: spec.executable,
+            arguments: spec.arguments,
+            environment: spec.environment,
+            binds: spec.binds,
+            dataFiles: spec.dataFiles,
+            standardOutput: .pipe,
+            standardError: .pipe,
+            allowNetwork: spec.allowNetwork
+        )
+    }
+}
+
+/// What every runtime of one provisioner shares: configuration, host ids and the sandbox backends.
+final class ProvisionerEnvironment: Sendable {
+    let configuration: ProvisionerConfiguration
+    let hostInfo: HostInfo
+    let hostIDs: HostIDAllocator
+    private let backends = Mutex<[SandboxBackendKind: any SandboxBackend]>([:])
+
+    init(configuration: ProvisionerConfiguration, hostInfo: HostInfo) {
+        self.configuration = configuration
+        self.hostInfo = hostInfo
+        self.hostIDs = HostIDAllocator(range: configuration.hostIDs)
+    }
+
+    func backendKind(for spec: RuntimeSpec) -> SandboxBackendKind {
+        configuration.insecureNoSandbox ? .none : (spec.backend ?? configuration.defaultBackend)
+    }
+
+    /// The backend of a kind, made on first use (the namespaces backend builds its seccomp filter then).
+    func backend(_ kind: SandboxBackendKind) throws -> any SandboxBackend {
+        try backends.withLock { backends in
+            if let backend = backends[kind] { return backend }
+            let backend = try SandboxBackends.make(
+                kind, bubblewrapPath: configuration.sandboxBinaryPath, logger: configuration.logger)
+            backends[kind] = backend
+            return backend
+        }
+    }
+}

@@ -1,0 +1,67 @@
+public import Logging
+public import RuntimeHostProtocol
+public import Sandbox
+public import SystemPackage
+
+/// What the host tells every runtime in the handshake.
+public struct HostInfo: Sendable, Hashable {
+    public var consensusBackend: String
+    public var consensusProtocolVersion: Version
+    /// 64 lowercase hex characters.
+    public var consensusChainContext: String
+
+    public init(
+        consensusBackend: String = "tendermint",
+        consensusProtocolVersion: Version = Version(major: 7),
+        consensusChainContext: String
+    ) {
+        self.consensusBackend = consensusBackend
+        self.consensusProtocolVersion = consensusProtocolVersion
+        self.consensusChainContext = consensusChainContext
+    }
+}
+
+/// What a host initializer gets after a successful handshake.
+public struct HostInitializerParameters: Sendable {
+    public var runtime: Runtime
+    public var spec: RuntimeSpec
+    /// The version the runtime reported.
+    public var version: Version
+    public var info: RuntimeInfoResponse
+    public var connection: Connection
+}
+
+/// Everything a ``Provisioner`` needs; the seed's `sandbox.Config`.
+public struct ProvisionerConfiguration: Sendable {
+    /// Required: the provisioner refuses to exist without it.
+    public var hostInfo: HostInfo?
+    /// Backend for runtimes whose spec does not name one.
+    public var defaultBackend: SandboxBackendKind = .namespaces
+    /// The seed's `InsecureNoSandbox`: every runtime runs with the `none` backend.
+    public var insecureNoSandbox = false
+    /// The seed's `SandboxBinaryPath`: `bwrap` for the `bubblewrap` backend.
+    public var sandboxBinaryPath: FilePath = "/usr/bin/bwrap"
+    /// Parent of the per-runtime directories (each holds that runtime's `host.sock`).
+    public var runtimeDirectory: FilePath = "/run/sandboxd/runtimes"
+    /// Host uids/gids for sandboxes, one per live runtime.
+    public var hostIDs: HostIDRange = .default
+    public var timings: SupervisionTimings = .standard
+    public var logger = Logger(label: "runtime/host/sandbox")
+    /// Makes the logger for a runtime's own output (module label such as `runtime/example`).
+    public var makeRuntimeLogger: @Sendable (String) -> Logger = { Logger(label: $0) }
+    /// Creates the connector for one start attempt; the default is ``UnixSocketConnector``.
+    public var connectorFactory: @Sendable (ConnectorContext) async throws -> any Connector = { context in
+        try await UnixSocketConnector.listen(context: context)
+    }
+    /// Turns a runtime spec into a sandbox spec (before the connector adds its socket and variable).
+    public var sandboxSpecBuilder: @Sendable (RuntimeSpec) throws -> SandboxSpec = Provisioner.defaultSandboxSpec
+    /// Runs after the handshake, within ``SupervisionTimings/hostInitializerTimeout``; returns the
+    /// version to announce in the `started` event. The default announces the reported version.
+    public var hostInitializer: @Sendable (HostInitializerParameters) async throws -> Version = { $0.version }
+    /// Called once a runtime's supervision has ended for good (stopped or given up).
+    public var cleanup: @Sendable (RuntimeSpec) -> Void = { _ in }
+
+    public init(hostInfo: HostInfo?) {
+        self.hostInfo = hostInfo
+    }
+}

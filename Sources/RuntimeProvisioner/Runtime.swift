@@ -1,0 +1,200 @@
+public import Foundation
+import Logging
+public import RuntimeHostProtocol
+import Sandbox
+import Synchronization
+
+/// One supervised runtime: starts it, connects to it, keeps it alive, and stops it. The seed's `sandboxHost`.
+///
+/// A single manager task owns the runtime's process and connection; everything else talks to it through
+/// ``ManagerInput``s. Supervision follows the seed: the first start is immediate, restarts back off
+/// exponentially (the backoff resets after ``SupervisionTimings/backoffResetAfter`` of healthy running and
+/// supervision gives up after ``SupervisionTimings/restartGiveUpAfter``), a watchdog pings the runtime and
+/// kills it when the ping fails, and an abort that fails or is forced kills the runtime and answers only
+/// once it runs again. Unlike the seed, a connection the runtime closes (or corrupts) is noticed at once.
+public final class Runtime: Sendable {
+    public let id: Namespace
+    public let name: String
+    let spec: RuntimeSpec
+    let environment: ProvisionerEnvironment
+    let logger: Logger
+
+    private let broadcaster = EventBroadcaster<RuntimeEvent>()
+    private let state = Mutex(SharedState())
+
+    /// Abort requests waiting for the manager; the seed's control channel holds 16.
+    static let controlQueueLimit = 16
+
+    struct SharedState {
+        var manager: Task<Void, Never>?
+        var inputs: AsyncStream<ManagerInput>.Continuation?
+        var connection: Connection?
+        var info: RuntimeInfoResponse?
+        var version: Version?
+        var status = RuntimeStatus()
+        var queuedAborts: [AbortRequest] = []
+    }
+
+    init(spec: RuntimeSpec, environment: ProvisionerEnvironment) {
+        self.id = spec.id
+        self.name = spec.name
+        self.spec = spec
+        self.environment = environment
+        var logger = environment.configuration.logger
+        logger[metadataKey: "runtime_id"] = "\(spec.id)"
+        logger[metadataKey: "runtime_name"] = "\(spec.name)"
+        self.logger = logger
+    }
+
+    // MARK: Lifecycle
+
+    /// Starts supervision; a no-op while it is already running.
+    public func start() {
+        state.withLock { state in
+            guard state.manager == nil else { return }
+            let (inputs, continuation) = AsyncStream<ManagerInput>.makeStream()
+            state.inputs = continuation
+            state.status.state = .starting
+            state.status.lastError = nil
+            state.manager = Task { [self] in
+                await Supervisor(runtime: self, inputs: inputs).run()
+            }
+        }
+    }
+
+    /// Stops supervision and waits until the runtime process is gone. Idempotent.
+    public func stop() async {
+        let manager = state.withLock { $0.manager }
+        guard let manager else { return }
+        manager.cancel()
+        await manager.value
+        state.withLock { state in
+            if state.manager == manager {
+                state.manager = nil
+                state.inputs = nil
+            }
+        }
+    }
+
+    // MARK: Talking to the runtime
+
+    /// Asks the runtime to abort its current work: the seed's `Abort`.
+    ///
+    /// Without a connection this does nothing. Otherwise a `RuntimeAbortRequest` is sent; when it fails, times
+    /// out, or `force` is set, the runtime is killed and restarted, and this returns once it runs again.
+    public func abort(force: Bool) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let outcome: Result<Void, ProvisionerError>? = state.withLock { state in
+                guard state.connection != nil, let inputs = state.inputs else { return .success(()) }
+                guard state.queuedAborts.count < Self.controlQueueLimit else {
+                    return .failure(ProvisionerError(.controlQueueFull, "command channel is full"))
+                }
+                state.queuedAborts.append(AbortRequest(force: force, reply: continuation))
+                inputs.yield(.abortQueued)
+                return nil
+            }
+            if let outcome { continuation.resume(with: outcome.mapError { $0 as any Error }) }
+        }
+    }
+
+    /// Sends a request to the runtime, waiting (with backoff) until it is ready or `timeout` passes.
+    public func call(_ body: Body, timeout: Duration) async throws -> Body {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        var backoff = ExponentialBackoff(maxInterval: .seconds(60), maxElapsed: nil)
+        while true {
+            if let connection = state.withLock({ $0.connection }) {
+                return try await connection.call(body, timeout: deadline - clock.now)
+            }
+            guard var delay = backoff.nextDelay(elapsed: .zero), clock.now < deadline else {
+                throw ProvisionerError(.notReady, "runtime is not yet ready")
+            }
+            delay = min(delay, deadline - clock.now)
+            try await Task.sleep(for: delay)
+        }
+    }
+
+    /// Round-trips a `RuntimePingRequest`; returns the measured time.
+    public func ping(timeout: Duration = .seconds(5)) async throws -> Duration {
+        guard let connection = state.withLock({ $0.connection }) else {
+            throw ProvisionerError(.notReady, "runtime is not running")
+        }
+        let clock = ContinuousClock()
+        let started = clock.now
+        try await connection.ping(timeout: timeout)
+        return clock.now - started
+    }
+
+    /// What the runtime answered in the handshake, once it is ready.
+    public func runtimeInfo(timeout: Duration = .seconds(5)) async throws -> RuntimeInfoResponse {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        var backoff = ExponentialBackoff(maxInterval: .seconds(60), maxElapsed: nil)
+        while true {
+            if let info = state.withLock({ $0.info }) { return info }
+            guard let delay = backoff.nextDelay(elapsed: .zero), clock.now < deadline else {
+                throw ProvisionerError(.notReady, "runtime is not yet ready")
+            }
+            try await Task.sleep(for: min(delay, deadline - clock.now))
+        }
+    }
+
+    /// The version the running runtime reported; nil when it is not running.
+    public var activeVersion: Version? { state.withLock { $0.connection == nil ? nil : $0.version } }
+
+    /// The runtime's TEE capability. This provisioner starts no TEE runtimes, so it is always nil.
+    public var capabilityTEE: CBORRawCapability? { nil }
+
+    /// Asks for a TEE capability refresh; without TEE support there is nothing to refresh.
+    public func updateCapabilityTEE() {}
+
+    public var status: RuntimeStatus { state.withLock { $0.status } }
+
+    // MARK: Events
+
+    /// Every event from now on, for as long as the caller iterates.
+    public func events() -> AsyncStream<RuntimeEvent> { broadcaster.subscribe() }
+
+    /// Sends an event to every subscriber (the seed's `EmitEvent`).
+    public func emit(_ event: RuntimeEvent) { broadcaster.emit(event) }
+
+    // MARK: Manager side
+
+    func updateState(_ body: (inout SharedState) -> Void) {
+        state.withLock(body)
+    }
+
+    /// Takes every queued abort request.
+    func takeQueuedAborts() -> [AbortRequest] {
+        state.withLock { state in
+            defer { state.queuedAborts.removeAll() }
+            return state.queuedAborts
+        }
+    }
+
+    func takeNextAbort() -> AbortRequest? {
+        state.withLock { $0.queuedAborts.isEmpty ? nil : $0.queuedAborts.removeFirst() }
+    }
+
+    func yield(_ input: ManagerInput) {
+        _ = state.withLock { $0.inputs?.yield(input) }
+    }
+}
+
+/// Opaque TEE capability bytes; the namespace provisioner never produces one.
+public typealias CBORRawCapability = [UInt8]
+
+/// What the manager task reacts to.
+enum ManagerInput: Sendable {
+    case abortQueued
+    case processExited(generation: Int, ExitStatus)
+    case connectionClosed(generation: Int, CloseReason)
+    case watchdogTick(generation: Int)
+    case healthy(generation: Int)
+}
+
+/// A caller waiting in ``Runtime/abort(force:)``.
+struct AbortRequest: Sendable {
+    var force: Bool
+    var reply: CheckedContinuation<Void, any Error>
+}

@@ -1,0 +1,58 @@
+public import Foundation
+public import RuntimeHostProtocol
+
+/// What happened to a supervised runtime; every subscriber of ``Runtime/events()`` sees each event.
+public enum RuntimeEvent: Sendable {
+    /// The runtime connected, answered the handshake and passed the host initializer.
+    case started(version: Version)
+    /// A start attempt failed; supervision will retry with backoff (or has given up, see ``RuntimeStatus``).
+    case failedToStart(error: String)
+    /// The runtime process is gone: it exited, was killed, or was stopped. `exit` describes how, when known.
+    case stopped(exit: String?)
+    /// The runtime's TEE capability changed (never emitted by this provisioner itself).
+    case updated
+    /// The runtime's configuration changed (emitted through ``Runtime/emit(_:)`` by the owner).
+    case configUpdated
+}
+
+/// Where a runtime is in its lifecycle.
+public enum RuntimeState: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Spawning, connecting or handshaking.
+    case starting
+    /// Started and supervised.
+    case running
+    /// Waiting to restart after a failure or an exit.
+    case backoff
+    /// Not started, or stopped on request.
+    case stopped
+    /// Supervision gave up restarting.
+    case failed
+}
+
+/// A point-in-time view of a runtime, for status APIs.
+public struct RuntimeStatus: Sendable, Hashable {
+    public var state: RuntimeState
+    /// Host pid of the runtime process itself (inside a sandbox: pid 2 of its namespace).
+    public var pid: Int32?
+    public var version: Version?
+    /// Restarts after the first start.
+    public var restarts: Int
+    public var lastError: String?
+    public var startedAt: Date?
+
+    public init(
+        state: RuntimeState = .stopped,
+        pid: Int32? = nil,
+        version: Version? = nil,
+        restarts: Int = 0,
+        lastError: String? = nil,
+        startedAt: Date? = nil
+    ) {
+        self.state = state
+        self.pid = pid
+        self.version = version
+        self.restarts = restarts
+        self.lastError = lastError
+        self.startedAt = startedAt
+    }
+}

@@ -1,0 +1,56 @@
+public import CBOR
+public import RuntimeHostProtocol
+public import Sandbox
+public import SystemPackage
+
+/// What to run as one supervised runtime: the seed's `host.Config`, flattened.
+public struct RuntimeSpec: Sendable {
+    /// The runtime's namespace, sent in the handshake.
+    public var id: Namespace
+    /// A human name, unique per provisioner owner (the daemon's API key).
+    public var name: String
+    /// Host path of the runtime binary.
+    public var executable: FilePath
+    public var arguments: [String]
+    /// Environment of the runtime; `OASIS_WORKER_HOST` is added by the connector.
+    public var environment: [String: String]
+    public var binds: [BindMount]
+    public var dataFiles: [DataFile]
+    public var allowNetwork: Bool
+    /// Node-local configuration sent in `RuntimeInfoRequest.local_config`.
+    public var localConfig: [String: CBORValue]
+    /// When set, the runtime must report exactly this version or the start fails.
+    public var expectedVersion: Version?
+    /// Overrides the provisioner's default backend.
+    public var backend: SandboxBackendKind?
+    /// Answers the runtime's own requests; the default answers every one with "method not supported".
+    public var handler: any Handler
+
+    public init(
+        id: Namespace,
+        name: String,
+        executable: FilePath,
+        arguments: [String] = [],
+        environment: [String: String] = [:],
+        binds: [BindMount] = [],
+        dataFiles: [DataFile] = [],
+        allowNetwork: Bool = false,
+        localConfig: [String: CBORValue] = [:],
+        expectedVersion: Version? = nil,
+        backend: SandboxBackendKind? = nil,
+        handler: any Handler = UnsupportedRequestHandler()
+    ) {
+        self.id = id
+        self.name = name
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+        self.binds = binds
+        self.dataFiles = dataFiles
+        self.allowNetwork = allowNetwork
+        self.localConfig = localConfig
+        self.expectedVersion = expectedVersion
+        self.backend = backend
+        self.handler = handler
+    }
+}

@@ -1,0 +1,207 @@
+import Foundation
+import Logging
+import RuntimeHostProtocol
+import Sandbox
+
+/// The manager loop of one ``Runtime``: the only place that starts, watches and kills its process.
+struct Supervisor {
+    let runtime: Runtime
+    private var inputs: AsyncStream<ManagerInput>.AsyncIterator
+    private var backoff: ExponentialBackoff?
+    private var backoffStarted = ContinuousClock.now
+    private var generation = 0
+    private var attempts = 0
+    private var current: Incarnation?
+    private var abortsAwaitingRestart: [AbortRequest] = []
+    private var gaveUp = false
+
+    private var timings: SupervisionTimings { runtime.environment.configuration.timings }
+    private var logger: Logger { runtime.logger }
+
+    init(runtime: Runtime, inputs: AsyncStream<ManagerInput>) {
+        self.runtime = runtime
+        self.inputs = inputs.makeAsyncIterator()
+    }
+
+    mutating func run() async {
+        while !Task.isCancelled {
+            if current == nil {
+                guard await restartWhenDue() else { break }
+                continue
+            }
+            guard let input = await inputs.next() else { break }
+            await handle(input)
+        }
+        await shutdown()
+    }
+
+    // MARK: Starting
+
+    /// Waits out the backoff (the first start is immediate) and makes one start attempt.
+    /// Returns false when supervision must end: cancelled, or given up.
+    private mutating func restartWhenDue() async -> Bool {
+        let clock = ContinuousClock()
+        if backoff == nil {
+            backoff = ExponentialBackoff(
+                initialInterval: timings.restartInitialInterval,
+                maxInterval: timings.restartMaxInterval,
+                maxElapsed: timings.restartGiveUpAfter
+            )
+            backoffStarted = clock.now
+        } else {
+            guard let delay = backoff?.nextDelay(elapsed: clock.now - backoffStarted) else {
+                gaveUp = true
+                logger.error("giving up restarting runtime", metadata: ["attempts": "\(attempts)"])
+                return false
+            }
+            runtime.updateState { $0.status.state = .backoff }
+            logger.info("restart scheduled", metadata: ["backoff_ms": "\(Int(delay.seconds * 1000))"])
+            do { try await Task.sleep(for: delay) } catch { return false }
+        }
+        await startAttempt()
+        return !Task.isCancelled
+    }
+
+    private mutating func startAttempt() async {
+        generation += 1
+        attempts += 1
+        let attempt = attempts
+        runtime.updateState {
+            $0.status.state = .starting
+            $0.status.restarts = attempt - 1
+        }
+        logger.info("starting runtime", metadata: ["attempt": "\(attempt)"])
+        do {
+            let incarnation = try await Incarnation.launch(runtime: runtime, generation: generation)
+            current = incarnation
+            runtime.updateState {
+                $0.connection = incarnation.connection
+                $0.info = incarnation.info
+                $0.version = incarnation.version
+                $0.status.state = .running
+                $0.status.pid = incarnation.runtimePID
+                $0.status.version = incarnation.version
+                $0.status.startedAt = Date()
+                $0.status.lastError = nil
+            }
+            // Requests queued against the previous incarnation are stale now.
+            for stale in runtime.takeQueuedAborts() {
+                stale.reply.resume(throwing: ProvisionerError(.runtimeRestarted, "runtime restarted"))
+            }
+            for waiting in abortsAwaitingRestart { waiting.reply.resume() }
+            abortsAwaitingRestart.removeAll()
+            logger.info("runtime started", metadata: ["version": "\(incarnation.version)", "pid": "\(incarnation.runtimePID)"])
+            runtime.emit(.started(version: incarnation.version))
+        } catch {
+            let message = Self.describe(error)
+            logger.error("failed to start runtime", metadata: ["error": "\(message)", "attempt": "\(attempt)"])
+            runtime.updateState {
+                $0.status.state = .backoff
+                $0.status.lastError = message
+                $0.status.pid = nil
+            }
+            for waiting in abortsAwaitingRestart { waiting.reply.resume(throwing: error) }
+            abortsAwaitingRestart.removeAll()
+            runtime.emit(.failedToStart(error: message))
+        }
+    }
+
+    // MARK: Running
+
+    private mutating func handle(_ input: ManagerInput) async {
+        guard let incarnation = current else { return }
+        switch input {
+        case .abortQueued:
+            if let request = runtime.takeNextAbort() { await handleAbort(request, incarnation) }
+        case .processExited(let generation, let status) where generation == incarnation.generation:
+            logger.error("runtime process has terminated unexpectedly", metadata: ["exit": "\(status)"])
+            await endIncarnation(incarnation, kill: false, reason: "runtime exited: \(status)")
+        case .connectionClosed(let generation, let reason) where generation == incarnation.generation:
+            logger.warning("runtime connection closed, killing runtime", metadata: ["reason": "\(reason)"])
+            incarnation.process.kill()
+        case .watchdogTick(let generation) where generation == incarnation.generation:
+            do {
+                try await incarnation.connection.ping(timeout: timings.watchdogTimeout)
+            } catch {
+                logger.warning("watchdog ping failed, terminating runtime", metadata: ["error": "\(error)"])
+                incarnation.process.kill()
+            }
+        case .healthy(let generation) where generation == incarnation.generation:
+            backoff = nil
+        default:
+            break  // An input about an earlier incarnation.
+        }
+    }
+
+    private mutating func handleAbort(_ request: AbortRequest, _ incarnation: Incarnation) async {
+        logger.warning("interrupting runtime")
+        var abortError: (any Error)?
+        do {
+            try await incarnation.connection.abort(timeout: timings.abortTimeout)
+            if !request.force {
+                request.reply.resume()
+                return
+            }
+        } catch {
+            abortError = error
+        }
+        logger.warning(
+            "restarting runtime",
+            metadata: ["force_restart": "\(request.force)", "abort_err": "\(abortError.map { "\($0)" } ?? "none")"]
+        )
+        await endIncarnation(incarnation, kill: true, reason: "runtime restarted on abort")
+        // Answered once the runtime is back (or failed to come back).
+        abortsAwaitingRestart.append(request)
+    }
+
+    /// Kills (if asked) and reaps the current incarnation, then reports it stopped.
+    private mutating func endIncarnation(_ incarnation: Incarnation, kill: Bool, reason: String) async {
+        current = nil
+        runtime.updateState {
+            $0.connection = nil
+            $0.info = nil
+            $0.version = nil
+            $0.status.pid = nil
+            $0.status.state = .backoff
+        }
+        let status = await incarnation.tearDown(kill: kill)
+        runtime.emit(.stopped(exit: status.map { "\($0)" }))
+    }
+
+    // MARK: Stopping
+
+    private mutating func shutdown() async {
+        logger.warning("terminating runtime")
+        if let incarnation = current {
+            current = nil
+            runtime.updateState { $0.connection = nil }
+            // Reap even though this task is cancelled: stop() promises the process is gone.
+            _ = await Task { await incarnation.tearDown(kill: true) }.value
+        }
+        let stopped = ProvisionerError(gaveUp ? .gaveUp : .stopped, gaveUp ? "supervision gave up" : "runtime stopped")
+        for request in runtime.takeQueuedAborts() + abortsAwaitingRestart {
+            request.reply.resume(throwing: stopped)
+        }
+        abortsAwaitingRestart.removeAll()
+        let gaveUp = self.gaveUp
+        runtime.updateState {
+            $0.connection = nil
+            $0.info = nil
+            $0.version = nil
+            $0.status.pid = nil
+            $0.status.state = gaveUp ? .failed : .stopped
+            if gaveUp { $0.status.lastError = "gave up restarting: \($0.status.lastError ?? "unknown error")" }
+        }
+        runtime.emit(.stopped(exit: nil))
+        runtime.environment.configuration.cleanup(runtime.spec)
+        runtime.managerEnded()
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let error as ProvisionerError: error.description
+        case let error as RHPError: error.description
+        default: String(describing: error)
+        }
+    }
+}

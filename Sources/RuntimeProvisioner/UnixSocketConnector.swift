@@ -1,0 +1,121 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import NIOCore
+import NIOPosix
+public import RuntimeHostProtocol
+public import Sandbox
+import Synchronization
+import SystemCalls
+public import SystemPackage
+
+/// Connects a runtime through `host.sock` in its private directory: the seed's `UnixSocketConnector`.
+///
+/// The socket is owned by the sandbox's host uid with mode 0600, inside a directory only that uid (and
+/// root) can enter. Sandboxed runtimes see it at `/host.sock`; unsandboxed ones at its host path. Either
+/// way `OASIS_WORKER_HOST` names it. Exactly one connection is accepted; later ones are closed.
+public final class UnixSocketConnector: Connector {
+    /// Where a sandboxed runtime finds the socket.
+    public static let guestSocketPath: FilePath = "/host.sock"
+    public static let environmentVariable = "OASIS_WORKER_HOST"
+
+    public let socketPath: FilePath
+    public let sandboxed: Bool
+    private let listener: any Channel
+    private let accepted: EventLoopPromise<Connection>
+
+    /// Binds `<runtimeDirectory>/host.sock` and starts listening.
+    public static func listen(
+        context: ConnectorContext,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> UnixSocketConnector {
+        let socketPath = context.runtimeDirectory.appending("host.sock")
+        let eventLoop = eventLoopGroup.next()
+        let accepted = eventLoop.makePromise(of: Connection.self)
+        let claimed = Atomic<Bool>(false)
+        let listener: any Channel
+        do {
+            listener = try await ServerBootstrap(group: eventLoop)
+                .serverChannelOption(ChannelOptions.backlog, value: 4)
+                .childChannelInitializer { channel in
+                    // Sendable capture: `claimed` is only read/written atomically.
+                    guard claimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+                    else {
+                        context.logger.warning("second connection to host.sock refused")
+                        return channel.close()
+                    }
+                    return channel.eventLoop.makeCompletedFuture {
+                        let connection = try Connection.install(
+                            on: channel,
+                            role: .host,
+                            handler: context.handler,
+                            configuration: context.connectionConfiguration,
+                            logger: context.logger
+                        )
+                        accepted.succeed(connection)
+                    }
+                }
+                .bind(unixDomainSocketPath: socketPath.string, cleanupExistingSocketFile: true)
+                .get()
+        } catch {
+            accepted.fail(error)
+            throw ProvisionerError(.hostSocket, "failed to create host socket \(socketPath): \(error)")
+        }
+        let connector = UnixSocketConnector(
+            socketPath: socketPath, sandboxed: context.sandboxed, listener: listener, accepted: accepted)
+        do {
+            if let owner = context.owner {
+                try retryingInterrupts("chown(\(socketPath))") { chown(socketPath.string, owner.uid, owner.gid) }
+            }
+            try retryingInterrupts("chmod(\(socketPath))") { chmod(socketPath.string, 0o600) }
+        } catch {
+            connector.close()
+            throw ProvisionerError(.hostSocket, "failed to secure host socket: \(error.operation)", errno: error.errno)
+        }
+        return connector
+    }
+
+    private init(socketPath: FilePath, sandboxed: Bool, listener: any Channel, accepted: EventLoopPromise<Connection>) {
+        self.socketPath = socketPath
+        self.sandboxed = sandboxed
+        self.listener = listener
+        self.accepted = accepted
+    }
+
+    /// The path the runtime must connect to.
+    public var guestSocketPath: FilePath { sandboxed ? Self.guestSocketPath : socketPath }
+
+    public func configure(_ spec: inout SandboxSpec) throws {
+        spec.environment[Self.environmentVariable] = guestSocketPath.string
+        if sandboxed {
+            spec.binds.append(BindMount(source: socketPath, target: Self.guestSocketPath, mode: .readWrite))
+        }
+    }
+
+    public func connect(process: SandboxProcess, timeout: Duration) async throws -> Connection {
+        defer { close() }
+        let accepted = self.accepted.futureResult
+        return try await withThrowingTaskGroup(of: Connection?.self) { group in
+            group.addTask { try await accepted.get() }
+            group.addTask {
+                let status = await process.waitForExit()
+                throw ProvisionerError(.exitedBeforeConnecting, "runtime exited before connecting (\(status))")
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw ProvisionerError(.connectTimeout, "runtime did not connect within \(timeout)")
+            }
+            defer { group.cancelAll() }
+            guard let connection = try await group.next() ?? nil else {
+                throw ProvisionerError(.connectTimeout, "runtime did not connect")
+            }
+            return connection
+        }
+    }
+
+    public func close() {
+        listener.close(promise: nil)
+        accepted.fail(ProvisionerError(.hostSocket, "connector closed"))
+    }
+}

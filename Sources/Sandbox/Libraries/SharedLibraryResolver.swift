@@ -1,0 +1,124 @@
+import Synchronization
+public import SystemPackage
+
+/// Finds the host files a dynamically linked executable loads at startup, the way glibc's ld.so would.
+///
+/// Reads only headers, program headers, the dynamic section and the strings it names, with bounded
+/// `pread`s. `ld.so.cache` is parsed once per resolver, on first need, and reused; a resolver is safe to
+/// share between tasks. Libraries a runtime `dlopen`s are invisible to this (as to `ldd`).
+///
+/// Not modelled: `glibc-hwcaps`/legacy hwcap subdirectories (the baseline library, which runs everywhere,
+/// is chosen instead), `LD_PRELOAD`, `/etc/ld.so.preload`, and empty or relative search-path entries.
+public final class SharedLibraryResolver: Sendable {
+    public struct Configuration: Sendable, Hashable {
+        /// The loader cache to consult; `nil` to search without one. A missing file counts as empty.
+        public var loaderCachePath: FilePath?
+        /// The loader's built-in directories; `nil` for glibc's on Debian for the executable's machine
+        /// (``SharedLibraryResolver/debianDefaultDirectories(multiarchTuple:)``).
+        public var defaultDirectories: [FilePath]?
+        /// Upper bound on the libraries of one executable.
+        public var maximumLibraries: Int
+
+        public init(
+            loaderCachePath: FilePath? = "/etc/ld.so.cache",
+            defaultDirectories: [FilePath]? = nil,
+            maximumLibraries: Int = 1024
+        ) {
+            self.loaderCachePath = loaderCachePath
+            self.defaultDirectories = defaultDirectories
+            self.maximumLibraries = maximumLibraries
+        }
+    }
+
+    public let configuration: Configuration
+    private let loaderCache = Mutex<LoaderCache?>(nil)
+
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+    }
+
+    /// The interpreter and libraries `executable` needs; ``ResolvedLibraries/none`` for a static executable.
+    ///
+    /// - Parameters:
+    ///   - executable: host path of an ELF64 x86_64 or aarch64 executable (or PIE/shared object).
+    ///   - libraryPath: the `LD_LIBRARY_PATH` the runtime will get, if any.
+    public func resolve(executable: FilePath, libraryPath: String? = nil) throws(SharedLibraryError) -> ResolvedLibraries {
+        let executablePath = executable.string
+        let file = try LibraryFile(executablePath)
+        let header = try ELFHeader(file: file)
+        try header.requireSupported(executablePath)
+        guard header.type == .executable || header.type == .sharedObject else {
+            throw SharedLibraryError(.unsupportedObjectType, "not an executable (ET_EXEC or ET_DYN)", path: executable, offset: 16)
+        }
+        let elf = try ELFObject(file: file, header: header)
+        guard let interpreterPath = elf.interpreter else { return .none }
+
+        let interpreter = try loadInterpreter(interpreterPath, for: elf, executablePath: executablePath)
+        var walk = DependencyWalk(
+            executable: elf,
+            executablePath: executablePath,
+            executableIdentity: file.identity,
+            executableOrigin: LoaderSearchPath.parentDirectory(of: try canonicalPath(executablePath)),
+            interpreter: interpreter.elf,
+            interpreterPath: interpreterPath,
+            interpreterIdentity: interpreter.file.identity,
+            libraryPath: libraryPath,
+            defaultDirectories: configuration.defaultDirectories?.map(\.string)
+                ?? Self.debianDefaultDirectories(multiarchTuple: elf.machine.multiarchTuple).map(\.string),
+            maximumObjects: configuration.maximumLibraries + 1
+        )
+        try walk.run(loaderCache: cachedLoaderCache)
+
+        var libraries: [SharedLibrary] = []
+        libraries.reserveCapacity(walk.objects.count - 1)
+        for object in walk.objects.dropFirst() {
+            libraries.append(SharedLibrary(
+                hostPath: FilePath(try canonicalPath(object.path)),
+                names: object.names,
+                soname: object.elf.soname,
+                foundPath: FilePath(object.path),
+                neededBy: FilePath(walk.objects[object.loader ?? 0].path)
+            ))
+        }
+        return ResolvedLibraries(
+            interpreter: ProgramInterpreter(path: FilePath(interpreterPath), hostPath: FilePath(try canonicalPath(interpreterPath))),
+            libraries: libraries
+        )
+    }
+
+    /// glibc's built-in search path on Debian, as `ld.so --help` prints it on Debian 12 (glibc 2.36):
+    /// `/lib/<tuple>`, `/usr/lib/<tuple>`, `/lib`, `/usr/lib`. It has no `lib64` directory.
+    public static func debianDefaultDirectories(multiarchTuple: String) -> [FilePath] {
+        ["/lib/\(multiarchTuple)", "/usr/lib/\(multiarchTuple)", "/lib", "/usr/lib"].map { FilePath($0) }
+    }
+
+    private func loadInterpreter(_ path: String, for executable: ELFObject, executablePath: String) throws(SharedLibraryError) -> (file: LibraryFile, elf: ELFObject) {
+        guard path.hasPrefix("/") else {
+            throw SharedLibraryError(.malformedELF, "PT_INTERP \"\(path)\" is not an absolute path", path: executablePath)
+        }
+        let file: LibraryFile
+        do {
+            file = try LibraryFile(path)
+        } catch {
+            var explained = error
+            explained.message = "program interpreter of \(executablePath) is unusable: \(error.message)"
+            throw explained
+        }
+        let header = try ELFHeader(file: file)
+        try header.requireSupported(path)
+        guard header.machine == executable.machine else {
+            throw SharedLibraryError(.unsupportedMachine, "interpreter is for ELF machine \(header.machineNumber), the executable for \(executable.machine.rawValue)", path: path, offset: 18)
+        }
+        return (file, try ELFObject(file: file, header: header))
+    }
+
+    private func cachedLoaderCache() throws(SharedLibraryError) -> LoaderCache {
+        guard let path = configuration.loaderCachePath else { return .empty }
+        return try loaderCache.withLock { (cache: inout LoaderCache?) throws(SharedLibraryError) -> LoaderCache in
+            if let cache { return cache }
+            let loaded = try LoaderCache.load(path: path.string)
+            cache = loaded
+            return loaded
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import RuntimeProvisioner
+import Synchronization
+
+/// Records a runtime's events in the background so tests can wait for them with a deadline.
+final class EventRecorder: Sendable {
+    private let recorded = Mutex<[(ContinuousClock.Instant, RuntimeEvent)]>([])
+    private let consumer: Task<Void, Never>
+
+    init(_ runtime: Runtime) {
+        let stream = runtime.events()
+        let recorded = self.recorded
+        consumer = Task {
+            for await event in stream {
+                recorded.withLock { $0.append((ContinuousClock.now, event)) }
+            }
+        }
+    }
+
+    deinit { consumer.cancel() }
+
+    var events: [RuntimeEvent] { recorded.withLock { $0.map(\.1) } }
+    var timestamps: [ContinuousClock.Instant] { recorded.withLock { $0.map(\.0) } }
+
+    /// Waits until `count` events matching `predicate` have been recorded; returns them.
+    @discardableResult
+    func wait(
+        for count: Int = 1,
+        within limit: Duration = .seconds(20),
+        _ description: String,
+        where predicate: (RuntimeEvent) -> Bool
+    ) async throws -> [RuntimeEvent] {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            let matching = events.filter(predicate)
+            if matching.count >= count { return matching }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw TestTimeout(what: "\(count)× \(description); recorded: \(events)")
+    }
+}
+
+struct TestTimeout: Error, CustomStringConvertible {
+    var what: String
+    var description: String { "timed out waiting for \(what)" }
+}
+
+extension RuntimeEvent {
+    var isStarted: Bool { if case .started = self { true } else { false } }
+    var isStopped: Bool { if case .stopped = self { true } else { false } }
+    var isFailedToStart: Bool { if case .failedToStart = self { true } else { false } }
+    var failureMessage: String? { if case .failedToStart(let message) = self { message } else { nil } }
+}

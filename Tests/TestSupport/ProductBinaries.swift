@@ -1,0 +1,37 @@
+import Foundation
+
+/// Locates executables built by this package next to the running test bundle.
+public enum ProductBinaries {
+    /// The build products directory (`.build/<triple>/<config>`), found from the test process itself.
+    public static var directory: URL {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var directory = executable.deletingLastPathComponent()
+        // The test binary sits inside `<products>/sandboxdPackageTests.xctest` on Linux.
+        if directory.pathExtension == "xctest" { directory.deleteLastPathComponent() }
+        return directory
+    }
+
+    /// Path of a built product, or nil when it has not been built.
+    public static func path(of product: String) -> String? {
+        let candidate = directory.appendingPathComponent(product).path
+        return FileManager.default.isExecutableFile(atPath: candidate) ? candidate : nil
+    }
+
+    /// The example runtime; tests that need it are disabled (with a reason) when it is missing.
+    public static var exampleRuntime: String? { path(of: "example-runtime") }
+}
+
+/// Facts about the test environment that decide whether a test can run.
+public enum TestEnvironment {
+    public static var isRoot: Bool { getuid() == 0 }
+
+    public static var hasBubblewrap: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/bwrap") }
+
+    /// A fresh private directory under /tmp, removed by the caller.
+    public static func temporaryDirectory(_ label: String) throws -> URL {
+        let url = URL(fileURLWithPath: NSTemporaryDirectory())
+            .appendingPathComponent("sandboxd-\(label)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
