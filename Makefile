@@ -32,9 +32,16 @@ bench-spawn: deps
 	$(SWIFT) build -c release --product bench-spawn
 	$$($(SWIFT) build -c release --show-bin-path)/bench-spawn
 
+# sandboxd in the foreground with the development config (.run/), the example runtime provisioned.
+run: build
+	BIN="$(BIN)" ./scripts/run-dev.sh
+
+# Binaries to $(PREFIX)/bin (sandboxd to sbin), the config to /etc/sandboxd/ (an existing one is kept).
 install: build
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(BIN)/example-runtime $(BIN)/sandbox-exec $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/sandboxd
+	install -m 0755 $(BIN)/example-runtime $(BIN)/sandbox-exec $(BIN)/sandboxctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BIN)/sandboxd $(DESTDIR)$(PREFIX)/sbin/
+	test -e $(DESTDIR)/etc/sandboxd/sandboxd.yaml || install -m 0644 config/sandboxd.yaml $(DESTDIR)/etc/sandboxd/sandboxd.yaml
 
 clean:
 	rm -rf .build .run
