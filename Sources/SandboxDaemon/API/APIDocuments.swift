@@ -60,13 +60,20 @@ struct RuntimeListDocument: Encodable {
 
 /// `GET /v1/health` body.
 public struct HealthDocument: Sendable, Encodable {
+    /// Runtime count per state; every state is present, in lifecycle order.
+    public struct Counts: Sendable, Encodable {
+        public var running, starting, backoff, stopped, failed: Int
+    }
+
     public var status: String
-    /// Runtime count per state; every state is present.
-    public var runtimes: [String: Int]
+    public var runtimes: Counts
 
     public init(counts: [RuntimeState: Int]) {
         status = "ok"
-        runtimes = Dictionary(uniqueKeysWithValues: RuntimeState.allCases.map { ($0.rawValue, counts[$0] ?? 0) })
+        runtimes = Counts(
+            running: counts[.running] ?? 0, starting: counts[.starting] ?? 0, backoff: counts[.backoff] ?? 0,
+            stopped: counts[.stopped] ?? 0, failed: counts[.failed] ?? 0
+        )
     }
 }
 
