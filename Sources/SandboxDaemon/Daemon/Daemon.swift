@@ -138,7 +138,8 @@ public final class Daemon: Sendable {
 }
 
 /// Stops every runtime when the group shuts down (last, after the API stopped accepting).
-struct RegistryService: Service {
+struct RegistryService: Service, CustomStringConvertible {
+    var description: String { "RegistryService" }
     let registry: Registry
     let timeout: Duration
     let reporter: any DaemonReporter
@@ -160,7 +161,8 @@ struct RegistryService: Service {
 }
 
 /// Reports state counts whenever an event arrives.
-struct StatusService: Service {
+struct StatusService: Service, CustomStringConvertible {
+    var description: String { "StatusService" }
     let registry: Registry
     let events: EventHub
     let reporter: any DaemonReporter
@@ -173,7 +175,8 @@ struct StatusService: Service {
 }
 
 /// SIGHUP → reload.
-struct ReloadService: Service {
+struct ReloadService: Service, CustomStringConvertible {
+    var description: String { "ReloadService" }
     let daemon: Daemon
     let registry: Registry
     let reporter: any DaemonReporter
@@ -189,7 +192,8 @@ struct ReloadService: Service {
 }
 
 /// Lets ``Daemon/shutdown()`` start a graceful shutdown of the group from outside.
-final class ShutdownTrigger: Service, Sendable {
+final class ShutdownTrigger: Service, Sendable, CustomStringConvertible {
+    var description: String { "ShutdownTrigger" }
     private let stream: AsyncStream<Void>
     private let continuation: AsyncStream<Void>.Continuation
 

@@ -14,7 +14,8 @@ public import ServiceLifecycle
 /// and counted against the connection cap (503). Bodies over the limit get 413 — by `Content-Length`
 /// before reading, or while reading a chunked body. On graceful shutdown it stops accepting, ends every
 /// events stream, lets in-flight requests finish (bounded), then returns.
-public final class ControlServer: Service, Sendable {
+public final class ControlServer: Service, Sendable, CustomStringConvertible {
+    public var description: String { "ControlServer(\(socket.path))" }
     /// Limits and policies of the server.
     public struct Settings: Sendable {
         public var limits: APILimits
