@@ -76,6 +76,22 @@ struct StateStoreTests {
         try await daemon.stop()
     }
 
+    @Test("a recorded runtime the config no longer allows stays listed, as failed with the reason")
+    func restoredButForbidden() async throws {
+        let directory = TemporaryDirectory()
+        let store = try StateStore(stateDirectory: directory.path + "/state", logger: logger)
+        var forbidden = try spec("naked")
+        forbidden.sandbox = .none
+        try store.save(StateRecord(spec: forbidden, desiredRunning: true))
+        let daemon = try await TestDaemon(directory: directory)
+        let response = await daemon.request("GET", "/v1/runtimes/naked")
+        #expect(response.status == 200)
+        #expect(response.json["state"] as? String == "failed")
+        #expect((response.json["last_error"] as? String)?.contains("none") == true)
+        #expect(store.loadAll().records.count == 1)  // still recorded
+        try await daemon.stop()
+    }
+
     @Test("declared runtimes are provisioned at start, cannot be removed over the API, and follow reloads")
     func declared() async throws {
         let directory = TemporaryDirectory()

@@ -199,12 +199,16 @@ public actor Registry {
 
     // MARK: - Internals
 
+    /// Adds a recorded or declared runtime. One that cannot be created (its backend is now forbidden or
+    /// unavailable) is still listed, as `failed` with the reason, so nothing recorded disappears from view.
     private func addRestored(_ spec: RuntimeSpecification, desiredRunning: Bool, source: Source) {
         do throws(DaemonError) {
             try checkAcceptable(spec)
             insert(spec, try makeRuntime(spec), desiredRunning: desiredRunning, source: source)
         } catch {
             logger.error("cannot bring back runtime", metadata: ["runtime": "\(spec.name)", "error": "\(error)"])
+            guard entries[spec.name] == nil else { return }
+            insert(spec, UnavailableRuntime(reason: error.message), desiredRunning: desiredRunning, source: source)
         }
     }
 
@@ -284,4 +288,16 @@ public actor Registry {
             source: entry.source.rawValue
         )
     }
+}
+
+/// Stands in for a runtime the backend could not create: always `failed`, with the reason as `last_error`.
+struct UnavailableRuntime: ManagedRuntime {
+    let reason: String
+
+    func start() {}
+    func stop() async {}
+    func abort(force: Bool) async throws { throw DaemonError(.notRunning, reason) }
+    func ping(timeout: Duration) async throws -> Duration { throw DaemonError(.notRunning, reason) }
+    var status: RuntimeSnapshot { RuntimeSnapshot(state: .failed, lastError: reason) }
+    func events() -> AsyncStream<RuntimeEventKind> { AsyncStream { $0.finish() } }
 }
