@@ -6,7 +6,7 @@ BUILD_FLAGS  ?= -c $(CONFIG)
 APT_PACKAGES := libsystemd-dev libseccomp-dev bubblewrap pkg-config iproute2 libc6-dev gcc make curl
 BIN          = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 
-.PHONY: all build test deps run install bench-rhp bench-spawn clean
+.PHONY: all build test deps run install bench-daemon bench-rhp bench-spawn clean
 
 all: build
 
@@ -42,6 +42,13 @@ install: build
 	install -m 0755 $(BIN)/example-runtime $(BIN)/sandbox-exec $(BIN)/sandboxctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 0755 $(BIN)/sandboxd $(DESTDIR)$(PREFIX)/sbin/
 	test -e $(DESTDIR)/etc/sandboxd/sandboxd.yaml || install -m 0644 config/sandboxd.yaml $(DESTDIR)/etc/sandboxd/sandboxd.yaml
+
+# Daemon figures over the API: provision→started (namespaces vs none), a burst of runtimes, idle CPU.
+bench-daemon: deps
+	$(SWIFT) build -c release --product sandboxd
+	$(SWIFT) build -c release --product example-runtime
+	$(SWIFT) build -c release --product bench-daemon
+	$$($(SWIFT) build -c release --show-bin-path)/bench-daemon --bin $$($(SWIFT) build -c release --show-bin-path) $(BENCH_DAEMON_FLAGS)
 
 clean:
 	rm -rf .build .run

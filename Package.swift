@@ -114,6 +114,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // `make bench-daemon`: the daemon's figures over its API (a client only; runs sandboxd as a process).
+        .executableTarget(
+            name: "bench-daemon",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "SandboxDaemonTests",
             dependencies: [
