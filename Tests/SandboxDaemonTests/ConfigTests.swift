@@ -21,7 +21,7 @@ struct ConfigTests {
     @Test("the development config parses")
     func development() throws {
         let config = try ConfigLoader.load(path: Self.repository + "/config/sandboxd.dev.yaml")
-        #expect(config.socketPath == ".run/sandboxd.sock")
+        #expect(config.socketPath == FileManager.default.currentDirectoryPath + "/.run/sandboxd.sock")
         #expect(config.allowNone)
     }
 

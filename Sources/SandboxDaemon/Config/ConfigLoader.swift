@@ -18,7 +18,9 @@ public enum ConfigLoader {
             throw DaemonError(.invalidConfig, "\(path) is not UTF-8")
         }
         do {
-            return try parse(yaml: text)
+            var config = try parse(yaml: text)
+            config.resolveRelativePaths(against: FileManager.default.currentDirectoryPath)
+            return config
         } catch {
             throw DaemonError(error.code, "\(path): \(error.message)", field: error.field)
         }
@@ -208,6 +210,20 @@ public enum ConfigLoader {
         case .alias:
             throw DaemonError(.invalidConfig, "YAML aliases are not supported", field: path)
         }
+    }
+}
+
+extension DaemonConfiguration {
+    /// Makes the daemon's own paths absolute (relative ones are relative to `directory`), so every
+    /// component — the provisioner included — sees the same files whatever it does with the cwd.
+    public mutating func resolveRelativePaths(against directory: String) {
+        func absolute(_ path: String) -> String {
+            path.hasPrefix("/") ? path : (directory.hasSuffix("/") ? directory : directory + "/") + path
+        }
+        socketPath = absolute(socketPath)
+        stateDirectory = absolute(stateDirectory)
+        runtimeDirectory = absolute(runtimeDirectory)
+        bubblewrapPath = bubblewrapPath.map(absolute)
     }
 }
 
