@@ -24,8 +24,10 @@ test: deps
 	$(SWIFT) build $(BUILD_FLAGS) --build-tests
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build
 
+# RHP ping latency and pipelined throughput between two processes, beside the raw C ping-pong.
 bench-rhp: deps
 	$(SWIFT) build -c release --product bench-rhp
+	cc -O2 -Wall -Wextra -o $$($(SWIFT) build -c release --show-bin-path)/rhp-pingpong bench/rhp-pingpong.c
 	$$($(SWIFT) build -c release --show-bin-path)/bench-rhp
 
 bench-spawn: deps

@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "RuntimeHostProtocol", targets: ["RuntimeHostProtocol"]),
         .library(name: "Sandbox", targets: ["Sandbox"]),
         .executable(name: "example-runtime", targets: ["example-runtime"]),
+        .executable(name: "bench-rhp", targets: ["bench-rhp"]),
         .executable(name: "sandbox-exec", targets: ["sandbox-exec"]),
         .library(name: "SandboxDaemon", targets: ["SandboxDaemon"]),
         .executable(name: "sandboxd", targets: ["sandboxd"]),
@@ -67,8 +68,23 @@ let package = Package(
             name: "example-runtime",
             dependencies: [
                 "RuntimeHostProtocol",
+                "SystemCalls",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "bench-rhp",
+            dependencies: [
+                "RuntimeHostProtocol",
+                "SystemCalls",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
@@ -134,7 +150,15 @@ let package = Package(
         .testTarget(name: "CBORTests", dependencies: ["CBOR"], swiftSettings: strict),
         .testTarget(
             name: "RuntimeHostProtocolTests",
-            dependencies: ["RuntimeHostProtocol", "CBOR", "SystemCalls"],
+            dependencies: [
+                "RuntimeHostProtocol",
+                "CBOR",
+                "SystemCalls",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "SystemCalls"], swiftSettings: strict),

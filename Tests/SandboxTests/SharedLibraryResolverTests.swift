@@ -36,7 +36,7 @@ struct SharedLibraryResolverTests {
         #expect(layout.binds.contains(BindMount(source: libc.hostPath, target: "/usr/lib/libc.so.6", mode: .readOnly)))
         #expect(layout.binds.count == 4)
         #expect(layout.binds.allSatisfy { $0.mode == .readOnly })
-        #expect(layout.symbolicLinks == [SandboxSymbolicLink(path: "/usr/lib64", destination: "lib")])
+        #expect(layout.symbolicLinks == [SymbolicLink(path: "/usr/lib64", destination: "lib")])
     }
 
     @Test("Swift executable: runtime libraries through DT_RUNPATH, then each library's $ORIGIN RUNPATH",

@@ -16,12 +16,15 @@ public struct SharedLibraryLayout: Sendable, Hashable {
     /// Read-only binds, interpreter first; no two share a target.
     public var binds: [BindMount]
     /// Symlinks to create in the sandbox root (after the binds' parent directories exist).
-    public var symbolicLinks: [SandboxSymbolicLink]
+    public var symbolicLinks: [SymbolicLink]
 
-    public init(binds: [BindMount], symbolicLinks: [SandboxSymbolicLink]) {
+    public init(binds: [BindMount], symbolicLinks: [SymbolicLink]) {
         self.binds = binds
         self.symbolicLinks = symbolicLinks
     }
+
+    /// Nothing to mount (a static executable).
+    public static let none = SharedLibraryLayout(binds: [], symbolicLinks: [])
 
     /// The layout for `resolved`; empty for a static executable.
     public init(_ resolved: ResolvedLibraries, libraryDirectory: FilePath = Self.defaultLibraryDirectory) {
@@ -50,7 +53,7 @@ public struct SharedLibraryLayout: Sendable, Hashable {
     }
 
     /// `/usr/lib64` → `lib`.
-    public static let usrLib64 = SandboxSymbolicLink(path: "/usr/lib64", destination: "lib")
+    public static let usrLib64 = SymbolicLink(path: "/usr/lib64", destination: "lib")
 
     /// `path` lexically normalised, with a `/usr/lib64` prefix rewritten to `/usr/lib` (that directory is a
     /// symlink in the sandbox, so nothing can be mounted below it).
@@ -65,7 +68,7 @@ public struct SharedLibraryLayout: Sendable, Hashable {
 }
 
 /// A symbolic link inside the sandbox root.
-public struct SandboxSymbolicLink: Sendable, Hashable {
+public struct SymbolicLink: Sendable, Hashable {
     /// Absolute path of the link inside the sandbox.
     public var path: FilePath
     /// The link's contents; relative destinations resolve from the link's directory.
@@ -77,14 +80,18 @@ public struct SandboxSymbolicLink: Sendable, Hashable {
     }
 }
 
-extension SharedLibraryResolver {
+extension SharedLibraryResolver: SharedLibraryProvider {
+    public func libraryLayout(for spec: SandboxSpec) throws -> SharedLibraryLayout {
+        try layout(for: spec)
+    }
+
     /// The library layout for `spec`'s executable, resolved with the `LD_LIBRARY_PATH` the runtime will
     /// get; empty when ``SandboxSpec/bindSharedLibraries`` is off or the executable is static.
     public func layout(
         for spec: SandboxSpec,
         libraryDirectory: FilePath = SharedLibraryLayout.defaultLibraryDirectory
     ) throws(SharedLibraryError) -> SharedLibraryLayout {
-        guard spec.bindSharedLibraries else { return SharedLibraryLayout(binds: [], symbolicLinks: []) }
+        guard spec.bindSharedLibraries else { return .none }
         let resolved = try resolve(executable: spec.executable, libraryPath: spec.environment["LD_LIBRARY_PATH"])
         return SharedLibraryLayout(resolved, libraryDirectory: libraryDirectory)
     }

@@ -1,0 +1,765 @@
+#ifndef _GNU_SOURCE
+#error "csandbox_shim must be built with _GNU_SOURCE (Package.swift defines it)"
+#endif
+/* Exists because nothing between clone() and execve() may run Swift: the child of a multithreaded
+ * daemon may only make raw, async-signal-safe syscalls on memory prepared before the clone. */
+#include "csandbox_shim.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/securebits.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/sendfile.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h> /* ST_* flag values */
+#include <sys/vfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+
+/* Exit code of a child that failed during setup (the parent reports the stage instead). */
+#define SBX_SETUP_EXIT 125
+/* The reaper's exit code when the daemon's lifeline closed. */
+#define SBX_LIFELINE_EXIT 137
+
+/* PID 1 needs a real stack (it lives as long as the sandbox); the runtime's vfork child needs a
+ * small one until execve. Both are carved from one mapping made before clone. */
+#define SBX_REAPER_STACK (128 * 1024)
+#define SBX_RUNTIME_STACK (32 * 1024)
+
+struct sbx_report {
+    int32_t stage;
+    int32_t error;
+    int32_t op_index;
+};
+
+struct child_context {
+    const struct sbx_sandbox_config *config;
+    int sync_read, sync_write;
+    int error_read, error_write;
+    int control_parent, control_child;
+    char *runtime_stack_top;
+    int signal_fd;
+    int keep[SBX_MAX_KEEP_FDS];
+    size_t keep_count;
+};
+
+/* ---- helpers usable in a cloned child (raw syscalls, no allocation) ---- */
+
+static void block_all_signals(uint64_t *old) {
+    uint64_t all = ~(uint64_t)0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, old, sizeof all);
+}
+
+static void set_signal_mask(uint64_t mask) { syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, sizeof mask); }
+
+/* Every disposition back to SIG_DFL (the daemon ignores SIGPIPE; handlers point at daemon code). */
+static void reset_signal_dispositions(void) {
+    struct {
+        void *handler;
+        unsigned long flags;
+        void *restorer;
+        uint64_t mask;
+    } action = {SIG_DFL, 0, NULL, 0};
+    for (int sig = 1; sig <= 64; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        syscall(SYS_rt_sigaction, sig, &action, NULL, sizeof(uint64_t));
+    }
+}
+
+/* Copies the three stdio sources out of the way first (a source may itself be 0, 1 or 2). */
+static int install_stdio(int in, int out, int err) {
+    int sources[3] = {in, out, err}, copies[3];
+    for (int i = 0; i < 3; i++) {
+        copies[i] = fcntl(sources[i], F_DUPFD_CLOEXEC, 3);
+        if (copies[i] < 0) return errno;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (dup2(copies[i], i) < 0) return errno;
+    }
+    return 0;
+}
+
+/* Closes every descriptor above 2 except `keep` (sorted ascending, unique, all > 2). */
+static int close_all_except(const int *keep, size_t count) {
+    unsigned int low = 3;
+    for (size_t i = 0; i < count; i++) {
+        unsigned int k = (unsigned int)keep[i];
+        if (k > low && syscall(SYS_close_range, low, k - 1, 0) < 0) return errno;
+        low = k + 1;
+    }
+    if (syscall(SYS_close_range, low, ~0U, 0) < 0) return errno;
+    return 0;
+}
+
+static int clear_cloexec(const int32_t *fds, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        if (fcntl(fds[i], F_SETFD, 0) < 0) return errno;
+    }
+    return 0;
+}
+
+/* Sorted, de-duplicated copy of `extra` plus `fds`; EINVAL for fds <= 2 or too many. */
+static int build_keep_list(int *out, size_t *out_count, const int *extra, size_t extra_count,
+                           const int32_t *fds, size_t count) {
+    size_t n = 0;
+    if (extra_count + count > SBX_MAX_KEEP_FDS) return EINVAL;
+    for (size_t i = 0; i < extra_count + count; i++) {
+        int fd = i < extra_count ? extra[i] : fds[i - extra_count];
+        if (fd <= 2) return EINVAL;
+        size_t j = n;
+        while (j > 0 && out[j - 1] > fd) {
+            out[j] = out[j - 1];
+            j--;
+        }
+        if (j > 0 && out[j - 1] == fd) {
+            for (size_t k = j; k < n; k++) out[k] = out[k + 1];
+            continue;
+        }
+        out[j] = fd;
+        n++;
+    }
+    *out_count = n;
+    return 0;
+}
+
+static void write_report(int fd, int stage, int error, int op_index) {
+    struct sbx_report report = {stage, error, op_index};
+    ssize_t n;
+    do {
+        n = write(fd, &report, sizeof report);
+    } while (n < 0 && errno == EINTR);
+}
+
+static __attribute__((noreturn)) void child_fail(struct child_context *c, int stage, int error, int op_index) {
+    write_report(c->error_write, stage, error, op_index);
+    _exit(SBX_SETUP_EXIT);
+}
+
+/* mkdir -p for every parent of `path` (edited in place, restored). */
+static int make_parents(char *path) {
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        int rc = mkdir(path, 0755);
+        int saved = errno;
+        *p = '/';
+        if (rc < 0 && saved != EEXIST) return saved;
+    }
+    return 0;
+}
+
+static unsigned long mount_flags(uint32_t attrs) {
+    unsigned long flags = 0;
+    if (attrs & SBX_ATTR_RDONLY) flags |= MS_RDONLY;
+    if (attrs & SBX_ATTR_NOSUID) flags |= MS_NOSUID;
+    if (attrs & SBX_ATTR_NODEV) flags |= MS_NODEV;
+    if (attrs & SBX_ATTR_NOEXEC) flags |= MS_NOEXEC;
+    return flags;
+}
+
+/* ro/nosuid/nodev/noexec on a mount and (recursive) every submount below it (mount_setattr).
+ * Kernels without mount_setattr (< 5.12): remount the bind itself only, keeping the flags the
+ * kernel locked on it. */
+static int apply_bind_flags(const char *target, uint32_t attrs, int recursive) {
+    attrs &= SBX_ATTR_RDONLY | SBX_ATTR_NOSUID | SBX_ATTR_NODEV | SBX_ATTR_NOEXEC;
+    if (attrs == 0) return 0;
+    struct mount_attr attr = {.attr_set = attrs};
+    unsigned int at_flags = AT_SYMLINK_NOFOLLOW | (recursive ? AT_RECURSIVE : 0);
+    if (syscall(SYS_mount_setattr, AT_FDCWD, target, at_flags, &attr, sizeof attr) == 0)
+        return 0;
+    if (errno != ENOSYS) return errno;
+    struct statfs info; /* statfs, not statvfs: glibc's statvfs may parse /proc/mounts (malloc) */
+    if (statfs(target, &info) < 0) return errno;
+    unsigned long locked = (unsigned long)info.f_flags & (ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC | ST_NOATIME | ST_NODIRATIME | ST_RELATIME);
+    if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | locked | mount_flags(attrs), NULL) < 0) return errno;
+    return 0;
+}
+
+static int make_mount_point(char *target, int directory) {
+    int rc = make_parents(target);
+    if (rc) return rc;
+    if (directory) {
+        if (mkdir(target, 0755) < 0 && errno != EEXIST) return errno;
+        return 0;
+    }
+    int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0444);
+    if (fd < 0) return errno;
+    close(fd);
+    return 0;
+}
+
+static int run_op(struct sbx_mount_op *op, int *stage) {
+    int rc;
+    switch (op->kind) {
+    case SBX_OP_DIR:
+        *stage = SBX_STAGE_MKDIR;
+        if ((rc = make_parents(op->target))) return rc;
+        if (mkdir(op->target, (mode_t)op->mode) < 0 && errno != EEXIST) return errno;
+        return 0;
+    case SBX_OP_BIND: {
+        struct stat st;
+        *stage = SBX_STAGE_BIND_SOURCE;
+        if (stat(op->source, &st) < 0) {
+            if (errno == ENOENT && (op->flags & SBX_OP_OPTIONAL)) return 0;
+            return errno;
+        }
+        *stage = SBX_STAGE_MKDIR;
+        if ((rc = make_mount_point(op->target, S_ISDIR(st.st_mode)))) return rc;
+        *stage = SBX_STAGE_BIND;
+        if (mount(op->source, op->target, NULL, MS_BIND | MS_REC, NULL) < 0) return errno;
+        *stage = SBX_STAGE_BIND_FLAGS;
+        return apply_bind_flags(op->target, op->flags, 1);
+    }
+    case SBX_OP_TMPFS:
+    case SBX_OP_DEVPTS:
+    case SBX_OP_PROC: {
+        *stage = SBX_STAGE_MKDIR;
+        if ((rc = make_mount_point(op->target, 1))) return rc;
+        const char *type = op->kind == SBX_OP_TMPFS ? "tmpfs" : op->kind == SBX_OP_DEVPTS ? "devpts" : "proc";
+        *stage = op->kind == SBX_OP_TMPFS ? SBX_STAGE_TMPFS : op->kind == SBX_OP_DEVPTS ? SBX_STAGE_DEVPTS : SBX_STAGE_PROC;
+        if (mount(type, op->target, type, mount_flags(op->flags), op->options) < 0) return errno;
+        return 0;
+    }
+    case SBX_OP_DATA: {
+        *stage = SBX_STAGE_MKDIR;
+        if ((rc = make_parents(op->target))) return rc;
+        *stage = SBX_STAGE_DATA_FILE;
+        int fd = open(op->target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, (mode_t)op->mode);
+        if (fd < 0) return errno;
+        off_t offset = 0;
+        for (;;) {
+            ssize_t n = sendfile(fd, op->fd, &offset, 1 << 20);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                rc = errno;
+                close(fd);
+                return rc;
+            }
+            if (n == 0) break;
+        }
+        close(fd);
+        *stage = SBX_STAGE_BIND;
+        if (mount(op->target, op->target, NULL, MS_BIND, NULL) < 0) return errno;
+        *stage = SBX_STAGE_BIND_FLAGS;
+        return apply_bind_flags(op->target, op->flags, 0);
+    }
+    case SBX_OP_SETATTR:
+        *stage = SBX_STAGE_BIND_FLAGS;
+        return apply_bind_flags(op->target, op->flags, 0);
+    case SBX_OP_SYMLINK:
+        *stage = SBX_STAGE_MKDIR;
+        if ((rc = make_parents(op->target))) return rc;
+        *stage = SBX_STAGE_SYMLINK;
+        if (symlink(op->source, op->target) < 0) return errno;
+        return 0;
+    default:
+        *stage = SBX_STAGE_PREPARE;
+        return EINVAL;
+    }
+}
+
+static int loopback_up(void) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return errno;
+    struct ifreq request;
+    memset(&request, 0, sizeof request);
+    memcpy(request.ifr_name, "lo", 3);
+    int rc = 0;
+    if (ioctl(s, SIOCGIFFLAGS, &request) < 0) {
+        rc = errno;
+    } else {
+        request.ifr_flags |= IFF_UP;
+        if (ioctl(s, SIOCSIFFLAGS, &request) < 0) rc = errno;
+    }
+    close(s);
+    return rc;
+}
+
+/* Drops the bounding set, ambient set and every capability; locks out root's special treatment. */
+static int drop_capabilities(int last_cap) {
+    for (int cap = 0; cap <= last_cap; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return errno;
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) return errno;
+    if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_KEEP_CAPS_LOCKED, 0, 0, 0) < 0)
+        return errno;
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capset, &header, data) < 0) return errno;
+    return 0;
+}
+
+/* ---- the runtime (pid 2): vfork child of the reaper, shares its memory until execve ---- */
+
+static int runtime_main(void *arg) {
+    struct child_context *c = arg;
+    const struct sbx_sandbox_config *config = c->config;
+    close(c->signal_fd);
+    close(c->control_child);
+    set_signal_mask(0);
+    execve(config->exec_path, config->argv, config->envp);
+    int saved = errno;
+    set_signal_mask(~(uint64_t)0);
+    write_report(c->error_write, SBX_STAGE_EXEC, saved, -1);
+    _exit(127);
+}
+
+/* ---- PID 1: sets the sandbox up, then reaps until the runtime exits ---- */
+
+static __attribute__((noreturn)) void reaper_loop(struct child_context *c, pid_t runtime) {
+    for (;;) {
+        struct pollfd fds[2] = {{.fd = c->control_child, .events = POLLIN}, {.fd = c->signal_fd, .events = POLLIN}};
+        if (poll(fds, 2, -1) < 0) continue; /* EINTR cannot happen with every signal blocked */
+        if (fds[0].revents) {
+            char buffer[64];
+            ssize_t n = read(c->control_child, buffer, sizeof buffer);
+            if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+                /* The daemon is gone: take the runtime down; PID 1's exit kills the rest. */
+                kill(runtime, SIGKILL);
+                _exit(SBX_LIFELINE_EXIT);
+            }
+        }
+        if (fds[1].revents) {
+            struct signalfd_siginfo info;
+            int child_exited = 0;
+            while (read(c->signal_fd, &info, sizeof info) == (ssize_t)sizeof info) {
+                if (info.ssi_signo == SIGCHLD)
+                    child_exited = 1;
+                else
+                    kill(runtime, (int)info.ssi_signo);
+            }
+            if (!child_exited) continue;
+            for (;;) {
+                int status = 0;
+                pid_t pid = wait4(-1, &status, WNOHANG, NULL);
+                if (pid <= 0) break;
+                if (pid != runtime) continue;
+                uint32_t raw = (uint32_t)status;
+                ssize_t w;
+                do {
+                    w = write(c->control_child, &raw, sizeof raw);
+                } while (w < 0 && errno == EINTR);
+                _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+            }
+        }
+    }
+}
+
+static int sandbox_main(void *arg) {
+    struct child_context *c = arg;
+    const struct sbx_sandbox_config *config = c->config;
+    int rc;
+
+    reset_signal_dispositions(); /* every signal stays blocked until the runtime's execve */
+    close(c->sync_write);
+    close(c->error_read);
+    close(c->control_parent);
+
+    /* Wait for the parent to write the id maps; EOF means it gave up or died. */
+    char token;
+    ssize_t n;
+    do {
+        n = read(c->sync_read, &token, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) _exit(SBX_SETUP_EXIT);
+    close(c->sync_read);
+
+    /* Become the sandbox's ids before touching any filesystem: files created in our tmpfs need a
+     * mapped owner (EOVERFLOW otherwise), and host paths are then reached with the sandbox's own
+     * (unprivileged) permissions. Capabilities in the new user namespace survive: uid 0 is not
+     * mapped there, so the setuid capability fixups never apply. Supplementary groups go first:
+     * the daemon's would otherwise still count for host files (hence setgroups is left "allow" by
+     * the parent, which may write gid_map without it as it has CAP_SETGID over the parent ns). */
+    if (syscall(SYS_setgroups, 0, NULL) < 0) child_fail(c, SBX_STAGE_GROUPS, errno, -1);
+    if (syscall(SYS_setresgid, config->sandbox_gid, config->sandbox_gid, config->sandbox_gid) < 0)
+        child_fail(c, SBX_STAGE_GID, errno, -1);
+    if (syscall(SYS_setresuid, config->sandbox_uid, config->sandbox_uid, config->sandbox_uid) < 0)
+        child_fail(c, SBX_STAGE_UID, errno, -1);
+
+    if ((config->flags & SBX_FLAG_NEW_NET) && (rc = loopback_up())) child_fail(c, SBX_STAGE_LOOPBACK, rc, -1);
+
+    /* Mounts: never let anything propagate back to the host. */
+    if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0) child_fail(c, SBX_STAGE_MOUNT_NS, errno, -1);
+    /* A scratch tmpfs becomes the root, the host root moves to /oldroot (reachable for binds,
+     * including host paths under /tmp), and the new root is built at /newroot. */
+    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, config->base_options) < 0 || chdir("/tmp") < 0 ||
+        mkdir("newroot", 0755) < 0 || mkdir("oldroot", 0755) < 0 || syscall(SYS_pivot_root, ".", "oldroot") < 0 ||
+        chdir("/") < 0)
+        child_fail(c, SBX_STAGE_BASE_ROOT, errno, -1);
+    if (mount("tmpfs", SBX_NEW_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, config->root_options) < 0)
+        child_fail(c, SBX_STAGE_ROOT_TMPFS, errno, -1);
+
+    for (size_t i = 0; i < config->op_count; i++) {
+        int stage = SBX_STAGE_PREPARE;
+        if ((rc = run_op(&config->ops[i], &stage))) child_fail(c, stage, rc, (int)i);
+    }
+
+    if ((config->flags & SBX_FLAG_READONLY_ROOT) &&
+        mount(SBX_NEW_ROOT, SBX_NEW_ROOT, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+        child_fail(c, SBX_STAGE_ROOT_READONLY, errno, -1);
+
+    /* The old root: private (no unmount propagation), then detached. */
+    if (mount("oldroot", "oldroot", NULL, MS_REC | MS_PRIVATE, NULL) < 0 || umount2("oldroot", MNT_DETACH) < 0)
+        child_fail(c, SBX_STAGE_OLD_ROOT, errno, -1);
+    /* pivot_root(".", ".") stacks the scratch root on top of the new one; detach it. */
+    if (chdir(SBX_NEW_ROOT) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 ||
+        chdir("/") < 0)
+        child_fail(c, SBX_STAGE_PIVOT_ROOT, errno, -1);
+
+    if (sethostname(config->hostname, strlen(config->hostname)) < 0) child_fail(c, SBX_STAGE_HOSTNAME, errno, -1);
+
+    if (setsid() < 0) child_fail(c, SBX_STAGE_SETSID, errno, -1);
+
+    if ((rc = install_stdio(config->stdin_fd, config->stdout_fd, config->stderr_fd)))
+        child_fail(c, SBX_STAGE_STDIO, rc, -1);
+    if ((rc = close_all_except(c->keep, c->keep_count))) child_fail(c, SBX_STAGE_CLOSE_FDS, rc, -1);
+    if ((rc = clear_cloexec(config->keep_fds, config->keep_count))) child_fail(c, SBX_STAGE_KEEP_FDS, rc, -1);
+
+    if ((rc = drop_capabilities(config->last_cap))) child_fail(c, SBX_STAGE_CAPABILITIES, rc, -1);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(c, SBX_STAGE_NO_NEW_PRIVS, errno, -1);
+
+    sigset_t forwarded;
+    sigemptyset(&forwarded);
+    sigaddset(&forwarded, SIGCHLD);
+    sigaddset(&forwarded, SIGTERM);
+    sigaddset(&forwarded, SIGINT);
+    sigaddset(&forwarded, SIGHUP);
+    sigaddset(&forwarded, SIGQUIT);
+    sigaddset(&forwarded, SIGUSR1);
+    sigaddset(&forwarded, SIGUSR2);
+    c->signal_fd = signalfd(-1, &forwarded, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (c->signal_fd < 0) child_fail(c, SBX_STAGE_SIGNALFD, errno, -1);
+
+    /* Seccomp last: the reaper runs under the same filter; the runtime inherits it through clone. */
+    struct sock_fprog program = {.len = config->bpf_count, .filter = (struct sock_filter *)config->bpf};
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) < 0) child_fail(c, SBX_STAGE_SECCOMP, errno, -1);
+
+    pid_t runtime = clone(runtime_main, c->runtime_stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
+    if (runtime < 0) child_fail(c, SBX_STAGE_FORK_RUNTIME, errno, -1);
+    close(c->error_write); /* with the runtime's copy gone at execve, the parent sees EOF */
+    reaper_loop(c, runtime);
+}
+
+/* ---- parent side ---- */
+
+/* Moves a descriptor to >= 3 so installing stdio in the child can never clobber it. */
+static int raise_fd(int *fd) {
+    if (*fd > 2) return 0;
+    int copy = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
+    if (copy < 0) return errno;
+    close(*fd);
+    *fd = copy;
+    return 0;
+}
+
+static void close_fd(int *fd) {
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
+static int write_id_map(pid_t pid, const char *file, uint32_t inside, uint32_t outside) {
+    char path[64], line[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+    int len = snprintf(line, sizeof line, "%u %u 1\n", inside, outside);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    ssize_t n;
+    do {
+        n = write(fd, line, (size_t)len);
+    } while (n < 0 && errno == EINTR);
+    int rc = n == len ? 0 : (n < 0 ? errno : EIO);
+    close(fd);
+    return rc;
+}
+
+static int64_t monotonic_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+static int64_t monotonic_ms(void) { return monotonic_ns() / 1000000; }
+
+static void reap(pid_t pid) {
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+}
+
+int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_result *out) {
+    struct child_context c;
+    memset(&c, 0, sizeof c);
+    c.config = config;
+    c.sync_read = c.sync_write = c.error_read = c.error_write = c.control_parent = c.control_child = -1;
+    c.signal_fd = -1;
+    out->pid = -1;
+    out->pidfd = -1;
+    out->control_fd = -1;
+    out->stage = SBX_STAGE_NONE;
+    out->error = 0;
+    out->op_index = -1;
+    out->clone_ns = out->maps_ns = out->setup_ns = 0;
+
+    int rc = 0, pidfd = -1;
+    pid_t pid = -1;
+    void *stack = MAP_FAILED;
+    int pipes[2], pair[2];
+
+    out->stage = SBX_STAGE_PREPARE;
+    if (config->host_uid == 0 || config->host_gid == 0 || config->bpf == NULL || config->bpf_count == 0) {
+        rc = EINVAL;
+        goto fail;
+    }
+    if (pipe2(pipes, O_CLOEXEC) < 0) goto fail_errno;
+    c.sync_read = pipes[0];
+    c.sync_write = pipes[1];
+    if (pipe2(pipes, O_CLOEXEC) < 0) goto fail_errno;
+    c.error_read = pipes[0];
+    c.error_write = pipes[1];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) goto fail_errno;
+    c.control_parent = pair[0];
+    c.control_child = pair[1];
+    if ((rc = raise_fd(&c.sync_read)) || (rc = raise_fd(&c.sync_write)) || (rc = raise_fd(&c.error_read)) ||
+        (rc = raise_fd(&c.error_write)) || (rc = raise_fd(&c.control_parent)) || (rc = raise_fd(&c.control_child)))
+        goto fail;
+    int internal[2] = {c.error_write, c.control_child};
+    if ((rc = build_keep_list(c.keep, &c.keep_count, internal, 2, config->keep_fds, config->keep_count))) goto fail;
+
+    stack = mmap(NULL, SBX_REAPER_STACK + SBX_RUNTIME_STACK, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) goto fail_errno;
+    c.runtime_stack_top = (char *)stack + SBX_RUNTIME_STACK;
+
+    int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP |
+                CLONE_PIDFD | SIGCHLD;
+    if (config->flags & SBX_FLAG_NEW_NET) flags |= CLONE_NEWNET;
+
+    int64_t t_clone = monotonic_ns();
+    uint64_t old_mask;
+    block_all_signals(&old_mask);
+    pid = clone(sandbox_main, (char *)stack + SBX_REAPER_STACK + SBX_RUNTIME_STACK, flags, &c, &pidfd);
+    int clone_errno = errno;
+    set_signal_mask(old_mask);
+    munmap(stack, SBX_REAPER_STACK + SBX_RUNTIME_STACK); /* the child has its own copy */
+    stack = MAP_FAILED;
+    if (pid < 0) {
+        out->stage = SBX_STAGE_CLONE;
+        rc = clone_errno;
+        goto fail;
+    }
+    int64_t t_maps = monotonic_ns();
+    out->clone_ns = t_maps - t_clone;
+    close_fd(&c.sync_read);
+    close_fd(&c.error_write);
+    close_fd(&c.control_child);
+
+    out->stage = SBX_STAGE_UID_MAP;
+    if ((rc = write_id_map(pid, "uid_map", config->sandbox_uid, config->host_uid))) goto fail_child;
+    out->stage = SBX_STAGE_GID_MAP;
+    if ((rc = write_id_map(pid, "gid_map", config->sandbox_gid, config->host_gid))) goto fail_child;
+
+    out->stage = SBX_STAGE_RELEASE;
+    ssize_t n;
+    do {
+        n = write(c.sync_write, "x", 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) {
+        rc = n < 0 ? errno : EIO;
+        goto fail_child;
+    }
+    close_fd(&c.sync_write);
+    int64_t t_release = monotonic_ns();
+    out->maps_ns = t_release - t_maps;
+
+    /* The child's report: EOF without bytes means the runtime's execve succeeded. */
+    struct sbx_report report;
+    size_t got = 0;
+    int64_t deadline = monotonic_ms() + (config->timeout_ms > 0 ? config->timeout_ms : 5000);
+    for (;;) {
+        int64_t left = deadline - monotonic_ms();
+        if (left <= 0) {
+            out->stage = SBX_STAGE_TIMEOUT;
+            rc = ETIMEDOUT;
+            goto fail_child;
+        }
+        struct pollfd p = {.fd = c.error_read, .events = POLLIN};
+        int ready = poll(&p, 1, (int)left);
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready < 0) {
+            out->stage = SBX_STAGE_REPORT;
+            rc = errno;
+            goto fail_child;
+        }
+        if (ready == 0) continue;
+        n = read(c.error_read, (char *)&report + got, sizeof report - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            out->stage = SBX_STAGE_REPORT;
+            rc = errno;
+            goto fail_child;
+        }
+        if (n == 0) break;
+        got += (size_t)n;
+        if (got == sizeof report) break;
+    }
+    if (got == sizeof report) {
+        out->stage = report.stage;
+        out->op_index = report.op_index;
+        rc = report.error > 0 ? report.error : EIO;
+        goto fail_child;
+    }
+    if (got != 0) {
+        out->stage = SBX_STAGE_REPORT;
+        rc = EPROTO;
+        goto fail_child;
+    }
+    close_fd(&c.error_read);
+    out->setup_ns = monotonic_ns() - t_release;
+    out->stage = SBX_STAGE_NONE;
+    out->pid = pid;
+    out->pidfd = pidfd;
+    out->control_fd = c.control_parent;
+    return 0;
+
+fail_errno:
+    rc = errno;
+    goto fail;
+fail_child:
+    if (pidfd >= 0)
+        syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+    else
+        kill(pid, SIGKILL);
+    reap(pid);
+fail:
+    if (stack != MAP_FAILED) munmap(stack, SBX_REAPER_STACK + SBX_RUNTIME_STACK);
+    close_fd(&pidfd);
+    close_fd(&c.sync_read);
+    close_fd(&c.sync_write);
+    close_fd(&c.error_read);
+    close_fd(&c.error_write);
+    close_fd(&c.control_parent);
+    close_fd(&c.control_child);
+    out->error = rc;
+    return rc;
+}
+
+/* ---- the `none` backend: hygiene without namespaces ---- */
+
+struct plain_context {
+    const struct sbx_plain_config *config;
+    int keep[SBX_MAX_KEEP_FDS];
+    size_t keep_count;
+    volatile int32_t stage, error; /* shared with the parent (CLONE_VM) */
+};
+
+static int plain_main(void *arg) {
+    struct plain_context *c = arg;
+    const struct sbx_plain_config *config = c->config;
+    int rc;
+    reset_signal_dispositions();
+    if (setsid() < 0) {
+        c->stage = SBX_STAGE_SETSID;
+        c->error = errno;
+        _exit(127);
+    }
+    if ((rc = install_stdio(config->stdin_fd, config->stdout_fd, config->stderr_fd))) {
+        c->stage = SBX_STAGE_STDIO;
+        c->error = rc;
+        _exit(127);
+    }
+    if ((rc = close_all_except(c->keep, c->keep_count))) {
+        c->stage = SBX_STAGE_CLOSE_FDS;
+        c->error = rc;
+        _exit(127);
+    }
+    if ((rc = clear_cloexec(config->keep_fds, config->keep_count))) {
+        c->stage = SBX_STAGE_KEEP_FDS;
+        c->error = rc;
+        _exit(127);
+    }
+    if (config->set_ids) {
+        int stage = 0;
+        if (syscall(SYS_setgroups, 0, NULL) < 0)
+            stage = SBX_STAGE_GROUPS;
+        else if (syscall(SYS_setresgid, config->gid, config->gid, config->gid) < 0)
+            stage = SBX_STAGE_GID;
+        else if (syscall(SYS_setresuid, config->uid, config->uid, config->uid) < 0)
+            stage = SBX_STAGE_UID;
+        if (stage) {
+            c->error = errno;
+            c->stage = stage;
+            _exit(127);
+        }
+    }
+    set_signal_mask(0);
+    execve(config->exec_path, config->argv, config->envp);
+    c->error = errno;
+    c->stage = SBX_STAGE_EXEC;
+    _exit(127);
+}
+
+int sbx_plain_spawn(const struct sbx_plain_config *config, struct sbx_spawn_result *out) {
+    struct plain_context c;
+    memset(&c, 0, sizeof c);
+    c.config = config;
+    out->pid = -1;
+    out->pidfd = -1;
+    out->control_fd = -1;
+    out->op_index = -1;
+    out->stage = SBX_STAGE_PREPARE;
+    int rc = build_keep_list(c.keep, &c.keep_count, NULL, 0, config->keep_fds, config->keep_count);
+    if (rc) {
+        out->error = rc;
+        return rc;
+    }
+    void *stack = mmap(NULL, SBX_RUNTIME_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+        out->error = errno;
+        return out->error;
+    }
+    int pidfd = -1;
+    uint64_t old_mask;
+    block_all_signals(&old_mask);
+    pid_t pid = clone(plain_main, (char *)stack + SBX_RUNTIME_STACK, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
+                      &c, &pidfd);
+    int clone_errno = errno;
+    set_signal_mask(old_mask);
+    munmap(stack, SBX_RUNTIME_STACK);
+    if (pid < 0) {
+        out->stage = SBX_STAGE_CLONE;
+        out->error = clone_errno;
+        return clone_errno;
+    }
+    if (c.stage != 0) {
+        reap(pid);
+        if (pidfd >= 0) close(pidfd);
+        out->stage = c.stage;
+        out->error = c.error;
+        return c.error;
+    }
+    out->stage = SBX_STAGE_NONE;
+    out->error = 0;
+    out->pid = pid;
+    out->pidfd = pidfd;
+    return 0;
+}

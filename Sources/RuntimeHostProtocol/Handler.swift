@@ -1,0 +1,52 @@
+/// Answers the requests the peer sends on a ``Connection``.
+///
+/// Requests are handled concurrently, each in its own task. A thrown error becomes an `Error` body:
+/// an ``ErrorPayload`` is sent as it is, an ``RHPError`` keeps the module/code of the peer error or
+/// protocol condition it stands for, anything else becomes module `"unknown"`, code 1, with the
+/// error's text as the message (what the Go host does).
+public protocol Handler: Sendable {
+    func handle(_ request: Body) async throws -> Body
+}
+
+/// A ``Handler`` made from a closure.
+public struct ClosureHandler: Handler {
+    private let body: @Sendable (Body) async throws -> Body
+
+    public init(_ body: @escaping @Sendable (Body) async throws -> Body) {
+        self.body = body
+    }
+
+    public func handle(_ request: Body) async throws -> Body {
+        try await body(request)
+    }
+}
+
+/// Answers every request with `Error {module: "unknown", code: 1, message: "method not supported"}`,
+/// the Go host's answer to runtime requests it does not serve.
+public struct UnsupportedRequestHandler: Handler {
+    public init() {}
+
+    public func handle(_ request: Body) async throws -> Body {
+        .error(.methodNotSupported)
+    }
+}
+
+extension ErrorPayload {
+    /// The `Error` body a handler's thrown error turns into.
+    public init(handlerError error: any Error) {
+        switch error {
+        case let payload as ErrorPayload:
+            self = payload
+        case let error as RHPError:
+            if let remote = error.remote {
+                self = remote
+            } else if error.code == .notReady {
+                self = .notReady
+            } else {
+                self = ErrorPayload(module: "unknown", code: 1, message: error.message)
+            }
+        default:
+            self = ErrorPayload(module: "unknown", code: 1, message: String(describing: error))
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Module `RuntimeHostProtocol`: see README.md for its role.

@@ -1,0 +1,41 @@
+import Synchronization
+
+/// Hands out one host uid/gid per live sandbox from a ``HostIDRange``; never 0, never twice at once.
+///
+/// The same number is used as uid and gid. An id comes back with ``release(_:)`` once the sandbox's
+/// PID 1 has been reaped (by then every process of its pid namespace is gone).
+public final class HostIDAllocator: Sendable {
+    public let range: HostIDRange
+    private let state: Mutex<(inUse: Set<UInt32>, next: UInt32)>
+
+    public init(range: HostIDRange = .default) {
+        precondition(range.count > 0, "empty host id range")
+        precondition(UInt64(range.base) + UInt64(range.count) <= UInt64(UInt32.max), "host id range overflows")
+        self.range = range
+        self.state = Mutex((inUse: [], next: 0))
+    }
+
+    /// A free id, or `nil` when the whole range is in use.
+    public func acquire() -> UInt32? {
+        state.withLock { state in
+            guard state.inUse.count < Int(range.count) else { return nil }
+            // Round-robin, so a just-released id (whose files may linger) is reused last.
+            for _ in 0..<range.count {
+                let candidate = range.base + state.next
+                state.next = (state.next + 1) % range.count
+                if candidate != 0, !state.inUse.contains(candidate) {
+                    state.inUse.insert(candidate)
+                    return candidate
+                }
+            }
+            return nil
+        }
+    }
+
+    public func release(_ id: UInt32) {
+        _ = state.withLock { $0.inUse.remove(id) }
+    }
+
+    /// How many ids are handed out right now.
+    public var inUseCount: Int { state.withLock { $0.inUse.count } }
+}

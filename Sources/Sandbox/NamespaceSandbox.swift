@@ -1,0 +1,290 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CSandboxShim
+public import Logging
+import SystemPackage
+
+/// The `namespaces` backend: our C shim, no external sandbox binary.
+///
+/// Each sandbox gets new user, mount, pid, uts, ipc, cgroup (and, unless
+/// ``SandboxSpec/allowNetwork``, network) namespaces and its own host uid/gid from
+/// ``Configuration/hostIDs``. Inside, the runtime sees the same uid/gid number as on the host
+/// (bubblewrap's default mapping) unless ``Configuration/sandboxUID``/``Configuration/sandboxGID``
+/// fix one. The root is a tmpfs, read-only once built, holding exactly: the spec's binds and data
+/// files, `/dev` (null zero full random urandom tty, devpts, ptmx, shm; fd/stdin/stdout/stderr links
+/// only with `/proc`), `/tmp` (tmpfs), `/entrypoint` (read-only), the library binds from the
+/// ``SharedLibraryProvider``, `/etc/resolv.conf` with network and `/proc` with ``SandboxSpec/mountProc``.
+/// PID 1 is a reaper in C; the runtime is pid 2 and runs with no capabilities (bounding set
+/// included), no_new_privs and ``SeccompFilter/shared``. The sandbox dies with the daemon: PID 1
+/// holds a lifeline socket whose other end only the daemon has.
+public final class NamespaceSandbox: SandboxBackend {
+    public struct Configuration: Sendable {
+        public var hostIDs: HostIDRange
+        /// The uid the runtime sees; `nil`: the same number as its host uid (bubblewrap's default).
+        public var sandboxUID: UInt32?
+        /// The gid the runtime sees; `nil`: the same number as its host gid.
+        public var sandboxGID: UInt32?
+        /// Remount the root tmpfs read-only after building it (deny by default).
+        public var readOnlyRoot: Bool
+        /// Deadline from release to the runtime's execve.
+        public var setupTimeout: Duration
+
+        public init(
+            hostIDs: HostIDRange = .default, sandboxUID: UInt32? = nil, sandboxGID: UInt32? = nil,
+            readOnlyRoot: Bool = true, setupTimeout: Duration = .seconds(5)
+        ) {
+            self.hostIDs = hostIDs
+            self.sandboxUID = sandboxUID
+            self.sandboxGID = sandboxGID
+            self.readOnlyRoot = readOnlyRoot
+            self.setupTimeout = setupTimeout
+        }
+    }
+
+    public let kind = SandboxBackendKind.namespaces
+    public let configuration: Configuration
+    /// Host ids in use; shared with anything else that must not reuse them.
+    public let hostIDs: HostIDAllocator
+    private let libraries: (any SharedLibraryProvider)?
+    private let logger: Logger
+
+    public init(
+        configuration: Configuration = Configuration(),
+        libraries: (any SharedLibraryProvider)? = SharedLibraryResolver(),
+        hostIDs: HostIDAllocator? = nil, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.hostIDs = hostIDs ?? HostIDAllocator(range: configuration.hostIDs)
+        self.libraries = libraries
+        self.logger = logger
+    }
+
+    public func spawn(_ spec: SandboxSpec) async throws(SandboxError) -> SandboxProcess {
+        try spawnBlocking(spec)
+    }
+
+    /// Takes a host id ahead of a spawn, e.g. to `chown` the runtime's writable directory (and its
+    /// `host.sock`) to it; pass it to ``spawnBlocking(_:hostID:)``, which then owns it.
+    public func reserveHostID() throws(SandboxError) -> UInt32 {
+        guard let id = hostIDs.acquire() else {
+            throw SandboxError(.hostIDsExhausted, "all \(configuration.hostIDs.count) host ids from \(configuration.hostIDs.base) are in use")
+        }
+        return id
+    }
+
+    /// ``spawn(_:)`` without the async hop (the bench and sandbox-exec call this directly).
+    ///
+    /// `hostID`: an id from ``reserveHostID()``; the spawn takes it over (released when the sandbox
+    /// has been reaped, or right away if the spawn fails). `nil` takes a fresh one.
+    public func spawnBlocking(_ spec: SandboxSpec, hostID reserved: UInt32? = nil) throws(SandboxError) -> SandboxProcess {
+        var reservedID = reserved
+        defer { if let reservedID { hostIDs.release(reservedID) } }
+        let filter = try SeccompFilter.shared.get()
+        let executable: String
+        switch SpawnSupport.realPath(spec.executable) {
+        case .success(let path): executable = path
+        case .failure(let errno): throw SandboxError.exec(errno, path: spec.executable.string)
+        }
+        guard spec.hostname.utf8.count <= 64, !spec.hostname.utf8.contains(0) else {
+            throw SandboxError(.invalidSpec, "hostname longer than 64 bytes")
+        }
+        let environment = try SpawnSupport.environment(spec.environment)
+        try SpawnSupport.checkArguments(spec.arguments)
+        let keep = try SpawnSupport.inheritedDescriptors(spec.inheritedDescriptors)
+        var libraryMounts = SharedLibraryLayout.none
+        if spec.bindSharedLibraries, let libraries {
+            do {
+                libraryMounts = try libraries.libraryLayout(for: spec)
+            } catch let error as SandboxError {
+                throw error
+            } catch {
+                throw SandboxError(.setupFailed, "resolving shared libraries failed: \(error)", stage: "libraries")
+            }
+        }
+
+        let hostID: UInt32
+        if let reservedID { hostID = reservedID } else { hostID = try reserveHostID() }
+        reservedID = nil
+        var handedOver = false
+        defer { if !handedOver { hostIDs.release(hostID) } }
+        let sandboxUID = configuration.sandboxUID ?? hostID
+        let sandboxGID = configuration.sandboxGID ?? hostID
+
+        var bag = DescriptorBag()
+        let arena = CStringArena()
+        var plan = MountPlan(arena: arena)
+        try plan.build(spec: spec, executable: executable, libraries: libraryMounts, bag: &bag)
+        let (stdinFD, stdoutFD, stderrFD, stdoutReader, stderrReader) = try SpawnSupport.stdio(spec, bag: &bag)
+
+        var config = sbx_sandbox_config()
+        config.exec_path = UnsafePointer(arena.string(SandboxSpec.entrypointPath.string))
+        config.argv = UnsafePointer(arena.array([spec.executable.string] + spec.arguments))
+        config.envp = UnsafePointer(arena.array(environment))
+        config.base_options = UnsafePointer(arena.string("mode=0755,size=64k"))
+        config.root_options = UnsafePointer(arena.string("mode=0755"))
+        config.hostname = UnsafePointer(arena.string(spec.hostname))
+        config.host_uid = hostID
+        config.host_gid = hostID
+        config.sandbox_uid = sandboxUID
+        config.sandbox_gid = sandboxGID
+        config.flags = (spec.allowNetwork ? 0 : SBX_FLAG_NEW_NET) | (configuration.readOnlyRoot ? SBX_FLAG_READONLY_ROOT : 0)
+        config.stdin_fd = stdinFD
+        config.stdout_fd = stdoutFD
+        config.stderr_fd = stderrFD
+        config.last_cap = SpawnSupport.lastCapability
+        let (seconds, attoseconds) = configuration.setupTimeout.components
+        config.timeout_ms = Swift.max(1, Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000))
+
+        var result = sbx_spawn_result()
+        let rc = filter.program.withUnsafeBytes { bpf in
+            keep.withUnsafeBufferPointer { keepBuffer in
+                plan.ops.withUnsafeMutableBufferPointer { ops in
+                    config.bpf = bpf.baseAddress
+                    config.bpf_count = UInt16(filter.instructionCount)
+                    config.keep_fds = keepBuffer.baseAddress
+                    config.keep_count = keepBuffer.count
+                    config.ops = ops.baseAddress
+                    config.op_count = ops.count
+                    return sbx_sandbox_spawn(&config, &result)
+                }
+            }
+        }
+        withExtendedLifetime(arena) {}
+        if let stdoutReader { bag.forget(stdoutReader) }
+        if let stderrReader { bag.forget(stderrReader) }
+        // `bag` closes the child's ends (pipe write ends, /dev/null, data memfds) when it goes.
+        guard rc == 0 else {
+            if let stdoutReader { close(stdoutReader) }
+            if let stderrReader { close(stderrReader) }
+            let error = SandboxError.fromShim(result, path: spec.executable.string) { plan.describe($0) }
+            logger.debug("sandbox spawn failed", metadata: ["error": "\(error)", "host-id": "\(hostID)"])
+            throw error
+        }
+        handedOver = true
+        let allocator = hostIDs
+        let process = SandboxProcess(
+            pid: result.pid, pidfd: result.pidfd, controlFD: result.control_fd, hostID: hostID,
+            standardOutput: stdoutReader.map { SandboxOutput(takingOwnershipOf: $0) },
+            standardError: stderrReader.map { SandboxOutput(takingOwnershipOf: $0) },
+            spawnTimings: SpawnTimings(clone: .nanoseconds(result.clone_ns), idMaps: .nanoseconds(result.maps_ns),
+                                       setup: .nanoseconds(result.setup_ns)),
+            onExit: { allocator.release(hostID) }
+        )
+        process.startMonitoring()
+        logger.debug("sandbox started", metadata: ["pid": "\(result.pid)", "host-id": "\(hostID)", "executable": "\(executable)"])
+        return process
+    }
+}
+
+/// The ordered list of mount operations for the shim, plus a description of each for errors.
+struct MountPlan {
+    let arena: CStringArena
+    var ops: [sbx_mount_op] = []
+    var descriptions: [String] = []
+
+    init(arena: CStringArena) { self.arena = arena }
+
+    func describe(_ index: Int) -> String {
+        index < descriptions.count ? descriptions[index] : "mount op \(index)"
+    }
+
+    static let readOnly = SBX_ATTR_RDONLY | SBX_ATTR_NOSUID | SBX_ATTR_NODEV
+
+    private mutating func add(
+        _ kind: sbx_op_kind, target: String, source: String? = nil, flags: UInt32 = 0, mode: UInt32 = 0,
+        fd: Int32 = -1, options: String? = nil, description: String
+    ) {
+        var op = sbx_mount_op()
+        op.kind = Int32(kind.rawValue)
+        op.flags = flags
+        op.mode = mode
+        op.fd = fd
+        op.source = source.map { UnsafePointer(arena.string($0)) }
+        op.target = arena.string(SBX_NEW_ROOT + target)
+        op.options = options.map { UnsafePointer(arena.string($0)) }
+        ops.append(op)
+        descriptions.append(description)
+    }
+
+    private mutating func bind(hostPath: String, target: String, flags: UInt32, optional: Bool = false, what: String) {
+        add(SBX_OP_BIND, target: target, source: SBX_OLD_ROOT + hostPath,
+            flags: flags | (optional ? SBX_OP_OPTIONAL : 0), description: "\(what) \(hostPath) → \(target)")
+    }
+
+    /// Resolves a bind source on the host (symlinks included) before the clone.
+    private static func source(_ path: FilePath, target: FilePath) throws(SandboxError) -> String {
+        switch SpawnSupport.realPath(path) {
+        case .success(let resolved): return resolved
+        case .failure(let errno):
+            throw SandboxError(.setupFailed, "bind source \(path) for \(target) is not accessible", stage: "bind-source", errno: errno)
+        }
+    }
+
+    mutating func build(
+        spec: SandboxSpec, executable: String, libraries: SharedLibraryLayout, bag: inout DescriptorBag
+    ) throws(SandboxError) {
+        let devFlags = SBX_ATTR_NOSUID | SBX_ATTR_NOEXEC
+        add(SBX_OP_TMPFS, target: "/dev", flags: devFlags, options: "mode=0755", description: "tmpfs /dev")
+        for node in ["null", "zero", "full", "random", "urandom", "tty"] {
+            bind(hostPath: "/dev/" + node, target: "/dev/" + node, flags: devFlags, what: "device")
+        }
+        add(SBX_OP_DEVPTS, target: "/dev/pts", flags: devFlags, options: "newinstance,ptmxmode=0666,mode=620",
+            description: "devpts /dev/pts")
+        add(SBX_OP_SYMLINK, target: "/dev/ptmx", source: "pts/ptmx", description: "symlink /dev/ptmx")
+        add(SBX_OP_TMPFS, target: "/dev/shm", flags: SBX_ATTR_NOSUID | SBX_ATTR_NODEV, options: "mode=1777",
+            description: "tmpfs /dev/shm")
+        if spec.mountProc {
+            for (name, destination) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                                        ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+                add(SBX_OP_SYMLINK, target: "/dev/" + name, source: destination, description: "symlink /dev/\(name)")
+            }
+        }
+        if spec.mountProc {
+            add(SBX_OP_PROC, target: "/proc", flags: SBX_ATTR_NOSUID | SBX_ATTR_NODEV | SBX_ATTR_NOEXEC,
+                description: "proc /proc")
+        }
+        add(SBX_OP_TMPFS, target: "/tmp", flags: SBX_ATTR_NOSUID | SBX_ATTR_NODEV, options: "mode=1777",
+            description: "tmpfs /tmp")
+        bind(hostPath: executable, target: SandboxSpec.entrypointPath.string, flags: Self.readOnly, what: "entrypoint")
+        if spec.allowNetwork, case .success(let resolv) = SpawnSupport.realPath("/etc/resolv.conf") {
+            bind(hostPath: resolv, target: "/etc/resolv.conf", flags: Self.readOnly, optional: true, what: "resolv.conf")
+        }
+        for mount in spec.binds {
+            try SpawnSupport.validateTarget(mount.target, what: "bind")
+            let flags: UInt32 = switch mount.mode {
+            case .readOnly: Self.readOnly
+            case .readWrite: SBX_ATTR_NOSUID | SBX_ATTR_NODEV
+            case .device: SBX_ATTR_NOSUID
+            }
+            bind(hostPath: try Self.source(mount.source, target: mount.target), target: mount.target.string,
+                 flags: flags, what: "bind (\(mount.mode.rawValue))")
+        }
+        for mount in libraries.binds {
+            try SpawnSupport.validateTarget(mount.target, what: "library")
+            bind(hostPath: try Self.source(mount.source, target: mount.target), target: mount.target.string,
+                 flags: Self.readOnly, what: "library")
+        }
+        for file in spec.dataFiles {
+            try SpawnSupport.validateTarget(file.target, what: "data file")
+            var fd: CInt = -1
+            let rc = file.contents.withUnsafeBytes { sbx_sealed_memfd($0.baseAddress, $0.count, &fd) }
+            guard rc == 0 else {
+                throw SandboxError(.setupFailed, "cannot stage data for \(file.target)", stage: "data-file",
+                                   errno: Errno(rawValue: rc))
+            }
+            add(SBX_OP_DATA, target: file.target.string, flags: Self.readOnly, mode: 0o444, fd: bag.add(fd),
+                description: "data file \(file.target)")
+        }
+        for link in libraries.symbolicLinks {
+            try SpawnSupport.validateTarget(link.path, what: "symlink")
+            add(SBX_OP_SYMLINK, target: link.path.string, source: link.destination.string,
+                description: "symlink \(link.path) → \(link.destination)")
+        }
+        // /dev itself read-only once populated, after the spec's own device binds (e.g. SGX nodes);
+        // its submounts (pts, shm, binds) keep their own flags.
+        add(SBX_OP_SETATTR, target: "/dev", flags: SBX_ATTR_RDONLY | devFlags, description: "read-only /dev")
+    }
+}

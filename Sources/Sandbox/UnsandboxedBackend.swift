@@ -1,0 +1,135 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CSandboxShim
+public import Logging
+public import SystemPackage
+
+/// The `none` backend: runs the executable directly on the host. No isolation; explicit opt-in only.
+///
+/// Same process hygiene as a sandbox: the environment is exactly the spec's, every fd above 2 is
+/// closed except ``SandboxSpec/inheritedDescriptors``, the signal mask is empty and every
+/// disposition is SIG_DFL, and the process starts a new session (`setsid`). The runtime runs as the
+/// daemon's own user, sees the host filesystem and network, and is not killed if the daemon dies.
+///
+/// Binds cannot be honoured without a mount namespace: they are logged and ignored (the runtime
+/// sees host paths as they are). Data files are written as real read-only (0444) files: under
+/// ``dataDirectory`` joined with their target (`/etc/x` → `<dataDirectory>/etc/x`) when one is
+/// configured, else at their literal target paths (existing files are replaced).
+public final class UnsandboxedBackend: SandboxBackend {
+    public let kind = SandboxBackendKind.none
+    /// Where data files go; `nil` writes them at their literal targets.
+    public let dataDirectory: FilePath?
+    private let logger: Logger
+
+    public init(dataDirectory: FilePath? = nil, logger: Logger) {
+        self.dataDirectory = dataDirectory
+        self.logger = logger
+    }
+
+    /// Where a data file with this in-sandbox target is written on the host.
+    public func hostPath(forDataFile target: FilePath) -> FilePath {
+        guard let dataDirectory else { return target }
+        return dataDirectory.appending(target.components)
+    }
+
+    public func spawn(_ spec: SandboxSpec) async throws(SandboxError) -> SandboxProcess {
+        try spawnBlocking(spec)
+    }
+
+    public func spawnBlocking(_ spec: SandboxSpec) throws(SandboxError) -> SandboxProcess {
+        for bind in spec.binds where bind.source != bind.target {
+            logger.warning("none backend: bind ignored", metadata: ["source": "\(bind.source)", "target": "\(bind.target)"])
+        }
+        for file in spec.dataFiles {
+            try SpawnSupport.validateTarget(file.target, what: "data file")
+            try Self.writeDataFile(file.contents, to: hostPath(forDataFile: file.target))
+        }
+        return try Self.launch(spec)
+    }
+
+    /// Starts `spec.executable` directly with the spec's arguments, environment, stdio and inherited
+    /// descriptors (binds and data files are the caller's business), optionally as `ids` (setgroups
+    /// cleared first). The bubblewrap backend starts `bwrap` this way; `onExit` runs once reaped.
+    static func launch(
+        _ spec: SandboxSpec, ids: (uid: UInt32, gid: UInt32)? = nil, hostID: UInt32? = nil,
+        onExit: (@Sendable () -> Void)? = nil
+    ) throws(SandboxError) -> SandboxProcess {
+        let environment = try SpawnSupport.environment(spec.environment)
+        try SpawnSupport.checkArguments(spec.arguments)
+        let keep = try SpawnSupport.inheritedDescriptors(spec.inheritedDescriptors)
+        var bag = DescriptorBag()
+        let (stdinFD, stdoutFD, stderrFD, stdoutReader, stderrReader) = try SpawnSupport.stdio(spec, bag: &bag)
+        let arena = CStringArena()
+        var config = sbx_plain_config()
+        config.exec_path = UnsafePointer(arena.string(spec.executable.string))
+        config.argv = UnsafePointer(arena.array([spec.executable.string] + spec.arguments))
+        config.envp = UnsafePointer(arena.array(environment))
+        config.stdin_fd = stdinFD
+        config.stdout_fd = stdoutFD
+        config.stderr_fd = stderrFD
+        if let ids {
+            config.set_ids = 1
+            config.uid = ids.uid
+            config.gid = ids.gid
+        }
+        var result = sbx_spawn_result()
+        let rc = keep.withUnsafeBufferPointer { keepBuffer in
+            config.keep_fds = keepBuffer.baseAddress
+            config.keep_count = keepBuffer.count
+            return sbx_plain_spawn(&config, &result)
+        }
+        withExtendedLifetime(arena) {}
+        if let stdoutReader { bag.forget(stdoutReader) }
+        if let stderrReader { bag.forget(stderrReader) }
+        guard rc == 0 else {
+            if let stdoutReader { close(stdoutReader) }
+            if let stderrReader { close(stderrReader) }
+            throw SandboxError.fromShim(result, path: spec.executable.string) { "op \($0)" }
+        }
+        let process = SandboxProcess(
+            pid: result.pid, pidfd: result.pidfd, controlFD: nil, hostID: hostID,
+            standardOutput: stdoutReader.map { SandboxOutput(takingOwnershipOf: $0) },
+            standardError: stderrReader.map { SandboxOutput(takingOwnershipOf: $0) },
+            onExit: onExit
+        )
+        process.startMonitoring()
+        return process
+    }
+
+    /// Writes `bytes` to `path` (parents created 0755) as a 0444 file, atomically replacing it.
+    static func writeDataFile(_ bytes: [UInt8], to path: FilePath) throws(SandboxError) {
+        func fail(_ what: String, _ code: Int32) -> SandboxError {
+            SandboxError(.setupFailed, "\(what) \(path)", stage: "data-file", errno: Errno(rawValue: code))
+        }
+        var parent = FilePath("/")
+        for component in path.removingLastComponent().components {
+            parent.append(component)
+            if mkdir(parent.string, 0o755) != 0 && errno != EEXIST { throw fail("cannot create the parent of", errno) }
+        }
+        let temporary = path.string + ".sbx-tmp-\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o444)
+        guard fd >= 0 else { throw fail("cannot create", errno) }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else {
+                let code = errno
+                close(fd)
+                unlink(temporary)
+                throw fail("cannot write", code)
+            }
+            offset += written
+        }
+        fchmod(fd, 0o444)
+        close(fd)
+        guard rename(temporary, path.string) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw fail("cannot place", code)
+        }
+    }
+}

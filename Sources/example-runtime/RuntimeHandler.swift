@@ -1,0 +1,35 @@
+import RuntimeHostProtocol
+
+/// Answers the host's requests the way a trivial runtime would.
+struct RuntimeHandler: Handler {
+    let abortMode: ExampleRuntime.AbortMode
+    /// After this instant no request is answered any more.
+    let hangDeadline: ContinuousClock.Instant?
+
+    func handle(_ request: Body) async throws -> Body {
+        try await waitIfHung()
+        switch request {
+        case .runtimePingRequest:
+            return .empty
+        case .runtimeAbortRequest:
+            switch abortMode {
+            case .respond: return .runtimeAbortResponse
+            case .error: throw Self.methodNotSupported
+            case .ignore: try await Self.never()
+            }
+        default:
+            throw Self.methodNotSupported
+        }
+    }
+
+    /// Never returns once the hang deadline has passed.
+    func waitIfHung() async throws {
+        if let hangDeadline, ContinuousClock.now >= hangDeadline { try await Self.never() }
+    }
+
+    static let methodNotSupported = ErrorPayload(module: "rhp/dispatcher", code: 1, message: "method not supported")
+
+    static func never() async throws -> Never {
+        while true { try await Task.sleep(for: .seconds(3600)) }
+    }
+}

@@ -1,1 +1,0 @@
-print("example-runtime: not built yet")

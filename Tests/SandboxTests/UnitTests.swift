@@ -1,0 +1,157 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import Sandbox
+import SystemPackage
+import Testing
+
+@Suite(.timeLimit(.minutes(1)))
+struct SeccompFilterTests {
+    @Test func sharedFilterBuildsFromTheSeedAllowlist() throws {
+        let filter = try SeccompFilter.shared.get()
+        #expect(filter.unknownSyscalls == 0)
+        #expect(filter.instructionCount > 50)
+        #expect(filter.program.count % 8 == 0)
+        #expect(SeccompFilter.oasisAllowlist.count == 304)
+        #expect(!SeccompFilter.oasisAllowlist.contains("clone"))
+        #expect(!SeccompFilter.oasisAllowlist.contains("clone3"))
+        for forbidden in ["unshare", "mount", "setns", "ptrace", "bpf", "keyctl", "pivot_root", "init_module"] {
+            #expect(!SeccompFilter.oasisAllowlist.contains(forbidden))
+        }
+    }
+
+    @Test func cloneMaskCoversEveryNamespaceFlag() {
+        let flags: [UInt64] = [0x0002_0000, 0x0200_0000, 0x0400_0000, 0x0800_0000, 0x1000_0000, 0x2000_0000, 0x4000_0000, 0x80]
+        for flag in flags { #expect(SeccompFilter.cloneNamespaceFlags & flag == flag) }
+        // Threads and fork must stay allowed: CLONE_VM|FS|FILES|SIGHAND|THREAD|SYSVSEM|SETTLS|… and SIGCHLD.
+        #expect(SeccompFilter.cloneNamespaceFlags & 0x003D_0F00 == 0)
+        #expect(SeccompFilter.cloneNamespaceFlags & UInt64(SIGCHLD) == 0)
+    }
+}
+
+@Suite struct HostIDAllocatorTests {
+    @Test func handsOutDistinctIdsAndReusesReleasedOnes() {
+        let allocator = HostIDAllocator(range: HostIDRange(base: 1000, count: 3))
+        let ids = (0..<3).compactMap { _ in allocator.acquire() }
+        #expect(Set(ids) == [1000, 1001, 1002])
+        #expect(allocator.acquire() == nil)
+        allocator.release(1001)
+        #expect(allocator.acquire() == 1001)
+        #expect(allocator.inUseCount == 3)
+    }
+}
+
+/// Feeds ``SandboxOutputLines`` from a pipe the test writes into.
+@Suite(.timeLimit(.minutes(1)))
+struct OutputLineTests {
+    func lines(of text: [UInt8], maximumLength: Int) async -> [OutputLine] {
+        var ends: [Int32] = [-1, -1]
+        precondition(pipe(&ends) == 0)
+        let writer = ends[1]
+        let output = SandboxOutput(takingOwnershipOf: ends[0])
+        let writing = Task.detached {
+            var offset = 0
+            while offset < text.count {  // dribble in small pieces to exercise reassembly
+                let size = Swift.min(7, text.count - offset)
+                _ = text.withUnsafeBytes { write(writer, $0.baseAddress! + offset, size) }
+                offset += size
+            }
+            close(writer)
+        }
+        var result: [OutputLine] = []
+        for await line in output.lines(maximumLength: maximumLength) { result.append(line) }
+        await writing.value
+        return result
+    }
+
+    @Test func splitsAndCutsLongLines() async {
+        let text = Array("short\n\nexactly10!\n0123456789abcdefghijXYZ\ntail".utf8)
+        let result = await lines(of: text, maximumLength: 10)
+        #expect(result.map(\.text) == ["short", "", "exactly10!", "0123456789", "abcdefghij", "XYZ", "tail"])
+        #expect(result.map(\.isPartial) == [false, false, false, true, true, false, false])
+    }
+
+    @Test func bytesArriveInOrder() async {
+        var ends: [Int32] = [-1, -1]
+        #expect(pipe(&ends) == 0)
+        let output = SandboxOutput(takingOwnershipOf: ends[0])
+        let payload = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let writer = ends[1]
+        let writing = Task.detached {
+            payload.withUnsafeBytes { buffer in
+                var offset = 0
+                while offset < buffer.count {
+                    let n = write(writer, buffer.baseAddress! + offset, buffer.count - offset)
+                    if n <= 0 { break }
+                    offset += n
+                }
+            }
+            close(writer)
+        }
+        var received: [UInt8] = []
+        for await chunk in output { received += chunk }
+        await writing.value
+        #expect(received == payload)
+    }
+}
+
+@Suite(.enabled(if: Probe.available, Probe.unavailableReason), .timeLimit(.minutes(1)))
+struct UnsandboxedBackendTests {
+    @Test func runsWithHygieneAndPlacesDataFiles() async throws {
+        let probe = try Probe.built.get()
+        let dataDirectory = TempDirectory.make(prefix: "sbx-none")
+        defer { TempDirectory.remove(dataDirectory) }
+        let backend = UnsandboxedBackend(dataDirectory: FilePath(dataDirectory), logger: testLogger)
+        let spec = SandboxSpec(
+            executable: FilePath(probe.probe),
+            arguments: ["safe", "read:\(dataDirectory)/etc/config.txt", "exit:5"],
+            environment: ["ONLY": "this"],
+            dataFiles: [DataFile(target: "/etc/config.txt", contents: Array("none-data".utf8))]
+        )
+        let (status, seen, _) = try await runToCompletion(backend, spec)
+        #expect(status == .exited(5))
+        #expect(seen["read:\(dataDirectory)/etc/config.txt"] == "none-data")
+        #expect(backend.hostPath(forDataFile: "/etc/config.txt") == FilePath("\(dataDirectory)/etc/config.txt"))
+        var info = stat()
+        #expect(stat("\(dataDirectory)/etc/config.txt", &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o444)
+        #expect(seen.all("env") == ["ONLY=this"])
+        #expect(seen["fds"] == "0,1,2")
+        #expect(seen["sigpipe"] == "default")
+        #expect(seen["blocked"] == "0")
+        #expect(seen["sid_is_pgid"] == "1")
+        #expect(seen["pid"] != "2")
+    }
+
+    @Test func execFailuresAreTyped() async throws {
+        let probe = try Probe.built.get()
+        let backend = UnsandboxedBackend(logger: testLogger)
+        let missing = await #expect(throws: SandboxError.self) {
+            _ = try await backend.spawn(SandboxSpec(executable: "/nonexistent/x"))
+        }
+        #expect(missing?.code == .executableNotFound)
+        #expect(missing?.stage == "exec")
+        let denied = await #expect(throws: SandboxError.self) {
+            _ = try await backend.spawn(SandboxSpec(executable: FilePath(probe.notExecutable)))
+        }
+        #expect(denied?.code == .executableNotExecutable)
+        #expect(denied?.errno == .permissionDenied)
+    }
+}
+
+@Suite(.enabled(if: isRoot, "switching ids needs root"), .enabled(if: Probe.available, Probe.unavailableReason),
+       .timeLimit(.minutes(1)))
+struct PlainLaunchTests {
+    @Test func launchAsDedicatedIDs() async throws {
+        let probe = try Probe.built.get()
+        let spec = SandboxSpec(executable: FilePath(probe.probe), arguments: ["safe"])
+        let process = try UnsandboxedBackend.launch(spec, ids: (uid: 395_000, gid: 395_001))
+        var bytes: [UInt8] = []
+        if let stdout = process.standardOutput { for await chunk in stdout { bytes += chunk } }
+        #expect(await process.waitForExit() == .exited(0))
+        let seen = Observations(String(decoding: bytes, as: UTF8.self))
+        #expect(seen["uid"] == "395000")
+        #expect(seen["gid"] == "395001")
+        #expect(seen["groups"] == "0")
+    }
+}
