@@ -3,7 +3,7 @@ SWIFT        ?= swift
 PREFIX       ?= /usr/local
 CONFIG       ?= debug
 BUILD_FLAGS  ?= -c $(CONFIG)
-APT_PACKAGES := libsystemd-dev libseccomp-dev bubblewrap pkg-config iproute2 libc6-dev gcc make systemd util-linux
+APT_PACKAGES := libsystemd-dev libseccomp-dev bubblewrap pkg-config iproute2 libc6-dev gcc make curl systemd util-linux
 # systemd integration (make install-systemd): units, sysusers and journal catalog. Unit files under
 # $(PREFIX)/lib/systemd/system are found by systemd for PREFIX=/usr/local and /usr.
 UNITDIR      ?= $(PREFIX)/lib/systemd/system
@@ -11,7 +11,7 @@ SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
 CATALOGDIR   ?= $(PREFIX)/lib/systemd/catalog
 BIN          = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 
-.PHONY: all build test deps run install install-systemd bench-rhp bench-spawn clean
+.PHONY: all build test deps run install install-systemd bench-daemon bench-rhp bench-spawn clean
 
 all: build
 
@@ -39,9 +39,23 @@ bench-spawn: deps
 	$(SWIFT) build -c release --product bench-spawn
 	$$($(SWIFT) build -c release --show-bin-path)/bench-spawn
 
+# sandboxd in the foreground with the development config (.run/), the example runtime provisioned.
+run: build
+	BIN="$(BIN)" ./scripts/run-dev.sh
+
+# Binaries to $(PREFIX)/bin (sandboxd to sbin), the config to /etc/sandboxd/ (an existing one is kept).
 install: build install-systemd
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(BIN)/example-runtime $(BIN)/sandbox-exec $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/sandboxd
+	install -m 0755 $(BIN)/example-runtime $(BIN)/sandbox-exec $(BIN)/sandboxctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BIN)/sandboxd $(DESTDIR)$(PREFIX)/sbin/
+	test -e $(DESTDIR)/etc/sandboxd/sandboxd.yaml || install -m 0644 config/sandboxd.yaml $(DESTDIR)/etc/sandboxd/sandboxd.yaml
+
+# Daemon figures over the API: provision→started (namespaces vs none), a burst of runtimes, idle CPU.
+bench-daemon: deps
+	$(SWIFT) build -c release --product sandboxd
+	$(SWIFT) build -c release --product example-runtime
+	$(SWIFT) build -c release --product bench-daemon
+	$$($(SWIFT) build -c release --show-bin-path)/bench-daemon --bin $$($(SWIFT) build -c release --show-bin-path) $(BENCH_DAEMON_FLAGS)
 
 # Units (ExecStart follows PREFIX), the sandboxd group and the journal catalog; without DESTDIR also
 # creates the group, rebuilds the catalog database and reloads a running systemd.

@@ -17,12 +17,17 @@ let package = Package(
         .executable(name: "example-runtime", targets: ["example-runtime"]),
         .executable(name: "bench-rhp", targets: ["bench-rhp"]),
         .executable(name: "sandbox-exec", targets: ["sandbox-exec"]),
+        .library(name: "SandboxDaemon", targets: ["SandboxDaemon"]),
+        .executable(name: "sandboxd", targets: ["sandboxd"]),
+        .executable(name: "sandboxctl", targets: ["sandboxctl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // The only C target: everything between clone() and execve(), plus raw syscalls glibc hides.
@@ -101,6 +106,57 @@ let package = Package(
             dependencies: [
                 "Sandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        // The daemon product layer: control API, registry, durable state, config.
+        .target(
+            name: "SandboxDaemon",
+            dependencies: [
+                "Sandbox",
+                "SystemCalls",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "sandboxd",
+            dependencies: [
+                "SandboxDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "sandboxctl",
+            dependencies: [
+                "SystemCalls",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        // `make bench-daemon`: the daemon's figures over its API (a client only; runs sandboxd as a process).
+        .executableTarget(
+            name: "bench-daemon",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SandboxDaemonTests",
+            dependencies: [
+                "SandboxDaemon",
+                "Sandbox",
+                "SystemCalls",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict
         ),

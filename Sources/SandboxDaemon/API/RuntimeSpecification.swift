@@ -1,0 +1,82 @@
+public import Sandbox
+
+/// A validated runtime spec: what the API's `POST /v1/runtimes` body and a config's declared runtime mean.
+///
+/// Only ``SpecValidator`` makes these, so every instance satisfies the contract (name pattern, 64-hex id,
+/// absolute paths, …). ``document`` is the canonical API form; it is what the state store persists and what
+/// "changed on reload" compares.
+public struct RuntimeSpecification: Sendable, Hashable {
+    /// A host path made visible inside the sandbox.
+    public struct Bind: Sendable, Hashable {
+        public var source: String
+        public var target: String
+        public var mode: BindMount.Mode
+    }
+
+    /// Bytes that appear as a read-only file inside the sandbox.
+    public struct DataFile: Sendable, Hashable {
+        public var target: String
+        public var contents: [UInt8]
+    }
+
+    public var name: String
+    /// The runtime's namespace: 64 lowercase hex characters.
+    public var id: String
+    public var executable: String
+    public var arguments: [String]
+    public var environment: [String: String]
+    public var binds: [Bind]
+    public var dataFiles: [DataFile]
+    public var network: Bool
+    public var localConfig: [String: JSONValue]?
+    public var expectedVersion: RuntimeVersion?
+    public var sandbox: SandboxBackendKind
+    public var autostart: Bool
+
+    /// The canonical API form (every field present, defaults filled in).
+    public var document: JSONValue {
+        .object([
+            "name": .string(name),
+            "id": .string(id),
+            "executable": .string(executable),
+            "args": .array(arguments.map(JSONValue.string)),
+            "env": .object(environment.mapValues(JSONValue.string)),
+            "binds": .array(binds.map {
+                .object(["source": .string($0.source), "target": .string($0.target), "mode": .string($0.mode.rawValue)])
+            }),
+            "data": .array(dataFiles.map {
+                .object(["target": .string($0.target), "content_base64": .string(Base64.encode($0.contents))])
+            }),
+            "network": .bool(network),
+            "local_config": localConfig.map(JSONValue.object) ?? .null,
+            "expected_version": expectedVersion.map { .string($0.description) } ?? .null,
+            "sandbox": .string(sandbox.rawValue),
+            "autostart": .bool(autostart),
+        ])
+    }
+}
+
+/// A runtime version, "major.minor.patch" with 16-bit components (RHP's `Version`).
+public struct RuntimeVersion: Sendable, Hashable, CustomStringConvertible {
+    public var major: UInt16
+    public var minor: UInt16
+    public var patch: UInt16
+
+    public init(major: UInt16, minor: UInt16 = 0, patch: UInt16 = 0) {
+        self.major = major
+        self.minor = minor
+        self.patch = patch
+    }
+
+    /// Parses exactly "x.y.z" (three decimal components, each ≤ 65535).
+    public init?(_ text: String) {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3,
+              parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
+              let major = UInt16(parts[0]), let minor = UInt16(parts[1]), let patch = UInt16(parts[2])
+        else { return nil }
+        self.init(major: major, minor: minor, patch: patch)
+    }
+
+    public var description: String { "\(major).\(minor).\(patch)" }
+}

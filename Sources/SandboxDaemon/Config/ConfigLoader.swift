@@ -1,0 +1,298 @@
+import Foundation
+import Logging
+import Sandbox
+import Yams
+
+/// Parses the daemon's YAML config file strictly into a ``DaemonConfiguration``.
+///
+/// The YAML is converted to a ``JSONValue`` tree first, so declared runtimes are validated by the same
+/// ``SpecValidator`` as API requests. Unknown keys anywhere are errors naming the key (typos must not be
+/// silently ignored in a daemon's config). Durations are strings like `500ms`, `5s`, `15m`, `24h`.
+public enum ConfigLoader {
+    /// Reads and parses a config file.
+    public static func load(path: String) throws(DaemonError) -> DaemonConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DaemonError(.invalidConfig, "cannot read config file \(path)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw DaemonError(.invalidConfig, "\(path) is not UTF-8")
+        }
+        do {
+            var config = try parse(yaml: text)
+            config.resolveRelativePaths(against: FileManager.default.currentDirectoryPath)
+            return config
+        } catch {
+            throw DaemonError(error.code, "\(path): \(error.message)", field: error.field)
+        }
+    }
+
+    /// Parses config text. `checkFilesystem` controls whether declared runtimes' paths must exist.
+    public static func parse(yaml: String, checkFilesystem: Bool = true) throws(DaemonError) -> DaemonConfiguration {
+        let root: JSONValue
+        do {
+            guard let node = try Yams.compose(yaml: yaml) else { return DaemonConfiguration() }
+            root = try convert(node, path: "")
+        } catch let error as DaemonError {
+            throw error
+        } catch {
+            throw DaemonError(.invalidConfig, "not valid YAML: \(error)")
+        }
+        if root == .null { return DaemonConfiguration() }
+        let reader = try ObjectReader(root, path: "", allowed: [
+            "socket", "state_directory", "runtime_directory", "log_level", "host", "sandbox", "api",
+            "supervision", "shutdown_timeout", "runtimes",
+        ])
+        var config = DaemonConfiguration()
+
+        if let socket = try reader.object("socket", allowed: ["path", "group"]) {
+            config.socketPath = try socket.string("path") ?? config.socketPath
+            if socket.isNull("group") { config.socketGroup = nil } else if let group = try socket.string("group") {
+                config.socketGroup = group.isEmpty ? nil : group
+            }
+        }
+        config.stateDirectory = try reader.string("state_directory") ?? config.stateDirectory
+        config.runtimeDirectory = try reader.string("runtime_directory") ?? config.runtimeDirectory
+        if let level = try reader.string("log_level") {
+            guard let parsed = Logger.Level(rawValue: level) else {
+                throw DaemonError(
+                    .invalidConfig, "log_level must be one of trace, debug, info, notice, warning, error, critical",
+                    field: "log_level"
+                )
+            }
+            config.logLevel = parsed
+        }
+
+        if let host = try reader.object("host", allowed: [
+            "consensus_backend", "consensus_protocol_version", "consensus_chain_context",
+        ]) {
+            config.host.consensusBackend = try host.string("consensus_backend") ?? config.host.consensusBackend
+            if let text = try host.string("consensus_protocol_version") {
+                guard let version = RuntimeVersion(text) else {
+                    throw DaemonError(.invalidConfig, "must be \"x.y.z\"", field: "host.consensus_protocol_version")
+                }
+                config.host.consensusProtocolVersion = version
+            }
+            if let context = try host.string("consensus_chain_context") {
+                guard context.utf8.count == 64, context.utf8.allSatisfy(\.isASCIIHexDigit) else {
+                    throw DaemonError(.invalidConfig, "must be 64 hex characters", field: "host.consensus_chain_context")
+                }
+                config.host.consensusChainContext = context.lowercased()
+            }
+        }
+
+        if let sandbox = try reader.object("sandbox", allowed: [
+            "default_backend", "allow_none", "bubblewrap_path", "host_id_base", "host_id_count",
+        ]) {
+            if let text = try sandbox.string("default_backend") {
+                guard let kind = SandboxBackendKind(rawValue: text) else {
+                    throw DaemonError(
+                        .invalidConfig, "must be namespaces, bubblewrap or none", field: "sandbox.default_backend"
+                    )
+                }
+                config.defaultBackend = kind
+            }
+            config.allowNone = try sandbox.bool("allow_none") ?? config.allowNone
+            if sandbox.isNull("bubblewrap_path") {
+                config.bubblewrapPath = nil
+            } else if let path = try sandbox.string("bubblewrap_path") {
+                config.bubblewrapPath = path.isEmpty ? nil : path
+            }
+            let base = try sandbox.integer("host_id_base", in: 1...Int64(UInt32.max)) ?? Int64(config.hostIDs.base)
+            let count = try sandbox.integer("host_id_count", in: 1...Int64(UInt32.max)) ?? Int64(config.hostIDs.count)
+            guard base + count <= Int64(UInt32.max) else {
+                throw DaemonError(.invalidConfig, "host id range overflows 32 bits", field: "sandbox.host_id_count")
+            }
+            config.hostIDs = HostIDRange(base: UInt32(base), count: UInt32(count))
+        }
+        if config.defaultBackend == .none, !config.allowNone {
+            throw DaemonError(
+                .invalidConfig, "default_backend none requires allow_none: true", field: "sandbox.default_backend"
+            )
+        }
+
+        if let api = try reader.object("api", allowed: ["max_body_bytes", "request_timeout", "max_connections"]) {
+            config.api.maxBodyBytes = Int(try api.integer("max_body_bytes", in: 1...(1 << 30)) ?? Int64(config.api.maxBodyBytes))
+            config.api.requestTimeout = try api.duration("request_timeout") ?? config.api.requestTimeout
+            config.api.maxConnections = Int(try api.integer("max_connections", in: 1...65536) ?? Int64(config.api.maxConnections))
+        }
+
+        if let timers = try reader.object("supervision", allowed: [
+            "connect_timeout", "handshake_timeout", "host_initializer_timeout", "abort_timeout",
+            "watchdog_interval", "watchdog_timeout", "restart_initial_interval", "restart_max_interval",
+            "restart_give_up_after", "backoff_reset_after", "stop_grace_period",
+        ]) {
+            var s = config.supervision
+            s.connectTimeout = try timers.duration("connect_timeout") ?? s.connectTimeout
+            s.handshakeTimeout = try timers.duration("handshake_timeout") ?? s.handshakeTimeout
+            s.hostInitializerTimeout = try timers.duration("host_initializer_timeout") ?? s.hostInitializerTimeout
+            s.abortTimeout = try timers.duration("abort_timeout") ?? s.abortTimeout
+            s.watchdogInterval = try timers.duration("watchdog_interval") ?? s.watchdogInterval
+            s.watchdogTimeout = try timers.duration("watchdog_timeout") ?? s.watchdogTimeout
+            s.restartInitialInterval = try timers.duration("restart_initial_interval") ?? s.restartInitialInterval
+            s.restartMaxInterval = try timers.duration("restart_max_interval") ?? s.restartMaxInterval
+            s.restartGiveUpAfter = try timers.duration("restart_give_up_after") ?? s.restartGiveUpAfter
+            s.backoffResetAfter = try timers.duration("backoff_reset_after") ?? s.backoffResetAfter
+            s.stopGracePeriod = try timers.duration("stop_grace_period") ?? s.stopGracePeriod
+            config.supervision = s
+        }
+        config.shutdownTimeout = try reader.duration("shutdown_timeout") ?? config.shutdownTimeout
+
+        if let runtimes = reader.value("runtimes") {
+            guard case .array(let items) = runtimes else {
+                throw DaemonError(.invalidConfig, "must be a list of runtime specs", field: "runtimes")
+            }
+            let validator = SpecValidator(defaultBackend: config.defaultBackend, checkFilesystem: checkFilesystem)
+            var seen = Set<String>()
+            for (index, item) in items.enumerated() {
+                let spec: RuntimeSpecification
+                do {
+                    spec = try validator.validate(item)
+                } catch {
+                    let field = "runtimes[\(index)]" + (error.field.map { ".\($0)" } ?? "")
+                    throw DaemonError(.invalidConfig, "runtimes[\(index)]: \(error.message)", field: field)
+                }
+                guard seen.insert(spec.name).inserted else {
+                    throw DaemonError(.invalidConfig, "duplicate runtime name \(spec.name)", field: "runtimes[\(index)].name")
+                }
+                if spec.sandbox == .none, !config.allowNone {
+                    throw DaemonError(
+                        .invalidConfig, "sandbox none requires sandbox.allow_none: true",
+                        field: "runtimes[\(index)].sandbox"
+                    )
+                }
+                config.runtimes.append(spec)
+            }
+        }
+        return config
+    }
+
+    /// Parses `500ms`, `5s`, `15m`, `24h`, or a bare number of seconds.
+    public static func parseDuration(_ text: String) -> Duration? {
+        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+        for (suffix, millis) in units where text.hasSuffix(suffix) {
+            let number = text.dropLast(suffix.count)
+            // "ms" must win over "s": "5ms" also ends in "s", but "5m" is not a number then.
+            guard let value = Int64(number), value >= 0 else { continue }
+            return .milliseconds(value * millis)
+        }
+        if let seconds = Int64(text), seconds >= 0 { return .seconds(seconds) }
+        return nil
+    }
+
+    // MARK: - YAML → JSONValue
+
+    private static func convert(_ node: Node, path: String) throws -> JSONValue {
+        switch node {
+        case .scalar(let scalar):
+            switch Tag.Name(rawValue: node.tag.rawValue) {
+            case .null: return .null
+            case .bool: if let value = node.bool { return .bool(value) }
+            case .int: if let value = node.int { return .integer(Int64(value)) }
+            case .float: if let value = node.float { return .double(value) }
+            default: break
+            }
+            return .string(scalar.string)
+        case .sequence(let sequence):
+            return .array(try sequence.enumerated().map { try convert($1, path: "\(path)[\($0)]") })
+        case .mapping(let mapping):
+            var object: [String: JSONValue] = [:]
+            for (key, value) in mapping {
+                guard case .scalar(let keyScalar) = key else {
+                    throw DaemonError(.invalidConfig, "mapping keys must be plain strings", field: path)
+                }
+                let child = path.isEmpty ? keyScalar.string : "\(path).\(keyScalar.string)"
+                guard object[keyScalar.string] == nil else {
+                    throw DaemonError(.invalidConfig, "duplicate key", field: child)
+                }
+                object[keyScalar.string] = try convert(value, path: child)
+            }
+            return .object(object)
+        case .alias:
+            throw DaemonError(.invalidConfig, "YAML aliases are not supported", field: path)
+        }
+    }
+}
+
+extension DaemonConfiguration {
+    /// Makes the daemon's own paths absolute (relative ones are relative to `directory`), so every
+    /// component — the provisioner included — sees the same files whatever it does with the cwd.
+    public mutating func resolveRelativePaths(against directory: String) {
+        func absolute(_ path: String) -> String {
+            path.hasPrefix("/") ? path : (directory.hasSuffix("/") ? directory : directory + "/") + path
+        }
+        socketPath = absolute(socketPath)
+        stateDirectory = absolute(stateDirectory)
+        runtimeDirectory = absolute(runtimeDirectory)
+        bubblewrapPath = bubblewrapPath.map(absolute)
+    }
+}
+
+/// Strict reading of one config mapping: every key must be allowed; typed accessors name the field.
+private struct ObjectReader {
+    let object: [String: JSONValue]
+    let path: String
+
+    init(_ value: JSONValue, path: String, allowed: Set<String>) throws(DaemonError) {
+        guard case .object(let object) = value else {
+            throw DaemonError(.invalidConfig, "must be a mapping", field: path.isEmpty ? nil : path)
+        }
+        if let unknown = object.keys.filter({ !allowed.contains($0) }).sorted().first {
+            let field = path.isEmpty ? unknown : "\(path).\(unknown)"
+            throw DaemonError(.invalidConfig, "unknown key \(field)", field: field)
+        }
+        self.object = object
+        self.path = path
+    }
+
+    func field(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    func value(_ key: String) -> JSONValue? {
+        if case .null? = object[key] { return nil }
+        return object[key]
+    }
+
+    func isNull(_ key: String) -> Bool { object[key] == .null }
+
+    func object(_ key: String, allowed: Set<String>) throws(DaemonError) -> ObjectReader? {
+        guard let value = value(key) else { return nil }
+        return try ObjectReader(value, path: field(key), allowed: allowed)
+    }
+
+    func string(_ key: String) throws(DaemonError) -> String? {
+        guard let value = value(key) else { return nil }
+        guard case .string(let text) = value else {
+            throw DaemonError(.invalidConfig, "must be a string, got \(value.typeName)", field: field(key))
+        }
+        return text
+    }
+
+    func bool(_ key: String) throws(DaemonError) -> Bool? {
+        guard let value = value(key) else { return nil }
+        guard case .bool(let flag) = value else {
+            throw DaemonError(.invalidConfig, "must be true or false", field: field(key))
+        }
+        return flag
+    }
+
+    func integer(_ key: String, in range: ClosedRange<Int64>) throws(DaemonError) -> Int64? {
+        guard let value = value(key) else { return nil }
+        guard case .integer(let number) = value, range.contains(number) else {
+            throw DaemonError(.invalidConfig, "must be an integer in \(range)", field: field(key))
+        }
+        return number
+    }
+
+    func duration(_ key: String) throws(DaemonError) -> Duration? {
+        guard let value = value(key) else { return nil }
+        let text: String
+        switch value {
+        case .string(let string): text = string
+        case .integer(let number): text = String(number)
+        default: text = ""
+        }
+        guard let duration = ConfigLoader.parseDuration(text) else {
+            throw DaemonError(.invalidConfig, "must be a duration like 500ms, 5s, 15m or 24h", field: field(key))
+        }
+        return duration
+    }
+}

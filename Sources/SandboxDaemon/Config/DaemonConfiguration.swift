@@ -1,0 +1,78 @@
+public import Logging
+public import Sandbox
+
+/// Everything `sandboxd` reads from its config file (`/etc/sandboxd/sandboxd.yaml` by default).
+///
+/// Defaults here are the documented defaults of the bundled `config/sandboxd.yaml`; a key left out of the
+/// file keeps its default. ``ConfigLoader`` parses the file strictly (unknown keys are errors naming the key).
+public struct DaemonConfiguration: Sendable, Hashable {
+    /// The default config file path.
+    public static let defaultPath = "/etc/sandboxd/sandboxd.yaml"
+
+    /// The control socket path.
+    public var socketPath = "/run/sandboxd.sock"
+    /// Group whose members may use the control socket (besides root); `nil` means root only.
+    public var socketGroup: String? = "sandboxd"
+    /// Durable desired state (mode 0700).
+    public var stateDirectory = "/var/lib/sandboxd"
+    /// Per-runtime working directories are created under it (mode 0711).
+    public var runtimeDirectory = "/run/sandboxd/runtimes"
+    public var logLevel: Logger.Level = .info
+
+    public var host = HostSettings()
+    public var defaultBackend: SandboxBackendKind = .namespaces
+    /// Whether specs may ask for `sandbox: none` (no sandbox at all).
+    public var allowNone = false
+    /// The `bwrap` binary for the `bubblewrap` backend; `nil` disables that backend.
+    public var bubblewrapPath: String? = "/usr/bin/bwrap"
+    /// Host uids/gids handed to sandboxes, one per live sandbox.
+    public var hostIDs: HostIDRange = .default
+    public var api = APILimits()
+    public var supervision = SupervisionSettings()
+    /// How long shutdown waits for runtimes to stop before giving up on them.
+    public var shutdownTimeout: Duration = .seconds(30)
+    /// Runtimes declared in the file, provisioned at start and re-applied on SIGHUP.
+    public var runtimes: [RuntimeSpecification] = []
+
+    public init() {}
+}
+
+/// What the host tells runtimes about the node (RHP `HostInfo`).
+public struct HostSettings: Sendable, Hashable {
+    public var consensusBackend = "tendermint"
+    public var consensusProtocolVersion = RuntimeVersion(major: 7)
+    /// 64 lowercase hex characters.
+    public var consensusChainContext = String(repeating: "0", count: 64)
+
+    public init() {}
+}
+
+/// Control API limits.
+public struct APILimits: Sendable, Hashable {
+    /// Largest accepted request body; larger ones get 413.
+    public var maxBodyBytes = 1 << 20
+    /// A client must send a whole request (headers and body) within this; otherwise it is dropped.
+    public var requestTimeout: Duration = .seconds(10)
+    /// Concurrent connections; the one over the cap gets 503 and is closed.
+    public var maxConnections = 128
+
+    public init() {}
+}
+
+/// Supervision timers (the seed's defaults); mapped onto the provisioner's `SupervisionTimings`.
+public struct SupervisionSettings: Sendable, Hashable {
+    public var connectTimeout: Duration = .seconds(5)
+    public var handshakeTimeout: Duration = .seconds(1)
+    public var hostInitializerTimeout: Duration = .seconds(120)
+    public var abortTimeout: Duration = .seconds(1)
+    public var watchdogInterval: Duration = .seconds(15)
+    public var watchdogTimeout: Duration = .seconds(5)
+    public var restartInitialInterval: Duration = .milliseconds(500)
+    public var restartMaxInterval: Duration = .seconds(3600)
+    public var restartGiveUpAfter: Duration = .seconds(24 * 3600)
+    public var backoffResetAfter: Duration = .seconds(15 * 60)
+    /// SIGTERM → SIGKILL grace when stopping (the seed kills at once; the daemon gives 5 s).
+    public var stopGracePeriod: Duration = .seconds(5)
+
+    public init() {}
+}

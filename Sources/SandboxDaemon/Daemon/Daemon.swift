@@ -1,0 +1,210 @@
+import Foundation
+public import Logging
+import NIOPosix
+import ServiceLifecycle
+import UnixSignals
+
+/// The whole daemon: directories, control socket, registry, API server, reload and shutdown handling.
+///
+/// `run()` never forks. It binds the socket (refusing to steal a live daemon's), restores desired state,
+/// then runs a `ServiceGroup`; SIGTERM/SIGINT (when ``Options/handleSignals``) shut down gracefully: stop
+/// accepting, stop all runtimes in parallel, return. SIGHUP reloads the config file and applies the
+/// declared-runtime difference.
+public final class Daemon: Sendable {
+    public struct Options: Sendable {
+        /// Re-read on SIGHUP (nil: reload only logs that there is no file).
+        public var configPath: String?
+        /// Install SIGTERM/SIGINT/SIGHUP handling (off in tests running the daemon in-process).
+        public var handleSignals: Bool
+        /// Re-applies command-line overrides on top of a reloaded file.
+        public var overrides: @Sendable (inout DaemonConfiguration) -> Void
+
+        public init(
+            configPath: String?, handleSignals: Bool = true,
+            overrides: @escaping @Sendable (inout DaemonConfiguration) -> Void = { _ in }
+        ) {
+            self.configPath = configPath
+            self.handleSignals = handleSignals
+            self.overrides = overrides
+        }
+    }
+
+    public let configuration: DaemonConfiguration
+    private let options: Options
+    private let backend: any RuntimeBackend
+    private let reporter: any DaemonReporter
+    private let logger: Logger
+    private let shutdownTrigger = ShutdownTrigger()
+
+    public init(
+        configuration: DaemonConfiguration, options: Options, backend: any RuntimeBackend,
+        reporter: (any DaemonReporter)? = nil, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.options = options
+        self.backend = backend
+        self.reporter = reporter ?? LoggingReporter(logger: logger)
+        self.logger = logger
+    }
+
+    /// Runs until shut down; throws only for startup failures (config, directories, socket).
+    public func run() async throws(DaemonError) {
+        let config = configuration
+        do {
+            try Directories.ensure(config.stateDirectory, mode: 0o700)
+            try Directories.ensure(config.runtimeDirectory, mode: 0o711)
+        } catch {
+            reporter.fatal(error)
+            throw error
+        }
+        let socket: ControlSocket
+        let store: StateStore
+        do {
+            store = try StateStore(stateDirectory: config.stateDirectory, logger: logger)
+            socket = try ControlSocket.bind(path: config.socketPath, group: config.socketGroup, logger: logger)
+        } catch {
+            reporter.fatal(error)
+            throw error
+        }
+
+        let events = EventHub()
+        let registry = Registry(
+            backend: backend, store: store, events: events,
+            policy: .init(allowNone: config.allowNone, pingTimeout: config.supervision.watchdogTimeout), logger: logger
+        )
+        await registry.restore(declared: config.runtimes)
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let reporter = reporter
+        let server = ControlServer(
+            socket: socket,
+            router: Router(api: ControlAPI(
+                registry: registry,
+                validator: SpecValidator(defaultBackend: config.defaultBackend)
+            )),
+            events: events,
+            settings: .init(limits: config.api, peerPolicy: PeerPolicy(groupID: socket.groupID)),
+            group: group, logger: logger,
+            onListening: { reporter.ready() }
+        )
+        var services: [any Service] = [
+            RegistryService(registry: registry, timeout: config.shutdownTimeout, reporter: reporter, logger: logger),
+            server,
+            StatusService(registry: registry, events: events, reporter: reporter),
+            shutdownTrigger,
+        ]
+        if options.handleSignals {
+            services.append(ReloadService(daemon: self, registry: registry, reporter: reporter, logger: logger))
+        }
+        let serviceGroup = ServiceGroup(configuration: .init(
+            // Any service ending (or failing) shuts the whole daemon down gracefully, so runtimes are
+            // always stopped in order rather than the group being cancelled.
+            services: services.map {
+                .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
+                      failureTerminationBehavior: .gracefullyShutdownGroup)
+            },
+            gracefulShutdownSignals: options.handleSignals ? [.sigterm, .sigint] : [],
+            logger: logger
+        ))
+        do {
+            try await serviceGroup.run()
+        } catch {
+            logger.error("service group ended with an error", metadata: ["error": "\(error)"])
+        }
+        try? await group.shutdownGracefully()
+        logger.notice("sandboxd stopped")
+    }
+
+    /// Starts a graceful shutdown (as SIGTERM would).
+    public func shutdown() {
+        shutdownTrigger.fire()
+    }
+
+    /// Re-reads the config file and applies its declared runtimes.
+    func reload(registry: Registry) async {
+        guard let path = options.configPath else {
+            logger.warning("SIGHUP: no config file to reload")
+            return
+        }
+        do {
+            var fresh = try ConfigLoader.load(path: path)
+            options.overrides(&fresh)
+            await registry.applyDeclared(fresh.runtimes)
+            logger.notice("configuration reloaded (declared runtimes applied; other settings need a restart)")
+        } catch {
+            logger.error("reload failed; keeping the running configuration", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Stops every runtime when the group shuts down (last, after the API stopped accepting).
+struct RegistryService: Service, CustomStringConvertible {
+    var description: String { "RegistryService" }
+    let registry: Registry
+    let timeout: Duration
+    let reporter: any DaemonReporter
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        reporter.stopping()
+        let registry = registry
+        let finished = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await registry.shutdown(); return true }
+            group.addTask { [timeout] in try? await Task.sleep(for: timeout); return false }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        if !finished { logger.error("runtimes did not stop within \(timeout); exiting anyway") }
+    }
+}
+
+/// Reports state counts whenever an event arrives.
+struct StatusService: Service, CustomStringConvertible {
+    var description: String { "StatusService" }
+    let registry: Registry
+    let events: EventHub
+    let reporter: any DaemonReporter
+
+    func run() async throws {
+        for await _ in events.subscribe().cancelOnGracefulShutdown() {
+            reporter.statusChanged(await registry.counts())
+        }
+    }
+}
+
+/// SIGHUP → reload.
+struct ReloadService: Service, CustomStringConvertible {
+    var description: String { "ReloadService" }
+    let daemon: Daemon
+    let registry: Registry
+    let reporter: any DaemonReporter
+    let logger: Logger
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            reporter.reloading()
+            await daemon.reload(registry: registry)
+            reporter.ready()
+        }
+    }
+}
+
+/// Lets ``Daemon/shutdown()`` start a graceful shutdown of the group from outside.
+final class ShutdownTrigger: Service, Sendable, CustomStringConvertible {
+    var description: String { "ShutdownTrigger" }
+    private let stream: AsyncStream<Void>
+    private let continuation: AsyncStream<Void>.Continuation
+
+    init() {
+        (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    func fire() { continuation.yield() }
+
+    func run() async throws {
+        // Returning ends this service, which (see its configuration) shuts the group down gracefully.
+        for await _ in stream.cancelOnGracefulShutdown() { return }
+    }
+}

@@ -1,0 +1,127 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+public import Logging
+import NIOCore
+import NIOHTTP1
+public import NIOPosix
+public import ServiceLifecycle
+
+/// The control API server: HTTP/1.1 over the bound ``ControlSocket``, as a lifecycle `Service`.
+///
+/// Every accepted connection is checked with `SO_PEERCRED` first (refused peers get 403 and are closed)
+/// and counted against the connection cap (503). Bodies over the limit get 413 — by `Content-Length`
+/// before reading, or while reading a chunked body. On graceful shutdown it stops accepting, ends every
+/// events stream, lets in-flight requests finish (bounded), then returns.
+public final class ControlServer: Service, Sendable, CustomStringConvertible {
+    public var description: String { "ControlServer(\(socket.path))" }
+    /// Limits and policies of the server.
+    public struct Settings: Sendable {
+        public var limits: APILimits
+        public var peerPolicy: PeerPolicy
+
+        public init(limits: APILimits, peerPolicy: PeerPolicy) {
+            self.limits = limits
+            self.peerPolicy = peerPolicy
+        }
+    }
+
+    private let socket: ControlSocket
+    private let handler: ConnectionHandler
+    private let events: EventHub
+    private let settings: Settings
+    private let group: MultiThreadedEventLoopGroup
+    private let tracker: ConnectionTracker
+    private let logger: Logger
+    private let onListening: @Sendable () -> Void
+
+    /// - Parameter onListening: called once the socket accepts connections (the reporter's readiness hook).
+    public init(
+        socket: ControlSocket, router: Router, events: EventHub, settings: Settings,
+        group: MultiThreadedEventLoopGroup, logger: Logger, onListening: @escaping @Sendable () -> Void = {}
+    ) {
+        self.socket = socket
+        self.events = events
+        self.settings = settings
+        self.group = group
+        let tracker = ConnectionTracker(limit: settings.limits.maxConnections)
+        self.tracker = tracker
+        self.handler = ConnectionHandler(
+            router: router, events: events, limits: settings.limits, tracker: tracker, logger: logger
+        )
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    public func run() async throws {
+        let settings = settings
+        let tracker = tracker
+        let server = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 512)
+            .bind(socket.descriptor) { channel in
+                Self.initialize(channel, settings: settings, tracker: tracker)
+            }
+        logger.info("control API listening", metadata: ["socket": "\(socket.path)"])
+        onListening()
+
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { connections in
+                do {
+                    try await server.executeThenClose { inbound in
+                        for try await connection in inbound {
+                            connections.addTask { [handler] in await handler.serve(connection) }
+                        }
+                    }
+                } catch {
+                    logger.debug("listener closed", metadata: ["error": "\(error)"])
+                }
+                // Listener gone (shutdown): end event streams, let in-flight requests finish, then cut.
+                events.finish()
+                tracker.beginShutdown()
+                connections.addTask { [tracker] in
+                    try? await Task.sleep(for: .seconds(5))
+                    tracker.closeAll()
+                }
+                while tracker.count > 0 { try? await Task.sleep(for: .milliseconds(20)) }
+                connections.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.logger.info("control API: no longer accepting connections")
+            server.channel.close(promise: nil)
+        }
+        socket.unlinkIfOurs()
+    }
+
+    // MARK: - Per connection
+
+    private static func initialize(
+        _ channel: any Channel, settings: Settings, tracker: ConnectionTracker
+    ) -> EventLoopFuture<ControlConnection> {
+        let admitted = tracker.admit(channel)
+        let peer: EventLoopFuture<PeerCredentials?>
+        if let provider = channel as? any SocketOptionProvider {
+            peer = provider.unsafeGetSocketOption(
+                level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED)
+            ).map { (credentials: PeerCredentials) in Optional(credentials) }
+                .recover { _ in nil }
+        } else {
+            peer = channel.eventLoop.makeSucceededFuture(nil)
+        }
+        return peer.flatMapThrowing { credentials in
+            let admission: Admission
+            if let credentials, settings.peerPolicy.allows(credentials) {
+                admission = admitted ? .accepted : .overCapacity
+            } else {
+                admission = .refusedPeer(credentials)
+            }
+            let pipeline = channel.pipeline.syncOperations
+            try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
+            try pipeline.addHandler(RequestTimeoutHandler(timeout: settings.limits.requestTimeout))
+            let wrapped = try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
+                wrappingChannelSynchronously: channel
+            )
+            return ControlConnection(admission: admission, channel: wrapped)
+        }
+    }
+}

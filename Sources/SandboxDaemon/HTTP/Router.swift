@@ -1,0 +1,71 @@
+public import NIOHTTP1
+
+/// The control API's route table — the one place that lists every route — and its dispatcher.
+///
+/// Patterns use `{name}` for a path parameter. A path that matches with another method gets 405 with
+/// `Allow`; no match at all gets 404 `route_not_found`.
+public struct Router: Sendable {
+    public struct Route: Sendable {
+        public var method: HTTPMethod
+        public var pattern: String
+        let handler: @Sendable (ControlAPI, APIRequest, [String: String]) async -> APIResponse
+    }
+
+    /// Every route of the contract (`docs/openapi.yaml` documents exactly these).
+    public static let routes: [Route] = [
+        Route(method: .GET, pattern: "/v1/health") { api, _, _ in await api.health() },
+        Route(method: .GET, pattern: "/v1/runtimes") { api, _, _ in await api.list() },
+        Route(method: .POST, pattern: "/v1/runtimes") { api, request, _ in await api.provision(request) },
+        Route(method: .GET, pattern: "/v1/runtimes/{name}") { api, _, p in await api.status(p["name"]!) },
+        Route(method: .DELETE, pattern: "/v1/runtimes/{name}") { api, _, p in await api.remove(p["name"]!) },
+        Route(method: .POST, pattern: "/v1/runtimes/{name}/start") { api, _, p in await api.start(p["name"]!) },
+        Route(method: .POST, pattern: "/v1/runtimes/{name}/stop") { api, _, p in await api.stop(p["name"]!) },
+        Route(method: .POST, pattern: "/v1/runtimes/{name}/abort") { api, request, p in
+            await api.abort(p["name"]!, request)
+        },
+        Route(method: .POST, pattern: "/v1/runtimes/{name}/ping") { api, _, p in await api.ping(p["name"]!) },
+        Route(method: .GET, pattern: "/v1/events") { api, request, _ in api.events(request) },
+    ]
+
+    let api: ControlAPI
+
+    public init(api: ControlAPI) {
+        self.api = api
+    }
+
+    public func dispatch(_ request: APIRequest) async -> APIResponse {
+        var allowed: [HTTPMethod] = []
+        for route in Self.routes {
+            guard let parameters = Self.match(route.pattern, request.path) else { continue }
+            if route.method == request.method || (request.method == .HEAD && route.method == .GET) {
+                return await route.handler(api, request, parameters)
+            }
+            allowed.append(route.method)
+        }
+        if !allowed.isEmpty {
+            return .error(
+                DaemonError(.methodNotAllowed, "\(request.method) is not allowed on \(request.path)"),
+                extraHeaders: [("Allow", allowed.map(\.rawValue).joined(separator: ", "))]
+            )
+        }
+        return .error(DaemonError(.routeNotFound, "no such endpoint: \(request.path)"))
+    }
+
+    /// Matches a path against a pattern, returning the `{parameter}` values (percent-decoded).
+    static func match(_ pattern: String, _ path: String) -> [String: String]? {
+        let patternParts = pattern.split(separator: "/", omittingEmptySubsequences: false)
+        var pathParts = path.split(separator: "/", omittingEmptySubsequences: false)
+        if pathParts.count > 1, pathParts.last == "" { pathParts.removeLast() }  // tolerate a trailing slash
+        guard patternParts.count == pathParts.count else { return nil }
+        var parameters: [String: String] = [:]
+        for (expected, actual) in zip(patternParts, pathParts) {
+            if expected.hasPrefix("{"), expected.hasSuffix("}") {
+                guard !actual.isEmpty else { return nil }
+                parameters[String(expected.dropFirst().dropLast())] = APIRequest.percentDecode(actual)
+            } else if expected != actual {
+                return nil
+            }
+        }
+        return parameters
+    }
+}

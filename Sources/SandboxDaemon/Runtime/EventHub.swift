@@ -1,0 +1,79 @@
+import Foundation
+import Synchronization
+
+/// Fans runtime events out to every API subscriber and keeps a bounded history of recent ones.
+///
+/// Each subscriber gets its own `AsyncStream` (buffering the newest 1024 events, so one slow reader never
+/// blocks the registry). ``finish()`` ends every stream: that is how event connections end cleanly at
+/// shutdown. Thread-safe through a `Mutex`.
+public final class EventHub: Sendable {
+    private struct Subscriber {
+        var runtime: String?
+        var continuation: AsyncStream<EventDocument>.Continuation
+    }
+
+    private struct State {
+        var subscribers: [UInt64: Subscriber] = [:]
+        var nextID: UInt64 = 0
+        var history: [EventDocument] = []
+        var finished = false
+    }
+
+    private let state = Mutex(State())
+    private let historyLimit: Int
+
+    public init(historyLimit: Int = 1000) {
+        self.historyLimit = historyLimit
+    }
+
+    /// Delivers one event to every subscriber and records it.
+    public func publish(_ event: EventDocument) {
+        let continuations = state.withLock { state -> [AsyncStream<EventDocument>.Continuation] in
+            guard !state.finished else { return [] }
+            state.history.append(event)
+            if state.history.count > historyLimit { state.history.removeFirst(state.history.count - historyLimit) }
+            return state.subscribers.values.filter { $0.runtime == nil || $0.runtime == event.runtime }
+                .map(\.continuation)
+        }
+        for continuation in continuations { continuation.yield(event) }
+    }
+
+    /// Events from now on, optionally only those of one runtime. The stream ends at ``finish()``.
+    public func subscribe(runtime: String? = nil) -> AsyncStream<EventDocument> {
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: EventDocument.self, bufferingPolicy: .bufferingNewest(1024)
+        )
+        let id: UInt64? = state.withLock { state in
+            guard !state.finished else { return nil }
+            defer { state.nextID += 1 }
+            state.subscribers[state.nextID] = Subscriber(runtime: runtime, continuation: continuation)
+            return state.nextID
+        }
+        guard let id else {
+            continuation.finish()
+            return stream
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    /// The recorded recent events, oldest first, optionally only those of one runtime.
+    public func recent(runtime: String? = nil) -> [EventDocument] {
+        state.withLock { $0.history }.filter { runtime == nil || $0.runtime == runtime }
+    }
+
+    /// Ends every subscriber's stream; later subscriptions end at once.
+    public func finish() {
+        let continuations = state.withLock { state -> [AsyncStream<EventDocument>.Continuation] in
+            state.finished = true
+            defer { state.subscribers.removeAll() }
+            return state.subscribers.values.map(\.continuation)
+        }
+        for continuation in continuations { continuation.finish() }
+    }
+
+    /// Number of live subscribers (for tests and metrics).
+    public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+}

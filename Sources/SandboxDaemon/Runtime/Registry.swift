@@ -1,0 +1,303 @@
+import Foundation
+public import Logging
+import Sandbox
+
+/// The daemon's runtimes by name, and the single place that changes desired state.
+///
+/// Every mutation of an API-provisioned runtime is made durable through the ``StateStore`` before the
+/// method returns, so the API never answers about state it could lose. Runtimes declared in the config
+/// file (`source: config`) are owned by the config: they are not persisted and cannot be removed over the
+/// API; SIGHUP re-applies them through ``applyDeclared(_:)``.
+public actor Registry {
+    /// Where a runtime came from.
+    public enum Source: String, Sendable { case api, config }
+
+    private struct Entry {
+        var spec: RuntimeSpecification
+        var runtime: any ManagedRuntime
+        var desiredRunning: Bool
+        var source: Source
+        var forwarder: Task<Void, Never>
+    }
+
+    /// Policy the registry enforces on new specs.
+    public struct Policy: Sendable {
+        /// Whether `sandbox: none` may be used.
+        public var allowNone: Bool
+        /// Timeout for an API ping.
+        public var pingTimeout: Duration
+
+        public init(allowNone: Bool, pingTimeout: Duration = .seconds(5)) {
+            self.allowNone = allowNone
+            self.pingTimeout = pingTimeout
+        }
+    }
+
+    private var entries: [String: Entry] = [:]
+    private var shuttingDown = false
+    private let backend: any RuntimeBackend
+    private let store: StateStore
+    public nonisolated let events: EventHub
+    private let policy: Policy
+    private let logger: Logger
+
+    public init(backend: any RuntimeBackend, store: StateStore, events: EventHub, policy: Policy, logger: Logger) {
+        self.backend = backend
+        self.store = store
+        self.events = events
+        self.policy = policy
+        self.logger = logger
+    }
+
+    // MARK: - Queries
+
+    public func list() -> [StatusDocument] {
+        entries.values.sorted { $0.spec.name < $1.spec.name }.map(Self.document)
+    }
+
+    public func status(_ name: String) throws(DaemonError) -> StatusDocument {
+        Self.document(try entry(name))
+    }
+
+    /// Runtime count per state.
+    public func counts() -> [RuntimeState: Int] {
+        entries.values.reduce(into: [:]) { $0[$1.runtime.status.state, default: 0] += 1 }
+    }
+
+    /// Names of the runtimes that exist right now.
+    public var names: [String] { entries.keys.sorted() }
+
+    // MARK: - Commands
+
+    /// Provisions a new runtime over the API: durable before it returns; started when `autostart`.
+    public func provision(_ spec: RuntimeSpecification) throws(DaemonError) -> StatusDocument {
+        try checkNotShuttingDown()
+        try checkAcceptable(spec)
+        let runtime = try makeRuntime(spec)
+        try store.save(StateRecord(spec: spec, desiredRunning: spec.autostart))
+        insert(spec, runtime, desiredRunning: spec.autostart, source: .api)
+        logger.info("runtime provisioned", metadata: ["runtime": "\(spec.name)", "sandbox": "\(spec.sandbox.rawValue)"])
+        return Self.document(entries[spec.name]!)
+    }
+
+    public func start(_ name: String) throws(DaemonError) -> StatusDocument {
+        try checkNotShuttingDown()
+        try setDesired(name, running: true)
+        let entry = try entry(name)
+        entry.runtime.start()
+        return Self.document(entry)
+    }
+
+    public func stop(_ name: String) async throws(DaemonError) -> StatusDocument {
+        try checkNotShuttingDown()
+        try setDesired(name, running: false)
+        let runtime = try entry(name).runtime
+        await runtime.stop()
+        return try status(name)
+    }
+
+    public func abort(_ name: String, force: Bool) async throws(DaemonError) -> StatusDocument {
+        try checkNotShuttingDown()
+        let runtime = try runningRuntime(name)
+        do {
+            try await runtime.abort(force: force)
+        } catch {
+            throw DaemonError(.runtimeFailure, "abort of \(name) failed: \(error)")
+        }
+        return try status(name)
+    }
+
+    /// One RHP ping round trip to a running runtime.
+    public func ping(_ name: String) async throws(DaemonError) -> Duration {
+        let runtime = try runningRuntime(name)
+        do {
+            return try await runtime.ping(timeout: policy.pingTimeout)
+        } catch {
+            throw DaemonError(.runtimeFailure, "ping of \(name) failed: \(error)")
+        }
+    }
+
+    /// Stops a runtime and forgets it durably; returns its last status.
+    public func remove(_ name: String) async throws(DaemonError) -> StatusDocument {
+        try checkNotShuttingDown()
+        let existing = try entry(name)
+        guard existing.source == .api else {
+            throw DaemonError(
+                .declaredInConfig, "runtime \(name) is declared in the config file; remove it there and reload"
+            )
+        }
+        try store.remove(name: name)
+        entries.removeValue(forKey: name)
+        await existing.runtime.stop()
+        existing.forwarder.cancel()
+        logger.info("runtime removed", metadata: ["runtime": "\(name)"])
+        var last = Self.document(existing)
+        last.desired = "stopped"
+        return last
+    }
+
+    // MARK: - Lifecycle
+
+    /// Brings back every recorded runtime and the config's declared ones (the config wins a name clash).
+    /// Returns the paths of state files that were kept aside as corrupt.
+    @discardableResult
+    public func restore(declared: [RuntimeSpecification]) -> [String] {
+        let restored = store.loadAll()
+        let declaredNames = Set(declared.map(\.name))
+        for record in restored.records {
+            if declaredNames.contains(record.spec.name) {
+                logger.warning(
+                    "recorded runtime shadowed by a declared one of the same name",
+                    metadata: ["runtime": "\(record.spec.name)"]
+                )
+                continue
+            }
+            addRestored(record.spec, desiredRunning: record.desiredRunning, source: .api)
+        }
+        for spec in declared { addRestored(spec, desiredRunning: spec.autostart, source: .config) }
+        logger.info(
+            "desired state restored",
+            metadata: ["runtimes": "\(entries.count)", "corrupt": "\(restored.corrupt.count)"]
+        )
+        return restored.corrupt
+    }
+
+    /// Applies a reloaded config's declared runtimes: adds new ones, forgets dropped ones, restarts changed.
+    public func applyDeclared(_ declared: [RuntimeSpecification]) async {
+        let wanted = Dictionary(declared.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let current = entries.values.filter { $0.source == .config }
+        for entry in current where wanted[entry.spec.name] != entry.spec {
+            entries.removeValue(forKey: entry.spec.name)
+            await entry.runtime.stop()
+            entry.forwarder.cancel()
+            logger.info(
+                wanted[entry.spec.name] == nil ? "declared runtime dropped" : "declared runtime changed",
+                metadata: ["runtime": "\(entry.spec.name)"]
+            )
+        }
+        for spec in declared where entries[spec.name] == nil {
+            addRestored(spec, desiredRunning: spec.autostart, source: .config)
+        }
+        for spec in declared where entries[spec.name]?.source == .api {
+            logger.error(
+                "declared runtime ignored: a runtime of that name was provisioned over the API",
+                metadata: ["runtime": "\(spec.name)"]
+            )
+        }
+    }
+
+    /// Refuses further changes and stops every runtime in parallel (desired state is left as recorded).
+    public func shutdown() async {
+        shuttingDown = true
+        let all = Array(entries.values)
+        logger.info("stopping all runtimes", metadata: ["count": "\(all.count)"])
+        await withTaskGroup(of: Void.self) { group in
+            for entry in all { group.addTask { await entry.runtime.stop() } }
+        }
+        for entry in all { entry.forwarder.cancel() }
+    }
+
+    // MARK: - Internals
+
+    /// Adds a recorded or declared runtime. One that cannot be created (its backend is now forbidden or
+    /// unavailable) is still listed, as `failed` with the reason, so nothing recorded disappears from view.
+    private func addRestored(_ spec: RuntimeSpecification, desiredRunning: Bool, source: Source) {
+        do throws(DaemonError) {
+            try checkAcceptable(spec)
+            insert(spec, try makeRuntime(spec), desiredRunning: desiredRunning, source: source)
+        } catch {
+            logger.error("cannot bring back runtime", metadata: ["runtime": "\(spec.name)", "error": "\(error)"])
+            guard entries[spec.name] == nil else { return }
+            insert(spec, UnavailableRuntime(reason: error.message), desiredRunning: desiredRunning, source: source)
+        }
+    }
+
+    private func insert(_ spec: RuntimeSpecification, _ runtime: any ManagedRuntime, desiredRunning: Bool, source: Source) {
+        let hub = events
+        let name = spec.name
+        let stream = runtime.events()  // subscribe before start so `started` is never missed
+        let forwarder = Task {
+            for await kind in stream {
+                hub.publish(EventDocument(time: Date(), runtime: name, kind: kind))
+            }
+        }
+        entries[name] = Entry(
+            spec: spec, runtime: runtime, desiredRunning: desiredRunning, source: source, forwarder: forwarder
+        )
+        if desiredRunning { runtime.start() }
+    }
+
+    private func makeRuntime(_ spec: RuntimeSpecification) throws(DaemonError) -> any ManagedRuntime {
+        do {
+            return try backend.makeRuntime(spec)
+        } catch let error as DaemonError {
+            throw error
+        } catch {
+            throw DaemonError(.runtimeFailure, "cannot create runtime \(spec.name): \(error)")
+        }
+    }
+
+    private func checkAcceptable(_ spec: RuntimeSpecification) throws(DaemonError) {
+        if entries[spec.name] != nil {
+            throw DaemonError(.alreadyExists, "a runtime named \(spec.name) already exists", field: "name")
+        }
+        if let other = entries.values.first(where: { $0.spec.id == spec.id }) {
+            throw DaemonError(
+                .alreadyExists, "runtime \(other.spec.name) already uses id \(spec.id)", field: "id"
+            )
+        }
+        if spec.sandbox == .none, !policy.allowNone {
+            throw DaemonError(
+                .backendForbidden, "sandbox \"none\" is not allowed by the daemon's config (allow_none)",
+                field: "sandbox"
+            )
+        }
+    }
+
+    private func checkNotShuttingDown() throws(DaemonError) {
+        if shuttingDown { throw DaemonError(.shuttingDown, "the daemon is shutting down") }
+    }
+
+    private func entry(_ name: String) throws(DaemonError) -> Entry {
+        guard let entry = entries[name] else { throw DaemonError(.notFound, "no runtime named \(name)") }
+        return entry
+    }
+
+    private func runningRuntime(_ name: String) throws(DaemonError) -> any ManagedRuntime {
+        let runtime = try entry(name).runtime
+        let state = runtime.status.state
+        guard state == .running else {
+            throw DaemonError(.notRunning, "runtime \(name) is \(state.rawValue), not running")
+        }
+        return runtime
+    }
+
+    private func setDesired(_ name: String, running: Bool) throws(DaemonError) {
+        var entry = try entry(name)
+        guard entry.desiredRunning != running else { return }
+        if entry.source == .api {
+            try store.save(StateRecord(spec: entry.spec, desiredRunning: running))
+        }
+        entry.desiredRunning = running
+        entries[name] = entry
+    }
+
+    private static func document(_ entry: Entry) -> StatusDocument {
+        StatusDocument(
+            spec: entry.spec, snapshot: entry.runtime.status, desiredRunning: entry.desiredRunning,
+            source: entry.source.rawValue
+        )
+    }
+}
+
+/// Stands in for a runtime the backend could not create: always `failed`, with the reason as `last_error`.
+struct UnavailableRuntime: ManagedRuntime {
+    let reason: String
+
+    func start() {}
+    func stop() async {}
+    func abort(force: Bool) async throws { throw DaemonError(.notRunning, reason) }
+    func ping(timeout: Duration) async throws -> Duration { throw DaemonError(.notRunning, reason) }
+    var status: RuntimeSnapshot { RuntimeSnapshot(state: .failed, lastError: reason) }
+    func events() -> AsyncStream<RuntimeEventKind> { AsyncStream { $0.finish() } }
+}

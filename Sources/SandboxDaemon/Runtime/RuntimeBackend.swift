@@ -1,0 +1,75 @@
+public import Foundation
+import Sandbox
+
+/// The one seam between the daemon and the provisioner: everything the registry needs to run a runtime.
+///
+/// The daemon's HTTP, state and config code only sees this protocol, so it is testable with a fake. The
+/// production implementation (``ProvisionerBackend``) maps ``RuntimeSpecification`` to the provisioner's
+/// `RuntimeSpec` and wraps its `Runtime`.
+public protocol RuntimeBackend: Sendable {
+    /// Creates (but does not start) a supervised runtime for a validated spec.
+    func makeRuntime(_ spec: RuntimeSpecification) throws -> any ManagedRuntime
+}
+
+/// One supervised runtime, as the registry drives it. Mirrors the provisioner's `Runtime`.
+public protocol ManagedRuntime: Sendable {
+    /// Starts supervision; idempotent.
+    func start()
+    /// Stops the runtime and waits until its process is gone; idempotent.
+    func stop() async
+    /// Aborts the running runtime (graceful RHP abort unless `force`), which then restarts.
+    func abort(force: Bool) async throws
+    /// One RHP ping round trip.
+    func ping(timeout: Duration) async throws -> Duration
+    var status: RuntimeSnapshot { get }
+    /// Lifecycle events from now on; one stream per subscriber.
+    func events() -> AsyncStream<RuntimeEventKind>
+}
+
+/// Supervision states, as the API reports them.
+public enum RuntimeState: String, Sendable, Hashable, CaseIterable, Codable {
+    case starting, running, backoff, stopped, failed
+}
+
+/// A point-in-time view of one runtime's supervision.
+public struct RuntimeSnapshot: Sendable, Hashable {
+    public var state: RuntimeState
+    /// Host pid of the runtime process itself.
+    public var pid: Int32?
+    public var version: RuntimeVersion?
+    public var restarts: Int
+    public var lastError: String?
+    public var startedAt: Date?
+
+    public init(
+        state: RuntimeState, pid: Int32? = nil, version: RuntimeVersion? = nil, restarts: Int = 0,
+        lastError: String? = nil, startedAt: Date? = nil
+    ) {
+        self.state = state
+        self.pid = pid
+        self.version = version
+        self.restarts = restarts
+        self.lastError = lastError
+        self.startedAt = startedAt
+    }
+}
+
+/// A lifecycle event of one runtime (the provisioner's `RuntimeEvent`).
+public enum RuntimeEventKind: Sendable, Hashable {
+    case started(version: RuntimeVersion)
+    case failedToStart(error: String)
+    case stopped(exit: String?)
+    case updated
+    case configUpdated
+
+    /// The API's `type` string.
+    public var typeName: String {
+        switch self {
+        case .started: "started"
+        case .failedToStart: "failed_to_start"
+        case .stopped: "stopped"
+        case .updated: "updated"
+        case .configUpdated: "config_updated"
+        }
+    }
+}

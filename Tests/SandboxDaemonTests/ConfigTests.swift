@@ -1,0 +1,79 @@
+import Foundation
+import Sandbox
+@testable import SandboxDaemon
+import Testing
+
+@Suite("Config file")
+struct ConfigTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    @Test("the bundled config parses and equals the documented defaults")
+    func bundled() throws {
+        let config = try ConfigLoader.load(path: Self.repository + "/config/sandboxd.yaml")
+        #expect(config == DaemonConfiguration())
+        #expect(config.socketPath == "/run/sandboxd.sock" && config.socketGroup == "sandboxd")
+        #expect(config.host.consensusBackend == "tendermint")
+        #expect(config.supervision.watchdogInterval == .seconds(15))
+        #expect(config.supervision.restartInitialInterval == .milliseconds(500))
+    }
+
+    @Test("the development config parses")
+    func development() throws {
+        let config = try ConfigLoader.load(path: Self.repository + "/config/sandboxd.dev.yaml")
+        #expect(config.socketPath == FileManager.default.currentDirectoryPath + "/.run/sandboxd.sock")
+        #expect(config.allowNone)
+    }
+
+    @Test("declared runtimes use the API's spec language")
+    func declaredRuntimes() throws {
+        let config = try ConfigLoader.parse(yaml: """
+        sandbox: {allow_none: true}
+        runtimes:
+          - name: km
+            id: "\(String(repeating: "0", count: 64))"
+            executable: /bin/true
+            args: ["--x", "1"]
+            env: {A: "b"}
+            sandbox: none
+            autostart: false
+            local_config: {n: 3, f: 1.5, yes: true}
+        """)
+        let spec = try #require(config.runtimes.first)
+        #expect(spec.name == "km" && spec.sandbox == .none && !spec.autostart)
+        #expect(spec.arguments == ["--x", "1"])
+        #expect(spec.localConfig == ["n": .integer(3), "f": .double(1.5), "yes": .bool(true)])
+    }
+
+    @Test("mistakes name the key", arguments: [
+        ("sockett: {}", "sockett"),
+        ("socket: {pathh: /x}", "socket.pathh"),
+        ("api: {request_timeout: soon}", "api.request_timeout"),
+        ("sandbox: {default_backend: docker}", "sandbox.default_backend"),
+        ("sandbox: {default_backend: none}", "sandbox.default_backend"),
+        ("host: {consensus_chain_context: abc}", "host.consensus_chain_context"),
+        ("runtimes: [{name: x, id: \"\(String(repeating: "0", count: 64))\", executable: /bin/true, sandbox: none}]", "runtimes[0].sandbox"),
+        ("runtimes: [{name: x, id: \"1\", executable: /bin/true}]", "runtimes[0].id"),
+        ("log_level: loud", "log_level"),
+    ])
+    func mistakes(_ yaml: String, _ field: String) {
+        #expect(throws: DaemonError.self) { try ConfigLoader.parse(yaml: yaml) }
+        do {
+            _ = try ConfigLoader.parse(yaml: yaml)
+        } catch {
+            #expect(error.code == .invalidConfig)
+            #expect(error.field == field, "\(error)")
+        }
+    }
+
+    @Test("durations")
+    func durations() {
+        #expect(ConfigLoader.parseDuration("500ms") == .milliseconds(500))
+        #expect(ConfigLoader.parseDuration("5s") == .seconds(5))
+        #expect(ConfigLoader.parseDuration("15m") == .seconds(900))
+        #expect(ConfigLoader.parseDuration("24h") == .seconds(86400))
+        #expect(ConfigLoader.parseDuration("7") == .seconds(7))
+        #expect(ConfigLoader.parseDuration("-1s") == nil)
+        #expect(ConfigLoader.parseDuration("soon") == nil)
+    }
+}

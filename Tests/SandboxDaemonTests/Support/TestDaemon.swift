@@ -1,0 +1,80 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import SandboxDaemon
+
+/// A temporary directory under /tmp with a short path (UNIX socket paths are limited to 107 bytes).
+final class TemporaryDirectory: Sendable {
+    let path: String
+
+    init() {
+        var template = Array("/tmp/sbd-XXXXXX".utf8CString)
+        let result = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(result != nil, "mkdtemp failed")
+        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// A real daemon in-process over a real socket, with a chosen backend; signals are not trapped.
+final class TestDaemon: Sendable {
+    let directory: TemporaryDirectory
+    let daemon: Daemon
+    let task: Task<Void, any Error>
+    var socketPath: String { daemon.configuration.socketPath }
+
+    static func configuration(in directory: TemporaryDirectory) -> DaemonConfiguration {
+        var config = DaemonConfiguration()
+        config.socketPath = directory.path + "/s.sock"
+        config.socketGroup = nil
+        config.stateDirectory = directory.path + "/state"
+        config.runtimeDirectory = directory.path + "/rt"
+        config.allowNone = false
+        return config
+    }
+
+    init(
+        directory: TemporaryDirectory = TemporaryDirectory(), backend: any RuntimeBackend = FakeBackend(),
+        configure: (inout DaemonConfiguration) -> Void = { _ in }
+    ) async throws {
+        self.directory = directory
+        var config = Self.configuration(in: directory)
+        configure(&config)
+        var logger = Logger(label: "test-sandboxd")
+        logger.logLevel = .warning
+        let daemon = Daemon(configuration: config, options: .init(configPath: nil, handleSignals: false), backend: backend, logger: logger)
+        self.daemon = daemon
+        task = Task { try await daemon.run() }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        while clock.now < deadline {
+            if await TestHTTP.request(config.socketPath, "GET", "/v1/health").status == 200 { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw DaemonError(.internalError, "test daemon did not come up")
+    }
+
+    func request(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) async -> TestResponse {
+        await TestHTTP.request(socketPath, method, path, body: body, headers: headers)
+    }
+
+    /// Graceful shutdown; waits for `run()` to return.
+    func stop() async throws {
+        daemon.shutdown()
+        try await task.value
+    }
+}
+
+/// Spec JSON for tests.
+enum Specs {
+    static func id(_ n: Int) -> String { String(repeating: "0", count: 63 - String(n).count) + "a" + String(n) }
+
+    static func json(name: String, id: Int = 1, executable: String = "/bin/true", extra: String = "") -> String {
+        #"{"name":"\#(name)","id":"\#(Specs.id(id))","executable":"\#(executable)"\#(extra)}"#
+    }
+}
