@@ -51,3 +51,14 @@ struct LifecycleTests {
         #expect(entry["SANDBOX_RUNTIME_PID"] == nil)
     }
 }
+
+@Suite("Exit descriptions")
+struct ExitDescriptionTests {
+    @Test func provisionerExitStatusText() {
+        #expect(LifecycleDetails(exit: "exited(3)") == LifecycleDetails(exitStatus: 3))
+        #expect(LifecycleDetails(exit: "signaled(9)", restartCount: 2) == LifecycleDetails(signal: 9, restartCount: 2))
+        #expect(LifecycleDetails(exit: nil) == LifecycleDetails())
+        #expect(LifecycleDetails(exit: "vanished") == LifecycleDetails())
+        #expect(LifecycleDetails(exit: "exited(x)") == LifecycleDetails())
+    }
+}
