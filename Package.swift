@@ -115,6 +115,7 @@ let package = Package(
             dependencies: [
                 "Sandbox",
                 "SystemCalls",
+                "SystemdSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -130,6 +131,7 @@ let package = Package(
             name: "sandboxd",
             dependencies: [
                 "SandboxDaemon",
+                "SystemdSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SandboxDaemon
+import SystemdSupport
 
 /// `sandboxd`: the sandbox provisioning daemon. Runs in the foreground; never forks.
 @main
@@ -27,9 +28,15 @@ struct SandboxdCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
+    @Option(name: .customLong("log-target"), help: "auto (the journal when run by systemd), console or journal.")
+    var logTarget: String = LogTarget.auto.rawValue
+
     func validate() throws {
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("unknown log level \(logLevel)")
+        }
+        if LogTarget(rawValue: logTarget) == nil {
+            throw ValidationError("unknown log target \(logTarget) (auto, console or journal)")
         }
     }
 
@@ -38,17 +45,13 @@ struct SandboxdCommand: AsyncParsableCommand {
             socket: socket.map(absolute), stateDirectory: stateDirectory.map(absolute),
             runtimeDirectory: runtimeDirectory.map(absolute), logLevel: logLevel.flatMap(Logger.Level.init(rawValue:))
         )
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .trace  // the Logger's own level (from the config) filters
-            return handler
-        }
+        let systemd = SystemdIntegration.start(logTarget: LogTarget(rawValue: logTarget) ?? .auto)
         let bootstrapLogger = Logger(label: "sandboxd")
         var configuration: DaemonConfiguration
         do {
             configuration = try ConfigLoader.load(path: config)
         } catch {
-            FileHandle.standardError.write(Data("sandboxd: \(error.message)\n".utf8))
+            systemd.fatal(error.message, errno: .invalidArgument)
             throw ExitCode(78)  // EX_CONFIG
         }
         overrides.apply(&configuration)
@@ -59,13 +62,16 @@ struct SandboxdCommand: AsyncParsableCommand {
         do {
             backend = try makeBackend(configuration: configuration, logger: logger)
         } catch {
-            FileHandle.standardError.write(Data("sandboxd: \(error)\n".utf8))
+            systemd.fatal("\(error)", errno: nil)
             throw ExitCode(1)
         }
         let daemon = Daemon(
             configuration: configuration,
-            options: .init(configPath: absolute(config), overrides: { overrides.apply(&$0) }),
-            backend: backend, logger: logger
+            options: .init(
+                configPath: absolute(config), activatedSocket: try systemd.activatedSocket(),
+                overrides: { overrides.apply(&$0) }
+            ),
+            backend: backend, reporter: systemd.reporter(logger: logger), logger: logger
         )
         do {
             try await daemon.run()

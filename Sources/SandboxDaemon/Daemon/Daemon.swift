@@ -18,13 +18,17 @@ public final class Daemon: Sendable {
         public var handleSignals: Bool
         /// Re-applies command-line overrides on top of a reloaded file.
         public var overrides: @Sendable (inout DaemonConfiguration) -> Void
+        /// A listening socket passed by systemd (`FileDescriptorName=control`): used instead of binding
+        /// `socket.path`, and never unlinked.
+        public var activatedSocket: CInt?
 
         public init(
-            configPath: String?, handleSignals: Bool = true,
+            configPath: String?, handleSignals: Bool = true, activatedSocket: CInt? = nil,
             overrides: @escaping @Sendable (inout DaemonConfiguration) -> Void = { _ in }
         ) {
             self.configPath = configPath
             self.handleSignals = handleSignals
+            self.activatedSocket = activatedSocket
             self.overrides = overrides
         }
     }
@@ -61,7 +65,11 @@ public final class Daemon: Sendable {
         let store: StateStore
         do {
             store = try StateStore(stateDirectory: config.stateDirectory, logger: logger)
-            socket = try ControlSocket.bind(path: config.socketPath, group: config.socketGroup, logger: logger)
+            socket = if let activated = options.activatedSocket {
+                try ControlSocket.adopt(descriptor: activated, logger: logger)
+            } else {
+                try ControlSocket.bind(path: config.socketPath, group: config.socketGroup, logger: logger)
+            }
         } catch {
             reporter.fatal(error)
             throw error
@@ -87,8 +95,14 @@ public final class Daemon: Sendable {
             group: group, logger: logger,
             onListening: { reporter.ready() }
         )
-        var services: [any Service] = [
-            RegistryService(registry: registry, timeout: config.shutdownTimeout, reporter: reporter, logger: logger),
+        // Graceful shutdown runs in reverse order: StoppingNotice first (STOPPING=1 before anything else
+        // stops), the watchdog last (it keeps pinging while runtimes stop).
+        var services: [any Service] = []
+        if let interval = reporter.watchdogInterval {
+            services.append(WatchdogService(registry: registry, reporter: reporter, interval: interval))
+        }
+        services += [
+            RegistryService(registry: registry, timeout: config.shutdownTimeout, logger: logger),
             server,
             StatusService(registry: registry, events: events, reporter: reporter),
             shutdownTrigger,
@@ -96,6 +110,7 @@ public final class Daemon: Sendable {
         if options.handleSignals {
             services.append(ReloadService(daemon: self, registry: registry, reporter: reporter, logger: logger))
         }
+        services.append(StoppingNotice(reporter: reporter))
         let serviceGroup = ServiceGroup(configuration: .init(
             // Any service ending (or failing) shuts the whole daemon down gracefully, so runtimes are
             // always stopped in order rather than the group being cancelled.
@@ -142,12 +157,10 @@ struct RegistryService: Service, CustomStringConvertible {
     var description: String { "RegistryService" }
     let registry: Registry
     let timeout: Duration
-    let reporter: any DaemonReporter
     let logger: Logger
 
     func run() async throws {
         try? await gracefulShutdown()
-        reporter.stopping()
         let registry = registry
         let finished = await withTaskGroup(of: Bool.self) { group in
             group.addTask { await registry.shutdown(); return true }
@@ -160,7 +173,7 @@ struct RegistryService: Service, CustomStringConvertible {
     }
 }
 
-/// Reports state counts whenever an event arrives.
+/// Reports each runtime event and the state counts after it (and the counts once at startup).
 struct StatusService: Service, CustomStringConvertible {
     var description: String { "StatusService" }
     let registry: Registry
@@ -168,9 +181,43 @@ struct StatusService: Service, CustomStringConvertible {
     let reporter: any DaemonReporter
 
     func run() async throws {
-        for await _ in events.subscribe().cancelOnGracefulShutdown() {
+        let stream = events.subscribe()
+        reporter.statusChanged(await registry.counts())
+        for await event in stream.cancelOnGracefulShutdown() {
+            reporter.runtimeEvent(event, status: try? await registry.status(event.runtime))
             reporter.statusChanged(await registry.counts())
         }
+    }
+}
+
+/// The supervision loop's heartbeat: a full pass through the registry, then `WATCHDOG=1`.
+///
+/// A wedged registry actor (or a starved executor) stops the passes, so systemd's watchdog fires.
+struct WatchdogService: Service, CustomStringConvertible {
+    var description: String { "WatchdogService" }
+    let registry: Registry
+    let reporter: any DaemonReporter
+    let interval: Duration
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while true {
+                _ = await registry.list()
+                reporter.watchdogPass()
+                try await Task.sleep(for: interval)
+            }
+        }
+    }
+}
+
+/// Sends STOPPING=1 the moment a graceful shutdown begins (it is the first service told).
+struct StoppingNotice: Service, CustomStringConvertible {
+    var description: String { "StoppingNotice" }
+    let reporter: any DaemonReporter
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        reporter.stopping()
     }
 }
 

@@ -18,6 +18,24 @@ public struct ControlSocket: Sendable {
     public let groupID: UInt32?
     /// Inode of the bound socket file, so shutdown removes only our own file.
     let inode: ino_t
+    /// Passed by systemd: its path, mode and group belong to the socket unit, and it is never unlinked.
+    var adopted = false
+
+    /// Adopts a listening socket passed by systemd (already checked by `SocketActivation`).
+    public static func adopt(descriptor: CInt, logger: Logger) throws(DaemonError) -> ControlSocket {
+        var address = sockaddr_un()
+        var length = socklen_t(MemoryLayout<sockaddr_un>.size)
+        let named = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) == 0 }
+        }
+        let path = named ? withUnsafeBytes(of: address.sun_path) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } : ""
+        var info = stat()
+        let groupID: UInt32? = !path.isEmpty && stat(path, &info) == 0 && info.st_gid != 0 ? info.st_gid : nil
+        logger.info("using the socket-activated control socket", metadata: ["socket": "\(path)", "fd": "\(descriptor)"])
+        var socket = ControlSocket(descriptor: descriptor, path: path.isEmpty ? "fd:\(descriptor)" : path, groupID: groupID, inode: 0)
+        socket.adopted = true
+        return socket
+    }
 
     /// Binds and listens on `path`.
     public static func bind(path: String, group: String?, logger: Logger) throws(DaemonError) -> ControlSocket {
@@ -126,6 +144,7 @@ public struct ControlSocket: Sendable {
 
     /// Removes the socket file if it is still the one this daemon bound.
     public func unlinkIfOurs() {
+        guard !adopted else { return }
         var info = stat()
         if stat(path, &info) == 0, info.st_ino == inode { unlink(path) }
     }
