@@ -125,3 +125,78 @@ struct SystemdBootTests {
         return String(decoding: reply, as: UTF8.self)
     }
 }
+
+/// The real sandboxd under systemd as PID 1, started by its socket unit.
+@Suite(
+    "sandboxd under systemd as PID 1",
+    .enabled(if: BootedSystemd.isSupported, "needs root, systemd, util-linux (unshare, nsenter, pivot_root), timeout and overlayfs"),
+    .enabled(if: Sandboxd.binary != nil, "sandboxd is not built in this checkout (the daemon is not merged yet)"),
+    .timeLimit(.minutes(3))
+)
+struct SandboxdBootTests {
+    static let dropIn = """
+        [Service]
+        WatchdogSec=3s
+        TimeoutAbortSec=2s
+        RestartSec=500ms
+
+        """
+
+    @Test func socketActivatedNotifyJournalAndRestarts() async throws {
+        let system = try await BootedSystemd.boot(daemon: Sandboxd.binary!, files: [
+            "etc/systemd/system/sandboxd.service.d/test.conf": Self.dropIn,
+            "etc/sandboxd/sandboxd.yaml": "log_level: debug\n",
+        ])
+        do {
+            try await exercise(system)
+        } catch {
+            await system.shutdown()
+            throw error
+        }
+        await system.shutdown()
+    }
+
+    private func exercise(_ system: BootedSystemd) async throws {
+        let listening = try await system.waitFor("sandboxd.socket", ["ActiveState"]) { $0["ActiveState"] == "active" }
+        try #require(listening != nil, "sandboxd.socket never became active")
+        #expect(try await system.show("sandboxd.service", ["ActiveState"])["ActiveState"] == "inactive")
+
+        // The first request starts sandboxd on the passed socket; systemd calls it running once READY=1 came.
+        let path = system.socketPath
+        let health = try await offloaded { try httpRequest(socket: path, target: "/v1/health") }
+        #expect(health.hasPrefix("HTTP/1.1 200"), "\(health)")
+        let running = try await system.waitFor("sandboxd.service", ["ActiveState", "SubState", "StatusText", "MainPID"]) {
+            $0["SubState"] == "running" && $0["StatusText"]?.hasPrefix("running: ") == true
+        }
+        let recent = try await system.journalctl(["-u", "sandboxd", "-n", "30"])
+        let status = try #require(running, "\(recent)")
+        #expect(status["StatusText"] == "running: 0 runtimes (0 up, 0 starting, 0 backoff, 0 failed)")
+        #expect(FileManager.default.fileExists(atPath: path), "the socket unit's path stays")
+
+        // auto log target under systemd: native journal entries with code locations.
+        let log = try await system.journalctl(["-u", "sandboxd", "-o", "json", "--all"])
+        let entries = log.split(separator: "\n").compactMap { PrivateJournald.decode(String($0)) }
+        #expect(entries.contains { $0["SYSLOG_IDENTIFIER"] == "sandboxd" && $0["CODE_FILE"] != nil && $0["_TRANSPORT"] == "journal" },
+                "\(entries.prefix(5))")
+
+        // Crash → Restart=on-failure; a stopped daemon → watchdog → restart.
+        let before = status["MainPID"]
+        _ = try await system.systemctl(["kill", "--kill-who=main", "-s", "KILL", "sandboxd.service"])
+        let restarted = try await system.waitFor("sandboxd.service", ["NRestarts", "SubState", "MainPID"]) {
+            $0["NRestarts"] == "1" && $0["SubState"] == "running" && $0["MainPID"] != before
+        }
+        #expect(restarted != nil, "restart after a crash")
+        _ = try await system.systemctl(["kill", "--kill-who=main", "-s", "STOP", "sandboxd.service"])
+        let watchdog = try await system.waitFor("sandboxd.service", ["NRestarts", "SubState"], timeout: .seconds(40)) {
+            $0["NRestarts"] == "2" && $0["SubState"] == "running"
+        }
+        #expect(watchdog != nil, "restart after a watchdog timeout")
+        #expect(try await system.journalctl(["-u", "sandboxd", "-o", "cat"]).contains("Watchdog timeout"))
+
+        // systemctl stop: STOPPING=1, a clean exit, and the socket file is still there for the next start.
+        _ = try await system.systemctl(["stop", "sandboxd.service"])
+        let stopped = try await system.waitFor("sandboxd.service", ["ActiveState", "Result"]) { $0["ActiveState"] == "inactive" }
+        #expect(stopped?["Result"] == "success")
+        #expect(FileManager.default.fileExists(atPath: path))
+    }
+}
