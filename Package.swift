@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "CBOR", targets: ["CBOR"]),
         .library(name: "RuntimeHostProtocol", targets: ["RuntimeHostProtocol"]),
         .library(name: "Sandbox", targets: ["Sandbox"]),
+        .library(name: "RuntimeProvisioner", targets: ["RuntimeProvisioner"]),
         .library(name: "SystemdSupport", targets: ["SystemdSupport"]),
         .executable(name: "example-runtime", targets: ["example-runtime"]),
         .executable(name: "bench-rhp", targets: ["bench-rhp"]),
@@ -72,6 +73,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "RuntimeProvisioner",
+            dependencies: [
+                "CBOR",
+                "RuntimeHostProtocol",
+                "Sandbox",
+                "SystemCalls",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .executableTarget(
             name: "example-runtime",
             dependencies: [
@@ -120,6 +136,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RuntimeProvisionerTests",
+            dependencies: [
+                "RuntimeProvisioner", "RuntimeHostProtocol", "Sandbox", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
