@@ -45,6 +45,8 @@ let package = Package(
             dependencies: [
                 "CSystemd",
                 "SystemCalls",
+                "RuntimeProvisioner",
+                "Sandbox",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -151,7 +153,10 @@ let package = Package(
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "SystemCalls"], swiftSettings: strict),
         .testTarget(
             name: "SystemdSupportTests",
-            dependencies: ["SystemdSupport", "SystemCalls", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "SystemdSupport", "SystemCalls", "RuntimeProvisioner", "RuntimeHostProtocol", "Sandbox", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
     ]

@@ -170,6 +170,18 @@ struct Incarnation: Sendable {
     /// that line is dropped, so nothing is ever buffered without bound.
     private static func forwardOutput(of process: SandboxProcess, runtime: Runtime) {
         let streams = [(process.standardOutput, RuntimeLogWrapper.Stream.stdout), (process.standardError, .stderr)]
+        if let makeSink = runtime.environment.configuration.makeOutputSink {
+            let sink = makeSink("\(runtime.id)", runtime.name)
+            for (output, stream) in streams {
+                guard let output else { continue }
+                Task {
+                    // Cut lines are passed on in parts (marked incomplete), never dropped.
+                    for await line in output.lines() { sink.line(line.bytes, stream: stream, complete: !line.isPartial) }
+                    sink.finish(stream: stream)
+                }
+            }
+            return
+        }
         for (output, stream) in streams {
             guard let output else { continue }
             Task {
