@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "CBOR", targets: ["CBOR"]),
         .library(name: "RuntimeHostProtocol", targets: ["RuntimeHostProtocol"]),
         .library(name: "Sandbox", targets: ["Sandbox"]),
+        .library(name: "RuntimeProvisioner", targets: ["RuntimeProvisioner"]),
         .library(name: "SystemdSupport", targets: ["SystemdSupport"]),
         .executable(name: "example-runtime", targets: ["example-runtime"]),
         .executable(name: "bench-rhp", targets: ["bench-rhp"]),
@@ -49,6 +50,8 @@ let package = Package(
             dependencies: [
                 "CSystemd",
                 "SystemCalls",
+                "RuntimeProvisioner",
+                "Sandbox",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -77,6 +80,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "RuntimeProvisioner",
+            dependencies: [
+                "CBOR",
+                "RuntimeHostProtocol",
+                "Sandbox",
+                "SystemCalls",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .executableTarget(
             name: "example-runtime",
             dependencies: [
@@ -182,10 +200,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(
+            name: "RuntimeProvisionerTests",
+            dependencies: [
+                "RuntimeProvisioner", "RuntimeHostProtocol", "Sandbox", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "SystemCalls"], swiftSettings: strict),
         .testTarget(
             name: "SystemdSupportTests",
-            dependencies: ["SystemdSupport", "SystemCalls", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "SystemdSupport", "SystemCalls", "RuntimeProvisioner", "RuntimeHostProtocol", "Sandbox", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
     ]

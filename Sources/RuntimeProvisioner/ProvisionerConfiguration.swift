@@ -49,6 +49,11 @@ public struct ProvisionerConfiguration: Sendable {
     public var logger = Logger(label: "runtime/host/sandbox")
     /// Makes the logger for a runtime's own output (module label such as `runtime/example`).
     public var makeRuntimeLogger: @Sendable (String) -> Logger = { Logger(label: $0) }
+    /// When set, a runtime's output lines go to the sink it returns for (runtime id, runtime name) instead
+    /// of ``makeRuntimeLogger`` (sandboxd: one journal entry per line). Called once per process.
+    public var makeOutputSink: (@Sendable (_ runtimeID: String, _ runtimeName: String) -> any RuntimeOutputSink)?
+    /// Observes every supervision step with its facts (see ``SupervisionNotice``); must not block.
+    public var supervisionObserver: @Sendable (Runtime, SupervisionNotice) -> Void = { _, _ in }
     /// Creates the connector for one start attempt; the default is ``UnixSocketConnector``.
     public var connectorFactory: @Sendable (ConnectorContext) async throws -> any Connector = { context in
         try await UnixSocketConnector.listen(context: context)

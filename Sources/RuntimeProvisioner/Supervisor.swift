@@ -52,10 +52,12 @@ struct Supervisor {
             guard let delay = backoff?.nextDelay(elapsed: clock.now - backoffStarted) else {
                 gaveUp = true
                 logger.error("giving up restarting runtime", metadata: ["attempts": "\(attempts)"])
+                notify(.gaveUp(restarts: max(0, attempts - 1)))
                 return false
             }
             runtime.updateState { $0.status.state = .backoff }
             logger.info("restart scheduled", metadata: ["backoff_ms": "\(Int(delay.seconds * 1000))"])
+            notify(.restartScheduled(delay: delay, restart: attempts))
             do { try await Task.sleep(for: delay) } catch { return false }
         }
         await startAttempt()
@@ -91,6 +93,7 @@ struct Supervisor {
             for waiting in abortsAwaitingRestart { waiting.reply.resume() }
             abortsAwaitingRestart.removeAll()
             logger.info("runtime started", metadata: ["version": "\(incarnation.version)", "pid": "\(incarnation.runtimePID)"])
+            notify(.started(pid: incarnation.runtimePID, version: incarnation.version, restarts: attempt - 1))
             runtime.emit(.started(version: incarnation.version))
         } catch {
             let message = Self.describe(error)
@@ -102,6 +105,7 @@ struct Supervisor {
             }
             for waiting in abortsAwaitingRestart { waiting.reply.resume(throwing: error) }
             abortsAwaitingRestart.removeAll()
+            notify(.failedToStart(error: message, attempt: attempt))
             runtime.emit(.failedToStart(error: message))
         }
     }
@@ -124,6 +128,7 @@ struct Supervisor {
                 try await incarnation.connection.ping(timeout: timings.watchdogTimeout)
             } catch {
                 logger.warning("watchdog ping failed, terminating runtime", metadata: ["error": "\(error)"])
+                notify(.watchdogKill(pid: incarnation.runtimePID, error: Self.describe(error)))
                 incarnation.process.kill()
             }
         case .healthy(let generation) where generation == incarnation.generation:
@@ -135,6 +140,7 @@ struct Supervisor {
 
     private mutating func handleAbort(_ request: AbortRequest, _ incarnation: Incarnation) async {
         logger.warning("interrupting runtime")
+        notify(.abort(pid: incarnation.runtimePID, force: request.force))
         var abortError: (any Error)?
         do {
             try await incarnation.connection.abort(timeout: timings.abortTimeout)
@@ -165,6 +171,7 @@ struct Supervisor {
             $0.status.state = .backoff
         }
         let status = await incarnation.tearDown(kill: kill)
+        notify(.stopped(pid: incarnation.runtimePID, exit: status, requested: false))
         runtime.emit(.stopped(exit: status.map { "\($0)" }))
     }
 
@@ -172,11 +179,12 @@ struct Supervisor {
 
     private mutating func shutdown() async {
         logger.warning("terminating runtime")
+        var ended: (pid: Int32, exit: ExitStatus?)?
         if let incarnation = current {
             current = nil
             runtime.updateState { $0.connection = nil }
             // Reap even though this task is cancelled: stop() promises the process is gone.
-            _ = await Task { await incarnation.tearDown(kill: true) }.value
+            ended = (incarnation.runtimePID, await Task { await incarnation.tearDown(kill: true) }.value)
         }
         let stopped = ProvisionerError(gaveUp ? .gaveUp : .stopped, gaveUp ? "supervision gave up" : "runtime stopped")
         for request in runtime.takeQueuedAborts() + abortsAwaitingRestart {
@@ -192,9 +200,14 @@ struct Supervisor {
             $0.status.state = gaveUp ? .failed : .stopped
             if gaveUp { $0.status.lastError = "gave up restarting: \($0.status.lastError ?? "unknown error")" }
         }
+        if let ended { notify(.stopped(pid: ended.pid, exit: ended.exit, requested: true)) }
         runtime.emit(.stopped(exit: nil))
         runtime.environment.configuration.cleanup(runtime.spec)
         runtime.managerEnded()
+    }
+
+    private func notify(_ notice: SupervisionNotice) {
+        runtime.environment.configuration.supervisionObserver(runtime, notice)
     }
 
     static func describe(_ error: any Error) -> String {

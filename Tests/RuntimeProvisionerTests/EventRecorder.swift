@@ -4,23 +4,27 @@ import Synchronization
 
 /// Records a runtime's events in the background so tests can wait for them with a deadline.
 final class EventRecorder: Sendable {
-    private let recorded = Mutex<[(ContinuousClock.Instant, RuntimeEvent)]>([])
+    private final class Store: Sendable {
+        let events = Mutex<[(ContinuousClock.Instant, RuntimeEvent)]>([])
+    }
+
+    private let store = Store()
     private let consumer: Task<Void, Never>
 
     init(_ runtime: Runtime) {
         let stream = runtime.events()
-        let recorded = self.recorded
+        let store = self.store
         consumer = Task {
             for await event in stream {
-                recorded.withLock { $0.append((ContinuousClock.now, event)) }
+                store.events.withLock { $0.append((ContinuousClock.now, event)) }
             }
         }
     }
 
     deinit { consumer.cancel() }
 
-    var events: [RuntimeEvent] { recorded.withLock { $0.map(\.1) } }
-    var timestamps: [ContinuousClock.Instant] { recorded.withLock { $0.map(\.0) } }
+    var events: [RuntimeEvent] { store.events.withLock { $0.map(\.1) } }
+    var timestamps: [ContinuousClock.Instant] { store.events.withLock { $0.map(\.0) } }
 
     /// Waits until `count` events matching `predicate` have been recorded; returns them.
     @discardableResult

@@ -24,12 +24,14 @@ struct ProvisionerFixture {
         timings.restartInitialInterval = .milliseconds(50)
         adjust(&timings)
         configuration.timings = timings
+        // SANDBOXD_TEST_DEBUG=1 shows the provisioner's and the runtimes' logs.
+        let debug = ProcessInfo.processInfo.environment["SANDBOXD_TEST_DEBUG"] != nil
         var logger = Logger(label: "test.provisioner")
-        logger.logLevel = .warning
+        logger.logLevel = debug ? .trace : .warning
         configuration.logger = logger
         configuration.makeRuntimeLogger = { label in
             var logger = Logger(label: label)
-            logger.logLevel = .error
+            logger.logLevel = debug ? .trace : .error
             return logger
         }
         provisioner = try Provisioner(configuration: configuration)
@@ -61,7 +63,7 @@ struct ProvisionerFixture {
 }
 
 let canRunRuntimes = TestEnvironment.isRoot && ProductBinaries.exampleRuntime != nil
-let whyNotRunnable = "needs root and the built example-runtime (run `make test`)"
+let whyNotRunnable: Comment = "SKIPPED: needs root and the built example-runtime (run `make test`)"
 
 /// The seed's provisioner scenarios (`tests.TestProvisioner`: Basic and Restart), for every backend.
 @Suite(.enabled(if: canRunRuntimes, whyNotRunnable), .serialized, .timeLimit(.minutes(2)))
@@ -152,7 +154,7 @@ struct SupervisionTests {
         let recorder = EventRecorder(runtime)
         runtime.start()
         try await recorder.wait(for: 2, "restart after the watchdog") { $0.isStarted }
-        #expect(recorder.events.contains(where: \.isStopped))
+        #expect(recorder.events.contains { $0.isStopped })
         await runtime.stop()
     }
 
@@ -182,7 +184,7 @@ struct SupervisionTests {
         let recorder = EventRecorder(runtime)
         runtime.start()
         try await recorder.wait(for: 2, "restart after garbage") { $0.isStarted }
-        #expect(recorder.events.contains(where: \.isStopped))
+        #expect(recorder.events.contains { $0.isStopped })
         await runtime.stop()
     }
 

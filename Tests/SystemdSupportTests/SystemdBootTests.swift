@@ -11,7 +11,7 @@ import Testing
 /// watchdog from its loop, journal entries for a fake runtime) until sandboxd itself is wired in.
 @Suite(
     "sandboxd units under systemd as PID 1",
-    .enabled(if: BootedSystemd.isSupported, "needs root, systemd, util-linux (unshare, nsenter, pivot_root), timeout and overlayfs"),
+    .enabled(if: BootedSystemd.isSupported, "needs root, systemd, util-linux (unshare, nsenter, pivot_root), timeout, overlayfs and a cgroup v2 hierarchy"),
     .enabled(if: Host.probe != nil, "the systemd-probe helper is not built"),
     .timeLimit(.minutes(3))
 )
@@ -129,7 +129,7 @@ struct SystemdBootTests {
 /// The real sandboxd under systemd as PID 1, started by its socket unit.
 @Suite(
     "sandboxd under systemd as PID 1",
-    .enabled(if: BootedSystemd.isSupported, "needs root, systemd, util-linux (unshare, nsenter, pivot_root), timeout and overlayfs"),
+    .enabled(if: BootedSystemd.isSupported, "needs root, systemd, util-linux (unshare, nsenter, pivot_root), timeout, overlayfs and a cgroup v2 hierarchy"),
     .enabled(if: Sandboxd.binary != nil, "sandboxd is not built in this checkout (the daemon is not merged yet)"),
     .timeLimit(.minutes(3))
 )

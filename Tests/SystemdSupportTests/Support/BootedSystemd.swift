@@ -15,6 +15,13 @@ struct BootedSystemd {
         Host.isRoot && Host.executable(Host.systemd) && Host.executable(Host.unshare) && Host.executable(Host.nsenter)
             && Host.executable("/usr/bin/timeout") && Host.executable("/usr/sbin/pivot_root")
             && ((try? String(contentsOfFile: "/proc/filesystems", encoding: .utf8))?.contains("overlay") ?? false)
+            && hasCgroup2
+    }
+
+    /// A cgroup v2 hierarchy to give systemd a subtree of: the unified one of a hybrid host, or the root.
+    static var hasCgroup2: Bool {
+        FileManager.default.fileExists(atPath: "/sys/fs/cgroup/unified/cgroup.procs")
+            || FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers")
     }
 
     /// Boots; `files` are extra files for the root (path → contents), e.g. unit drop-ins.
