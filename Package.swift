@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "CBOR", targets: ["CBOR"]),
         .library(name: "RuntimeHostProtocol", targets: ["RuntimeHostProtocol"]),
         .library(name: "Sandbox", targets: ["Sandbox"]),
+        .library(name: "RuntimeProvisioner", targets: ["RuntimeProvisioner"]),
         .executable(name: "example-runtime", targets: ["example-runtime"]),
         .executable(name: "bench-rhp", targets: ["bench-rhp"]),
         .executable(name: "sandbox-exec", targets: ["sandbox-exec"]),
@@ -64,6 +65,30 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "RuntimeProvisioner",
+            dependencies: [
+                "CBOR",
+                "RuntimeHostProtocol",
+                "Sandbox",
+                "SystemCalls",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "bench-provision",
+            dependencies: [
+                "RuntimeProvisioner", "RuntimeHostProtocol", "Sandbox",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .executableTarget(
             name: "example-runtime",
             dependencies: [
@@ -157,6 +182,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RuntimeProvisionerTests",
+            dependencies: [
+                "RuntimeProvisioner", "RuntimeHostProtocol", "Sandbox", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -22,15 +22,12 @@ struct Incarnation: Sendable {
     /// Exit, connection, watchdog and backoff-reset watchers; cancelled at tear-down.
     private let watchers: [Task<Void, Never>]
 
-    /// What must be released after the process is gone.
+    /// What must be released after the process is gone (its host id goes back with the process itself).
     struct Resources: Sendable {
         var directory: FilePath?
-        var hostID: UInt32?
-        var allocator: HostIDAllocator
 
         func release() {
             if let directory { try? FileManager.default.removeItem(atPath: directory.string) }
-            if let hostID { allocator.release(hostID) }
         }
     }
 
@@ -42,37 +39,46 @@ struct Incarnation: Sendable {
         let backendKind = environment.backendKind(for: spec)
         let sandboxed = backendKind != .none
 
-        var resources = Resources(directory: nil, hostID: nil, allocator: environment.hostIDs)
+        var resources = Resources(directory: nil)
+        // Reserved before the spawn so the directory and socket can be given to it; the spawn takes it over.
+        var reservedHostID: UInt32?
         var process: SandboxProcess?
         var connector: (any Connector)?
         var connection: Connection?
         do {
+            let backend = try environment.backend(backendKind)
             if sandboxed {
                 guard let id = environment.hostIDs.acquire() else {
                     throw ProvisionerError(.spawnFailed, "no free host uid in \(environment.hostIDs.range)")
                 }
-                resources.hostID = id
+                reservedHostID = id
             }
             let directory = try RuntimeDirectory.create(
-                under: configuration.runtimeDirectory, name: spec.name, owner: resources.hostID)
+                under: configuration.runtimeDirectory, name: spec.name, owner: reservedHostID)
             resources.directory = directory
 
             connector = try await configuration.connectorFactory(
                 ConnectorContext(
                     runtimeDirectory: directory,
                     sandboxed: sandboxed,
-                    owner: resources.hostID.map { (uid: $0, gid: $0) },
+                    owner: reservedHostID.map { (uid: $0, gid: $0) },
                     handler: spec.handler,
                     connectionConfiguration: ConnectionConfiguration(),
                     logger: runtime.logger
                 ))
             var sandboxSpec = try configuration.sandboxSpecBuilder(spec)
-            sandboxSpec.hostID = resources.hostID
-            if backendKind == .none { sandboxSpec.dataFileDirectory = directory }
             try connector!.configure(&sandboxSpec)
 
-            if !sandboxed { runtime.logger.warning("starting an UNSANDBOXED runtime") }
-            process = try await environment.backend(backendKind).spawn(sandboxSpec)
+            if sandboxed {
+                let hostID = reservedHostID
+                reservedHostID = nil
+                process = try await backend.spawn(sandboxSpec, hostID: hostID)
+            } else {
+                runtime.logger.warning("starting an UNSANDBOXED runtime")
+                process = try await UnsandboxedRuntime.spawn(sandboxSpec, directory: directory, logger: runtime.logger)
+            }
+            // From the first byte: a runtime that fails before connecting says why in its output.
+            Self.forwardOutput(of: process!, runtime: runtime)
             runtime.logger.info("waiting for runtime to connect", metadata: ["pid": "\(process!.pid)"])
             connection = try await connector!.connect(process: process!, timeout: timings.connectTimeout)
             runtime.logger.info("runtime connected", metadata: ["pid": "\(process!.pid)"])
@@ -115,7 +121,6 @@ struct Incarnation: Sendable {
                 resources: resources,
                 watchers: Self.startWatchers(runtime: runtime, process: process!, connection: connection!, generation: generation)
             )
-            Self.forwardOutput(of: process!, runtime: runtime)
             return incarnation
         } catch {
             connector?.close()
@@ -125,6 +130,7 @@ struct Incarnation: Sendable {
                 _ = await Task { await process.waitForExit() }.value
             }
             resources.release()
+            if let reservedHostID { environment.hostIDs.release(reservedHostID) }
             if let error = error as? SandboxError {
                 throw ProvisionerError(.spawnFailed, "failed to spawn sandbox: \(error)", errno: error.errno)
             }

@@ -34,7 +34,8 @@ public final class Provisioner: Sendable {
             dataFiles: spec.dataFiles,
             standardOutput: .pipe,
             standardError: .pipe,
-            allowNetwork: spec.allowNetwork
+            allowNetwork: spec.allowNetwork,
+            mountProc: spec.mountProc
         )
     }
 }
@@ -44,6 +45,8 @@ final class ProvisionerEnvironment: Sendable {
     let configuration: ProvisionerConfiguration
     let hostInfo: HostInfo
     let hostIDs: HostIDAllocator
+    /// One resolver for every backend, so `ld.so.cache` is parsed once.
+    let libraries = SharedLibraryResolver()
     private let backends = Mutex<[SandboxBackendKind: any SandboxBackend]>([:])
 
     init(configuration: ProvisionerConfiguration, hostInfo: HostInfo) {
@@ -56,12 +59,26 @@ final class ProvisionerEnvironment: Sendable {
         configuration.insecureNoSandbox ? .none : (spec.backend ?? configuration.defaultBackend)
     }
 
-    /// The backend of a kind, made on first use (the namespaces backend builds its seccomp filter then).
+    /// The sandbox backend of a kind, made on first use; all of them share ``hostIDs``.
+    ///
+    /// Unsandboxed runtimes do not come through here: each gets its own ``UnsandboxedRuntime`` spawn.
     func backend(_ kind: SandboxBackendKind) throws -> any SandboxBackend {
         try backends.withLock { backends in
             if let backend = backends[kind] { return backend }
-            let backend = try SandboxBackends.make(
-                kind, bubblewrapPath: configuration.sandboxBinaryPath, logger: configuration.logger)
+            let backend: any SandboxBackend
+            switch kind {
+            case .namespaces:
+                backend = NamespaceSandbox(
+                    configuration: .init(hostIDs: hostIDs.range),
+                    libraries: libraries,
+                    hostIDs: hostIDs,
+                    logger: configuration.logger
+                )
+            case .bubblewrap:
+                throw ProvisionerError(.spawnFailed, "the bubblewrap backend is not available yet")
+            case .none:
+                backend = UnsandboxedBackend(logger: configuration.logger)
+            }
             backends[kind] = backend
             return backend
         }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Logging
 public import RuntimeHostProtocol
 import Sandbox
@@ -57,7 +57,8 @@ public final class Runtime: Sendable {
             state.status.state = .starting
             state.status.lastError = nil
             state.manager = Task { [self] in
-                await Supervisor(runtime: self, inputs: inputs).run()
+                var supervisor = Supervisor(runtime: self, inputs: inputs)
+                await supervisor.run()
             }
         }
     }
@@ -161,7 +162,15 @@ public final class Runtime: Sendable {
     // MARK: Manager side
 
     func updateState(_ body: (inout SharedState) -> Void) {
-        state.withLock(body)
+        state.withLock { body(&$0) }
+    }
+
+    /// Called by the manager task as its last act: supervision can be started again.
+    func managerEnded() {
+        state.withLock { state in
+            state.manager = nil
+            state.inputs = nil
+        }
     }
 
     /// Takes every queued abort request.

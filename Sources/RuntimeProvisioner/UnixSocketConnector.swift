@@ -24,24 +24,21 @@ public final class UnixSocketConnector: Connector {
     public let sandboxed: Bool
     private let listener: any Channel
     private let accepted: EventLoopPromise<Connection>
+    /// Set once ``connect(process:timeout:)`` returned the connection to its caller.
+    private let handedOver = AtomicFlag()
 
     /// Binds `<runtimeDirectory>/host.sock` and starts listening.
-    public static func listen(
-        context: ConnectorContext,
-        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
-    ) async throws -> UnixSocketConnector {
+    public static func listen(context: ConnectorContext) async throws -> UnixSocketConnector {
         let socketPath = context.runtimeDirectory.appending("host.sock")
-        let eventLoop = eventLoopGroup.next()
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         let accepted = eventLoop.makePromise(of: Connection.self)
-        let claimed = Atomic<Bool>(false)
+        let claimed = AtomicFlag()
         let listener: any Channel
         do {
             listener = try await ServerBootstrap(group: eventLoop)
                 .serverChannelOption(ChannelOptions.backlog, value: 4)
                 .childChannelInitializer { channel in
-                    // Sendable capture: `claimed` is only read/written atomically.
-                    guard claimed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
-                    else {
+                    guard claimed.claim() else {
                         context.logger.warning("second connection to host.sock refused")
                         return channel.close()
                     }
@@ -94,28 +91,48 @@ public final class UnixSocketConnector: Connector {
     }
 
     public func connect(process: SandboxProcess, timeout: Duration) async throws -> Connection {
-        defer { close() }
         let accepted = self.accepted.futureResult
-        return try await withThrowingTaskGroup(of: Connection?.self) { group in
+        return try await withThrowingTaskGroup(of: Connection.self) { group in
             group.addTask { try await accepted.get() }
             group.addTask {
-                let status = await process.waitForExit()
+                guard let status = await process.waitForExitUnlessCancelled() else { throw CancellationError() }
                 throw ProvisionerError(.exitedBeforeConnecting, "runtime exited before connecting (\(status))")
             }
             group.addTask {
                 try await Task.sleep(for: timeout)
                 throw ProvisionerError(.connectTimeout, "runtime did not connect within \(timeout)")
             }
-            defer { group.cancelAll() }
-            guard let connection = try await group.next() ?? nil else {
-                throw ProvisionerError(.connectTimeout, "runtime did not connect")
+            // Whatever comes first, stop listening: that also ends the accept wait, so the group can finish.
+            defer {
+                close()
+                group.cancelAll()
             }
+            guard let connection = try await group.next() else { throw CancellationError() }
+            handedOver.set()
             return connection
         }
     }
 
+    /// Stops listening. A connection accepted but never handed over by ``connect(process:timeout:)`` is closed.
     public func close() {
         listener.close(promise: nil)
         accepted.fail(ProvisionerError(.hostSocket, "connector closed"))
+        let handedOver = self.handedOver
+        accepted.futureResult.whenSuccess { connection in
+            if !handedOver.isSet { connection.close() }
+        }
+    }
+}
+
+/// A Sendable boolean shared with event-loop callbacks.
+final class AtomicFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
+
+    /// Sets the flag; true only for the first caller.
+    func claim() -> Bool {
+        value.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
     }
 }

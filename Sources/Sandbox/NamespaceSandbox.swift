@@ -62,8 +62,8 @@ public final class NamespaceSandbox: SandboxBackend {
         self.logger = logger
     }
 
-    public func spawn(_ spec: SandboxSpec) async throws(SandboxError) -> SandboxProcess {
-        try spawnBlocking(spec)
+    public func spawn(_ spec: SandboxSpec, hostID: UInt32?) async throws(SandboxError) -> SandboxProcess {
+        try spawnBlocking(spec, hostID: hostID)
     }
 
     /// Takes a host id ahead of a spawn, e.g. to `chown` the runtime's writable directory (and its

@@ -8,7 +8,19 @@ import SystemPackage
 /// `namespaces`, bounded by its 5 s deadline).
 public protocol SandboxBackend: Sendable {
     var kind: SandboxBackendKind { get }
-    func spawn(_ spec: SandboxSpec) async throws(SandboxError) -> SandboxProcess
+    /// Starts `spec`.
+    ///
+    /// `hostID`, when given, was taken ahead of time from the allocator the backend was built with (so the
+    /// caller could `chown` what the sandbox must reach, such as its `host.sock`); the process owns it from
+    /// then on, also when the spawn fails. Backends that run the process as the caller ignore it.
+    func spawn(_ spec: SandboxSpec, hostID: UInt32?) async throws(SandboxError) -> SandboxProcess
+}
+
+extension SandboxBackend {
+    /// Starts `spec` with a host id the backend picks itself.
+    public func spawn(_ spec: SandboxSpec) async throws(SandboxError) -> SandboxProcess {
+        try await spawn(spec, hostID: nil)
+    }
 }
 
 /// Resolves the shared libraries of a spec's executable: the seam between backends and

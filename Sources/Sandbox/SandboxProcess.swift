@@ -31,7 +31,9 @@ public final class SandboxProcess: Sendable {
     private struct State {
         var pidfd: CInt
         var exit: ExitStatus?
-        var waiters: [CheckedContinuation<ExitStatus, Never>] = []
+        /// Resumed with the status at exit, or with nil when a cancellable wait is cancelled.
+        var waiters: [UInt64: @Sendable (ExitStatus?) -> Void] = [:]
+        var nextWaiter: UInt64 = 0
     }
 
     private let state: Mutex<State>
@@ -68,15 +70,38 @@ public final class SandboxProcess: Sendable {
     /// The exit status if the process has exited, without waiting.
     public var exitStatus: ExitStatus? { state.withLock { $0.exit } }
 
-    /// Waits (without blocking a thread) until the runtime exits.
+    /// Waits (without blocking a thread) until the runtime exits. Not cancellable.
     public func waitForExit() async -> ExitStatus {
         await withCheckedContinuation { continuation in
             let done: ExitStatus? = state.withLock { state in
                 if let exit = state.exit { return exit }
-                state.waiters.append(continuation)
+                state.nextWaiter += 1
+                state.waiters[state.nextWaiter] = { continuation.resume(returning: $0 ?? .signaled(SIGKILL)) }
                 return nil
             }
             if let done { continuation.resume(returning: done) }
+        }
+    }
+
+    /// Waits until the runtime exits, or returns nil as soon as the calling task is cancelled.
+    public func waitForExitUnlessCancelled() async -> ExitStatus? {
+        let id = state.withLock { state in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<ExitStatus?, Never>) in
+                let immediate: ExitStatus?? = state.withLock { state in
+                    if let exit = state.exit { return .some(exit) }
+                    if Task.isCancelled { return .some(nil) }
+                    state.waiters[id] = { continuation.resume(returning: $0) }
+                    return .none
+                }
+                if case .some(let status) = immediate { continuation.resume(returning: status) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?(nil)
         }
     }
 
@@ -145,11 +170,11 @@ public final class SandboxProcess: Sendable {
             state.exit = status
             close(state.pidfd)
             state.pidfd = -1
-            defer { state.waiters = [] }
-            return state.waiters
+            defer { state.waiters = [:] }
+            return state.waiters.values
         }
         onExit?()
-        for waiter in waiters { waiter.resume(returning: status) }
+        for waiter in waiters { waiter(status) }
     }
 }
 

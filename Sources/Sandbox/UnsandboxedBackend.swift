@@ -35,7 +35,8 @@ public final class UnsandboxedBackend: SandboxBackend {
         return dataDirectory.appending(target.components)
     }
 
-    public func spawn(_ spec: SandboxSpec) async throws(SandboxError) -> SandboxProcess {
+    /// Runs as the caller: `hostID` is not used (pass nil).
+    public func spawn(_ spec: SandboxSpec, hostID: UInt32?) async throws(SandboxError) -> SandboxProcess {
         try spawnBlocking(spec)
     }
 

@@ -4,23 +4,27 @@ import Synchronization
 
 /// Records a runtime's events in the background so tests can wait for them with a deadline.
 final class EventRecorder: Sendable {
-    private let recorded = Mutex<[(ContinuousClock.Instant, RuntimeEvent)]>([])
+    private final class Store: Sendable {
+        let events = Mutex<[(ContinuousClock.Instant, RuntimeEvent)]>([])
+    }
+
+    private let store = Store()
     private let consumer: Task<Void, Never>
 
     init(_ runtime: Runtime) {
         let stream = runtime.events()
-        let recorded = self.recorded
+        let store = self.store
         consumer = Task {
             for await event in stream {
-                recorded.withLock { $0.append((ContinuousClock.now, event)) }
+                store.events.withLock { $0.append((ContinuousClock.now, event)) }
             }
         }
     }
 
     deinit { consumer.cancel() }
 
-    var events: [RuntimeEvent] { recorded.withLock { $0.map(\.1) } }
-    var timestamps: [ContinuousClock.Instant] { recorded.withLock { $0.map(\.0) } }
+    var events: [RuntimeEvent] { store.events.withLock { $0.map(\.1) } }
+    var timestamps: [ContinuousClock.Instant] { store.events.withLock { $0.map(\.0) } }
 
     /// Waits until `count` events matching `predicate` have been recorded; returns them.
     @discardableResult
@@ -50,4 +54,15 @@ extension RuntimeEvent {
     var isStopped: Bool { if case .stopped = self { true } else { false } }
     var isFailedToStart: Bool { if case .failedToStart = self { true } else { false } }
     var failureMessage: String? { if case .failedToStart(let message) = self { message } else { nil } }
+}
+
+/// Runs `body` and stops `runtime` afterwards, also when `body` throws, so no test leaves a runtime behind.
+func supervising(_ runtime: Runtime, _ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch {
+        await runtime.stop()
+        throw error
+    }
+    await runtime.stop()
 }

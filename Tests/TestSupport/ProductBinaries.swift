@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Locates executables built by this package next to the running test bundle.
 public enum ProductBinaries {
