@@ -126,6 +126,9 @@ let package = Package(
             name: "SandboxDaemon",
             dependencies: [
                 "Sandbox",
+                "RuntimeProvisioner",
+                "RuntimeHostProtocol",
+                "CBOR",
                 "SystemCalls",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),
