@@ -94,6 +94,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "bench-provision",
+            dependencies: [
+                "RuntimeProvisioner", "RuntimeHostProtocol", "Sandbox",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .executableTarget(
             name: "example-runtime",
@@ -132,6 +141,9 @@ let package = Package(
             name: "SandboxDaemon",
             dependencies: [
                 "Sandbox",
+                "RuntimeProvisioner",
+                "RuntimeHostProtocol",
+                "CBOR",
                 "SystemCalls",
                 "SystemdSupport",
                 .product(name: "SystemPackage", package: "swift-system"),

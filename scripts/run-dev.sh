@@ -26,7 +26,7 @@ done
 
 if ! "${CTL[@]}" status example >/dev/null 2>&1; then
     "${CTL[@]}" provision --name example --id "$EXAMPLE_ID" --executable "$BIN/example-runtime" \
-        --sandbox namespaces --arg --version --arg 1.0.0 || true
+        --sandbox namespaces --proc --arg --version --arg 1.0.0 || true
 fi
 sleep 0.5
 "${CTL[@]}" list || true

@@ -124,6 +124,7 @@ struct Provision: ParsableCommand {
     @Option(name: .customLong("env"), help: "An environment variable K=V (repeatable).") var environment: [String] = []
     @Option(help: "Sandbox backend: namespaces, bubblewrap or none.") var sandbox: String?
     @Flag(inversion: .prefixedNo, help: "Share the host network.") var network: Bool?
+    @Flag(name: .customLong("proc"), inversion: .prefixedNo, help: "Mount /proc in the sandbox (Swift runtimes need it).") var mountProc: Bool?
     @Flag(inversion: .prefixedNo, help: "Start it right away (default: yes).") var autostart: Bool?
 
     func run() throws {
@@ -151,6 +152,7 @@ struct Provision: ParsableCommand {
         }
         if let sandbox { spec["sandbox"] = sandbox }
         if let network { spec["network"] = network }
+        if let mountProc { spec["mount_proc"] = mountProc }
         if let autostart { spec["autostart"] = autostart }
         guard !spec.isEmpty else { throw CLIError.usage("give a spec with -f FILE and/or --name/--id/--executable") }
         let bytes = try [UInt8](JSONSerialization.data(withJSONObject: spec, options: [.sortedKeys]))

@@ -78,7 +78,8 @@ struct ControlAPITests {
 
     @Test("bad requests get the documented error while the daemon keeps serving")
     func errors() async throws {
-        let daemon = try await TestDaemon()
+        // A short request timeout: the 413 for a declared-but-unsent body waits for it before closing.
+        let daemon = try await TestDaemon { $0.api.requestTimeout = .seconds(2) }
         let cases: [(String, String, String?, Int, String, String?)] = [
             ("POST", "/v1/runtimes", #"{"name":"#, 400, "invalid_json", nil),
             ("POST", "/v1/runtimes", Specs.json(name: "a", extra: #","bogus":1"#), 400, "unknown_field", "bogus"),
@@ -180,11 +181,11 @@ struct ControlAPITests {
         let daemon = try await TestDaemon()
         let socketPath = daemon.socketPath
         let stream = Task {
-            await TestHTTP.offPool { () -> TestResponse in
+            await TestHTTP.offPool { () -> [UInt8] in
                 let fd = TestHTTP.connect(socketPath)
                 defer { close(fd) }
                 TestHTTP.sendAll(fd, Array("GET /v1/events?runtime=ev HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
-                return TestHTTP.parse(TestHTTP.readAll(fd))  // until the daemon ends the stream
+                return TestHTTP.readAll(fd)  // until the daemon ends the stream
             }
         }
         // Wait until the subscription exists, then generate events for two runtimes.
@@ -199,7 +200,9 @@ struct ControlAPITests {
         #expect(history.body.split(separator: "\n").count == 3, "\(history.body)")
 
         try await daemon.stop()
-        let response = await stream.value
+        let raw = await stream.value
+        #expect(String(decoding: raw, as: UTF8.self).hasSuffix("\r\n0\r\n\r\n"), "the chunked stream ends cleanly")
+        let response = TestHTTP.parse(raw)
         #expect(response.status == 200)
         #expect(response.headers["content-type"] == "application/x-ndjson")
         let lines = response.body.split(separator: "\n").map {

@@ -28,6 +28,8 @@ public struct RuntimeSpecification: Sendable, Hashable {
     public var binds: [Bind]
     public var dataFiles: [DataFile]
     public var network: Bool
+    /// Mount a fresh `/proc` for the sandbox's pid namespace (Swift runtimes need it; off by default).
+    public var mountProc: Bool
     public var localConfig: [String: JSONValue]?
     public var expectedVersion: RuntimeVersion?
     public var sandbox: SandboxBackendKind
@@ -48,6 +50,7 @@ public struct RuntimeSpecification: Sendable, Hashable {
                 .object(["target": .string($0.target), "content_base64": .string(Base64.encode($0.contents))])
             }),
             "network": .bool(network),
+            "mount_proc": .bool(mountProc),
             "local_config": localConfig.map(JSONValue.object) ?? .null,
             "expected_version": expectedVersion.map { .string($0.description) } ?? .null,
             "sandbox": .string(sandbox.rawValue),

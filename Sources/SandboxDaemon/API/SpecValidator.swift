@@ -20,7 +20,7 @@ public struct SpecValidator: Sendable {
     }
 
     static let topLevelKeys: Set<String> = [
-        "name", "id", "executable", "args", "env", "binds", "data", "network", "local_config",
+        "name", "id", "executable", "args", "env", "binds", "data", "network", "mount_proc", "local_config",
         "expected_version", "sandbox", "autostart",
     ]
 
@@ -95,6 +95,7 @@ public struct SpecValidator: Sendable {
         let binds = try validateBinds(present(object, "binds"))
         let dataFiles = try validateData(present(object, "data"))
         let network = try optionalBool(object, "network") ?? false
+        let mountProc = try optionalBool(object, "mount_proc") ?? false
         let autostart = try optionalBool(object, "autostart") ?? true
 
         var localConfig: [String: JSONValue]?
@@ -121,7 +122,7 @@ public struct SpecValidator: Sendable {
 
         return RuntimeSpecification(
             name: name, id: id, executable: executable, arguments: arguments, environment: environment,
-            binds: binds, dataFiles: dataFiles, network: network, localConfig: localConfig,
+            binds: binds, dataFiles: dataFiles, network: network, mountProc: mountProc, localConfig: localConfig,
             expectedVersion: expectedVersion, sandbox: sandbox, autostart: autostart
         )
     }

@@ -27,26 +27,29 @@ struct ConnectionHandler: Sendable {
         let channel = connection.channel.channel
         do {
             try await connection.channel.executeThenClose { inbound, outbound in
+                var parts = inbound.makeAsyncIterator()
+                let refusal: DaemonError?
                 switch connection.admission {
                 case .accepted:
-                    break
+                    refusal = nil
                 case .refusedPeer(let peer):
                     logger.warning("control connection refused", metadata: ["peer": "\(peer.map(\.description) ?? "unknown")"])
-                    try await write(
-                        .error(DaemonError(.peerForbidden, "only root and members of the daemon's group may use this socket")),
-                        to: outbound, keepAlive: false, head: nil
-                    )
-                    return
+                    refusal = DaemonError(.peerForbidden, "only root and members of the daemon's group may use this socket")
                 case .overCapacity:
                     logger.warning("control connection refused: connection limit reached", metadata: ["limit": "\(limits.maxConnections)"])
-                    try await write(
-                        .error(DaemonError(.tooManyConnections, "too many connections (limit \(limits.maxConnections)); retry later")),
-                        to: outbound, keepAlive: false, head: nil
-                    )
+                    refusal = DaemonError(.tooManyConnections, "too many connections (limit \(limits.maxConnections)); retry later")
+                }
+                if let refusal {
+                    // Answer the first request (HTTP allows no response before one), then close. A client
+                    // that never sends one is dropped by the request timeout.
+                    while let part = try await parts.next() {
+                        guard case .head(let head) = part else { continue }
+                        try await write(.error(refusal), to: outbound, keepAlive: false, head: head)
+                        return
+                    }
                     return
                 }
 
-                var parts = inbound.makeAsyncIterator()
                 while true {
                     let outcome = try await readRequest(&parts, outbound)
                     guard case .request(let request, let head) = outcome else { return }
@@ -153,11 +156,11 @@ struct ConnectionHandler: Sendable {
         guard follow else {
             for event in events.recent(runtime: runtime) { try await outbound.write(line(event)) }
             try await outbound.write(.end(nil))
-            _ = tracker.setBusy(channel, false)
             return
         }
+        // The connection stays "busy": at shutdown the hub ends the stream, which then writes its final
+        // chunk and closes by itself (closing it from outside would cut the chunked body short).
         let stream = events.subscribe(runtime: runtime)
-        _ = tracker.setBusy(channel, false)  // an idle stream must not hold up shutdown
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await event in stream {
