@@ -171,6 +171,7 @@ let package = Package(
             name: "sandboxctl",
             dependencies: [
                 "SystemCalls",
+                "SystemdSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

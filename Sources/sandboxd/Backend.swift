@@ -1,7 +1,8 @@
 import Logging
 import SandboxDaemon
+import SystemdSupport
 
-/// Builds the runtime backend the daemon drives: the sandbox provisioner.
-func makeBackend(configuration: DaemonConfiguration, logger: Logger) throws -> any RuntimeBackend {
-    try ProvisionerBackend(configuration: configuration, logger: logger)
+/// Builds the runtime backend the daemon drives: the sandbox provisioner, reporting to `journal`.
+func makeBackend(configuration: DaemonConfiguration, logger: Logger, journal: ProvisionerJournal?) throws -> any RuntimeBackend {
+    try ProvisionerBackend(configuration: configuration, logger: logger, journal: journal)
 }

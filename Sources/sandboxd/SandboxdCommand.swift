@@ -60,7 +60,9 @@ struct SandboxdCommand: AsyncParsableCommand {
         logger.logLevel = configuration.logLevel
         let backend: any RuntimeBackend
         do {
-            backend = try makeBackend(configuration: configuration, logger: logger)
+            backend = try makeBackend(
+                configuration: configuration, logger: logger, journal: systemd.provisionerJournal(configuration, logger: logger)
+            )
         } catch {
             systemd.fatal("\(error)", errno: nil)
             throw ExitCode(1)

@@ -44,6 +44,17 @@ struct SystemdIntegration {
         )
     }
 
+    /// Runtime output and lifecycle entries: to the journal, or through `logger` on the console target.
+    func provisionerJournal(_ configuration: DaemonConfiguration, logger: Logger) -> ProvisionerJournal {
+        ProvisionerJournal(
+            sink: target.makeSink(consoleLogger: logger),
+            rateLimit: .init(
+                linesPerSecond: Double(configuration.journal.outputLinesPerSecond), burst: configuration.journal.outputBurst
+            ),
+            onError: { logger.warning("journal write failed", metadata: ["error": "\($0)"]) }
+        )
+    }
+
     /// `STATUS=fatal: …` + `ERRNO=`, and the message on standard error.
     func fatal(_ message: String, errno: Errno?) {
         notifier.fatal(message, errno: errno)

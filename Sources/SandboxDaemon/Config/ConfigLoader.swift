@@ -40,7 +40,7 @@ public enum ConfigLoader {
         if root == .null { return DaemonConfiguration() }
         let reader = try ObjectReader(root, path: "", allowed: [
             "socket", "state_directory", "runtime_directory", "log_level", "host", "sandbox", "api",
-            "supervision", "shutdown_timeout", "runtimes",
+            "supervision", "shutdown_timeout", "runtimes", "journal",
         ])
         var config = DaemonConfiguration()
 
@@ -107,6 +107,15 @@ public enum ConfigLoader {
         if config.defaultBackend == .none, !config.allowNone {
             throw DaemonError(
                 .invalidConfig, "default_backend none requires allow_none: true", field: "sandbox.default_backend"
+            )
+        }
+
+        if let journal = try reader.object("journal", allowed: ["output_lines_per_second", "output_burst"]) {
+            config.journal.outputLinesPerSecond = Int(
+                try journal.integer("output_lines_per_second", in: 1...1_000_000) ?? Int64(config.journal.outputLinesPerSecond)
+            )
+            config.journal.outputBurst = Int(
+                try journal.integer("output_burst", in: 1...10_000_000) ?? Int64(config.journal.outputBurst)
             )
         }
 

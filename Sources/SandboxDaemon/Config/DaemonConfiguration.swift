@@ -28,6 +28,8 @@ public struct DaemonConfiguration: Sendable, Hashable {
     /// Host uids/gids handed to sandboxes, one per live sandbox.
     public var hostIDs: HostIDRange = .default
     public var api = APILimits()
+    /// Per-runtime rate limit of output forwarded to the journal (excess lines are dropped and counted).
+    public var journal = JournalSettings()
     public var supervision = SupervisionSettings()
     /// How long shutdown waits for runtimes to stop before giving up on them.
     public var shutdownTimeout: Duration = .seconds(30)
@@ -43,6 +45,16 @@ public struct HostSettings: Sendable, Hashable {
     public var consensusProtocolVersion = RuntimeVersion(major: 7)
     /// 64 lowercase hex characters.
     public var consensusChainContext = String(repeating: "0", count: 64)
+
+    public init() {}
+}
+
+/// Runtime output forwarded to the journal.
+public struct JournalSettings: Sendable, Hashable {
+    /// Sustained lines per second per runtime.
+    public var outputLinesPerSecond = 1000
+    /// Lines a runtime may write in a burst above the sustained rate.
+    public var outputBurst = 5000
 
     public init() {}
 }

@@ -173,7 +173,7 @@ struct RegistryService: Service, CustomStringConvertible {
     }
 }
 
-/// Reports each runtime event and the state counts after it (and the counts once at startup).
+/// Reports the state counts at startup and after every runtime event.
 struct StatusService: Service, CustomStringConvertible {
     var description: String { "StatusService" }
     let registry: Registry
@@ -183,8 +183,7 @@ struct StatusService: Service, CustomStringConvertible {
     func run() async throws {
         let stream = events.subscribe()
         reporter.statusChanged(await registry.counts())
-        for await event in stream.cancelOnGracefulShutdown() {
-            reporter.runtimeEvent(event, status: try? await registry.status(event.runtime))
+        for await _ in stream.cancelOnGracefulShutdown() {
             reporter.statusChanged(await registry.counts())
         }
     }

@@ -17,14 +17,11 @@ public protocol DaemonReporter: Sendable {
     var watchdogInterval: Duration? { get }
     /// The supervision loop completed a healthy pass (systemd's `WATCHDOG=1`).
     func watchdogPass()
-    /// A runtime event, with the runtime's status right after it (nil if it is already gone).
-    func runtimeEvent(_ event: EventDocument, status: StatusDocument?)
 }
 
 extension DaemonReporter {
     public var watchdogInterval: Duration? { nil }
     public func watchdogPass() {}
-    public func runtimeEvent(_ event: EventDocument, status: StatusDocument?) {}
 }
 
 /// The default reporter: log lines only.

@@ -3,16 +3,15 @@ import Synchronization
 public import SystemdSupport
 import SystemPackage
 
-/// Reports to systemd and the journal: `sd_notify` (READY, STATUS, RELOADING, STOPPING, WATCHDOG, fatal)
-/// and runtime lifecycle entries with fixed `MESSAGE_ID`s; logs like ``LoggingReporter`` as well.
+/// Reports to systemd: `sd_notify` (READY, STATUS, RELOADING, STOPPING, WATCHDOG, fatal) and the journal's
+/// `reload` lifecycle entry; logs like ``LoggingReporter`` as well. Runtime lifecycle entries come from
+/// the provisioner (`ProvisionerJournal`).
 ///
 /// Without `NOTIFY_SOCKET` the notifier is a no-op, so this reporter is right under any service manager.
 public final class SystemdReporter: DaemonReporter {
     private struct State {
         var reloading = false
         var alive = 0
-        /// Last known pid per runtime name, for the `stopped` entry (the snapshot has none by then).
-        var pids: [String: Int32] = [:]
     }
 
     private let notifier: SystemdNotifier
@@ -61,22 +60,6 @@ public final class SystemdReporter: DaemonReporter {
     public func fatal(_ error: DaemonError) {
         logging.fatal(error)
         notifier.fatal(error.message, errno: Self.errno(for: error.code))
-    }
-
-    public func runtimeEvent(_ event: EventDocument, status: StatusDocument?) {
-        var runtime = RuntimeIdentity(id: status?.id ?? event.runtime, name: event.runtime, pid: status?.pid)
-        switch event.kind {
-        case .started(let version):
-            state.withLock { $0.pids[event.runtime] = status?.pid }
-            lifecycle.record(.started, runtime: runtime, details: .init(restartCount: status?.restarts, version: "\(version)"))
-        case .failedToStart(let error):
-            lifecycle.record(.failedToStart, runtime: runtime, details: .init(restartCount: status?.restarts, error: error))
-        case .stopped(let exit):
-            runtime.pid = state.withLock { $0.pids.removeValue(forKey: event.runtime) } ?? runtime.pid
-            lifecycle.record(.stopped, runtime: runtime, details: LifecycleDetails(exit: exit, restartCount: status?.restarts))
-        case .updated, .configUpdated:
-            break
-        }
     }
 
     /// The `ERRNO=` systemd shows for a fatal error.

@@ -4,6 +4,7 @@ import RuntimeHostProtocol
 import RuntimeProvisioner
 import Sandbox
 import SystemPackage
+public import SystemdSupport
 
 /// The production ``RuntimeBackend``: the seam implemented with the `RuntimeProvisioner` module.
 ///
@@ -14,7 +15,8 @@ public struct ProvisionerBackend: RuntimeBackend {
     let provisioner: Provisioner
     let bubblewrapEnabled: Bool
 
-    public init(configuration: DaemonConfiguration, logger: Logger) throws {
+    /// - Parameter journal: receives runtime output and supervision steps (sandboxd's journald integration).
+    public init(configuration: DaemonConfiguration, logger: Logger, journal: ProvisionerJournal? = nil) throws {
         let host = configuration.host
         var settings = ProvisionerConfiguration(hostInfo: HostInfo(
             consensusBackend: host.consensusBackend,
@@ -36,6 +38,7 @@ public struct ProvisionerBackend: RuntimeBackend {
             runtimeLogger.logLevel = level
             return runtimeLogger
         }
+        journal?.install(into: &settings)
         provisioner = try Provisioner(configuration: settings)
         bubblewrapEnabled = configuration.bubblewrapPath != nil
     }
@@ -52,7 +55,8 @@ public struct ProvisionerBackend: RuntimeBackend {
             name: spec.name,
             executable: FilePath(spec.executable),
             arguments: spec.arguments,
-            environment: spec.environment,
+            // The spec's environment only, never the service manager's (NOTIFY_SOCKET, LISTEN_*, …).
+            environment: SystemdEnvironment.sanitized(spec.environment),
             binds: spec.binds.map { BindMount(source: FilePath($0.source), target: FilePath($0.target), mode: $0.mode) },
             dataFiles: spec.dataFiles.map { DataFile(target: FilePath($0.target), contents: $0.contents) },
             allowNetwork: spec.network,
