@@ -130,7 +130,8 @@ struct SystemdBootTests {
 @Suite(
     "sandboxd under systemd as PID 1",
     .enabled(if: BootedSystemd.isSupported, "needs root, systemd, util-linux (unshare, nsenter, pivot_root), timeout, overlayfs and a cgroup v2 hierarchy"),
-    .enabled(if: Sandboxd.binary != nil, "sandboxd is not built in this checkout (the daemon is not merged yet)"),
+    .enabled(if: Sandboxd.binary != nil && Sandboxd.exampleRuntime != nil && Sandboxd.sandboxctl != nil,
+             "sandboxd, sandboxctl and example-runtime are not built in this checkout"),
     .timeLimit(.minutes(3))
 )
 struct SandboxdBootTests {
@@ -145,7 +146,8 @@ struct SandboxdBootTests {
     @Test func socketActivatedNotifyJournalAndRestarts() async throws {
         let system = try await BootedSystemd.boot(daemon: Sandboxd.binary!, files: [
             "etc/systemd/system/sandboxd.service.d/test.conf": Self.dropIn,
-            "etc/sandboxd/sandboxd.yaml": "log_level: debug\n",
+            "etc/sandboxd/sandboxd.yaml": "log_level: debug\nsandbox:\n  allow_none: true\n"
+                + Sandboxd.declaredRuntime(name: "demo", executable: Sandboxd.exampleRuntime!, arguments: ["--log-json"]),
         ])
         do {
             try await exercise(system)
@@ -166,11 +168,10 @@ struct SandboxdBootTests {
         let health = try await offloaded { try httpRequest(socket: path, target: "/v1/health") }
         #expect(health.hasPrefix("HTTP/1.1 200"), "\(health)")
         let running = try await system.waitFor("sandboxd.service", ["ActiveState", "SubState", "StatusText", "MainPID"]) {
-            $0["SubState"] == "running" && $0["StatusText"]?.hasPrefix("running: ") == true
+            $0["SubState"] == "running" && $0["StatusText"] == "running: 1 runtimes (1 up, 0 starting, 0 backoff, 0 failed)"
         }
         let recent = try await system.journalctl(["-u", "sandboxd", "-n", "30"])
         let status = try #require(running, "\(recent)")
-        #expect(status["StatusText"] == "running: 0 runtimes (0 up, 0 starting, 0 backoff, 0 failed)")
         #expect(FileManager.default.fileExists(atPath: path), "the socket unit's path stays")
 
         // auto log target under systemd: native journal entries with code locations.
@@ -178,6 +179,18 @@ struct SandboxdBootTests {
         let entries = log.split(separator: "\n").compactMap { PrivateJournald.decode(String($0)) }
         #expect(entries.contains { $0["SYSLOG_IDENTIFIER"] == "sandboxd" && $0["CODE_FILE"] != nil && $0["_TRANSPORT"] == "journal" },
                 "\(entries.prefix(5))")
+
+        // The runtime's lines: under the unit, by runtime name, and through `sandboxctl logs`.
+        try await Task.sleep(for: .seconds(1.5))
+        let runtimeLog = try await system.journalctl(["SANDBOX_RUNTIME_NAME=demo", "-o", "json", "--all"])
+        let runtimeEntries = runtimeLog.split(separator: "\n").compactMap { PrivateJournald.decode(String($0)) }
+        #expect(runtimeEntries.contains { $0["MESSAGE_ID"] == LifecycleEvent.started.messageID })
+        #expect(runtimeEntries.contains {
+            $0["MESSAGE"]?.contains("\"msg\":\"tick") == true && $0["SYSLOG_IDENTIFIER"] == "demo"
+                && $0["_SYSTEMD_UNIT"] == "sandboxd.service"
+        }, "\(runtimeEntries.suffix(3))")
+        let logs = try await system.run(Sandboxd.sandboxctl!, ["logs", "demo", "-n", "2"])
+        #expect(logs.stdout.split(separator: "\n").count == 2 && logs.stdout.contains("demo["), "\(logs.stdout) \(logs.stderr)")
 
         // Crash → Restart=on-failure; a stopped daemon → watchdog → restart.
         let before = status["MainPID"]
@@ -192,6 +205,10 @@ struct SandboxdBootTests {
         }
         #expect(watchdog != nil, "restart after a watchdog timeout")
         #expect(try await system.journalctl(["-u", "sandboxd", "-o", "cat"]).contains("Watchdog timeout"))
+        let back = try await system.waitFor("sandboxd.service", ["StatusText"]) {
+            $0["StatusText"] == "running: 1 runtimes (1 up, 0 starting, 0 backoff, 0 failed)"
+        }
+        #expect(back != nil, "the runtime is back after the daemon's restart")
 
         // systemctl stop: STOPPING=1, a clean exit, and the socket file is still there for the next start.
         _ = try await system.systemctl(["stop", "sandboxd.service"])
