@@ -97,7 +97,7 @@ struct SystemdBootTests {
         #expect(managerLog.contains("Watchdog timeout"), "\(managerLog.suffix(2000))")
     }
 
-    /// `/usr/local/bin/sandboxd` for the booted system: execs the probe's fake daemon (same pid).
+    /// `/usr/local/sbin/sandboxd` for the booted system: execs the probe's fake daemon (same pid).
     private static func daemonWrapper() throws -> String {
         let path = "/tmp/sandboxd-fake-daemon-\(UUID().uuidString.prefix(8))"
         try "#!/bin/sh\nexec \(Host.probe!) fake-daemon \"$@\"\n".write(toFile: path, atomically: true, encoding: .utf8)
