@@ -263,9 +263,8 @@ public final class Connection: Sendable {
     private static let allocator = ByteBufferAllocator()
 
     private func makeFrame(_ message: Message) throws(RHPError) -> ByteBuffer {
-        let payload = try message.payload()
-        var buffer = Self.allocator.buffer(capacity: Frame.headerSize + payload.count)
-        try Frame.write(payload, into: &buffer, sendLimit: configuration.sendLimit)
+        var buffer = Self.allocator.buffer(capacity: 64)
+        try message.writeFrame(into: &buffer, sendLimit: configuration.sendLimit)
         return buffer
     }
 

@@ -156,7 +156,16 @@ func makeRawPair(
 /// What a connection did with a byte stream written to it by a raw peer that then stopped sending.
 struct FeedOutcome {
     var closeReason: CloseReason
-    var requests: [Body]
+    let handler: RecordingHandler
+
+    /// What the handler saw; handler tasks may still be starting when the connection has closed,
+    /// so this waits (up to a second) for at least `count` requests.
+    func requests(atLeast count: Int = 0) async -> [Body] {
+        for _ in 0..<100 where handler.requests.count < count {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return handler.requests
+    }
 
     static func feed(_ bytes: [UInt8], to role: Connection.Role, oneByteAtATime: Bool = false) async throws -> FeedOutcome {
         let handler = RecordingHandler()
@@ -173,7 +182,7 @@ struct FeedOutcome {
         peer.shutdownWrite()
         let reason = await connection.waitUntilClosed()
         peer.close()
-        return FeedOutcome(closeReason: reason, requests: handler.requests)
+        return FeedOutcome(closeReason: reason, handler: handler)
     }
 }
 
