@@ -364,6 +364,10 @@ public final class Connection: Sendable {
     }
 
     private func spawnHandler(_ id: UInt64, _ request: Body) {
+        if let response = handler.immediateResponse(to: request) {
+            respond(to: id, with: response)
+            return
+        }
         let work: @Sendable () async -> Void = {
             let response: Body
             do {
