@@ -19,14 +19,20 @@ enum MessageCodec {
         limits.maxNesting -= 2
         return limits
     }()
-    private static let kindsByName: [[UInt8]: BodyKind] = Dictionary(
-        uniqueKeysWithValues: BodyKind.allCases.map { (Array($0.rawValue.utf8), $0) })
-    private static let encodedNames: [BodyKind: [UInt8]] = Dictionary(
-        uniqueKeysWithValues: BodyKind.allCases.map { kind in
-            var bytes: [UInt8] = []
-            appendHead(major: 3, UInt64(kind.rawValue.utf8.count), to: &bytes)
-            return (kind, bytes + Array(kind.rawValue.utf8))
-        })
+    /// Variant names as UTF-8, bucketed by length, for lookups without allocating.
+    private static let kindsByLength: [[([UInt8], BodyKind)]] = {
+        let longest = BodyKind.allCases.map(\.rawValue.utf8.count).max() ?? 0
+        var buckets = [[([UInt8], BodyKind)]](repeating: [], count: longest + 1)
+        for kind in BodyKind.allCases { buckets[kind.rawValue.utf8.count].append((Array(kind.rawValue.utf8), kind)) }
+        return buckets
+    }()
+    private static let unitPayload: [UInt8] = [0xa0]
+
+    private static func kind(named name: UnsafeRawBufferPointer.SubSequence) -> BodyKind? {
+        guard name.count < kindsByLength.count else { return nil }
+        for (bytes, kind) in kindsByLength[name.count] where bytes.elementsEqual(name) { return kind }
+        return nil
+    }
 
     // MARK: Encoding
 
@@ -34,7 +40,7 @@ enum MessageCodec {
     static func payloadBytes(_ body: Body) throws -> [UInt8] {
         switch body {
         case .empty, .runtimePingRequest, .runtimeShutdownRequest, .runtimeAbortRequest, .runtimeAbortResponse:
-            return [0xa0]
+            return unitPayload
         case .raw(_, let raw):
             try CBORDecoder(limits: payloadLimits).validate(raw.bytes)
             return raw.bytes
@@ -46,22 +52,43 @@ enum MessageCodec {
 
     /// Appends the canonical encoding of `message` to `buffer`.
     static func write(_ message: Message, payload: [UInt8], into buffer: inout ByteBuffer) {
-        var head: [UInt8] = [0xa3]
-        head += idKey
-        appendHead(major: 0, message.id, to: &head)
-        head += bodyKey
-        head.append(0xa1)
-        head += encodedNames[message.body.kind]!
-        buffer.writeBytes(head)
+        let name = message.body.kind.rawValue
+        buffer.writeInteger(UInt8(0xa3))
+        buffer.writeBytes(idKey)
+        writeHead(major: 0, message.id, into: &buffer)
+        buffer.writeBytes(bodyKey)
+        buffer.writeInteger(UInt8(0xa1))
+        writeHead(major: 3, UInt64(name.utf8.count), into: &buffer)
+        buffer.writeString(name)
         buffer.writeBytes(payload)
-        var tail = typeKey
-        appendHead(major: 0, UInt64(message.messageType.rawValue), to: &tail)
-        buffer.writeBytes(tail)
+        buffer.writeBytes(typeKey)
+        writeHead(major: 0, UInt64(message.messageType.rawValue), into: &buffer)
     }
 
     static func encodedSize(_ message: Message, payload: [UInt8]) -> Int {
-        1 + idKey.count + headSize(message.id) + bodyKey.count + 1 + encodedNames[message.body.kind]!.count
+        let nameLength = message.body.kind.rawValue.utf8.count
+        return 1 + idKey.count + headSize(message.id) + bodyKey.count + 1 + headSize(UInt64(nameLength)) + nameLength
             + payload.count + typeKey.count + headSize(UInt64(message.messageType.rawValue))
+    }
+
+    private static func writeHead(major: UInt8, _ value: UInt64, into buffer: inout ByteBuffer) {
+        let major = major << 5
+        switch value {
+        case 0..<24:
+            buffer.writeInteger(major | UInt8(value))
+        case 24..<0x100:
+            buffer.writeInteger(major | 24)
+            buffer.writeInteger(UInt8(value))
+        case 0x100..<0x1_0000:
+            buffer.writeInteger(major | 25)
+            buffer.writeInteger(UInt16(value), endianness: .big)
+        case 0x1_0000..<0x1_0000_0000:
+            buffer.writeInteger(major | 26)
+            buffer.writeInteger(UInt32(value), endianness: .big)
+        default:
+            buffer.writeInteger(major | 27)
+            buffer.writeInteger(value, endianness: .big)
+        }
     }
 
     private static func headSize(_ value: UInt64) -> Int {
@@ -74,24 +101,6 @@ enum MessageCodec {
         }
     }
 
-    private static func appendHead(major: UInt8, _ value: UInt64, to bytes: inout [UInt8]) {
-        let major = major << 5
-        switch value {
-        case 0..<24:
-            bytes.append(major | UInt8(value))
-        case 24..<0x100:
-            bytes += [major | 24, UInt8(value)]
-        case 0x100..<0x1_0000:
-            bytes += [major | 25, UInt8(value >> 8), UInt8(truncatingIfNeeded: value)]
-        case 0x1_0000..<0x1_0000_0000:
-            bytes.append(major | 26)
-            for shift in [24, 16, 8, 0] { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
-        default:
-            bytes.append(major | 27)
-            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
-        }
-    }
-
     // MARK: Parsing
 
     /// Parses a canonical message, or returns nil when `bytes` is not in the canonical shape.
@@ -100,7 +109,7 @@ enum MessageCodec {
         var reader = Reader(bytes: bytes)
         guard reader.take(0xa3), reader.take(idKey), let id = reader.canonicalUInt() else { return nil }
         guard reader.take(bodyKey), reader.take(0xa1), let nameLength = reader.canonicalTextLength(),
-            let name = reader.take(count: nameLength), let kind = kindsByName[Array(name)]
+            let name = reader.take(count: nameLength), let kind = kind(named: name)
         else { return nil }
         let payloadStart = reader.offset
         // The envelope ends with "message_type" and a one- or two-byte uint8.
