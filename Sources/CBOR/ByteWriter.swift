@@ -9,17 +9,6 @@ struct ByteWriter {
 
     var count: Int { bytes.count }
 
-    /// Number of bytes the shortest head for `argument` takes.
-    static func headLength(_ argument: UInt64) -> Int {
-        switch argument {
-        case 0..<24: 1
-        case 24...0xff: 2
-        case 0x100...0xffff: 3
-        case 0x1_0000...0xffff_ffff: 5
-        default: 9
-        }
-    }
-
     /// Writes the shortest head for `major` and `argument`.
     mutating func writeHead(_ major: UInt8, _ argument: UInt64) {
         let type = major << 5

@@ -1,5 +1,19 @@
-/// A coding key for any text key: use it to list every key of a map, e.g. a body whose single key
-/// names the variant that follows.
+/// A coding key for any text key, to list every key of a map.
+///
+/// Typical use is a body whose single key names the variant that follows:
+///
+/// ```swift
+/// init(from decoder: any Decoder) throws {
+///     let container = try decoder.container(keyedBy: CBORCodingKey.self)
+///     let keys = container.allKeys  // every key, in wire order
+///     guard keys.count == 1, let key = keys.first else { throw … }
+///     switch key.stringValue {
+///     case "Empty": self = .empty
+///     case "Error": self = .error(try container.decode(ErrorPayload.self, forKey: key))
+///     default: self = .other(key.stringValue, try container.decode(CBORRawItem.self, forKey: key))
+///     }
+/// }
+/// ```
 public struct CBORCodingKey: CodingKey, Sendable, Hashable {
     public let stringValue: String
     public var intValue: Int? { nil }

@@ -69,20 +69,26 @@ public struct CBORDecodingError: Error, CustomStringConvertible {
     }
 
     public var description: String {
-        let path = codingPath.isEmpty ? "" : " (at \(codingPath.joined(separator: ".")))"
+        let path = codingPath.isEmpty ? "" : " (at \(renderedPath))"
         return "CBOR decoding error [\(code.rawValue)] at byte \(offset)\(path): \(message)"
     }
 
-    /// Prepends path components when the error passes through an enclosing container.
-    func prefixed(by components: [String]) -> CBORDecodingError {
-        var copy = self
-        copy.codingPath = components + codingPath
-        return copy
+    /// The path as `body.Error.code` or `list[2].name`.
+    private var renderedPath: String {
+        var text = ""
+        for component in codingPath {
+            if !text.isEmpty && !component.hasPrefix("[") {
+                text += "."
+            }
+            text += component
+        }
+        return text
     }
 
-    func appending(_ component: String) -> CBORDecodingError {
+    /// Prepends a key (or `[index]`) while the error passes out through an enclosing container.
+    func prefixed(by component: String) -> CBORDecodingError {
         var copy = self
-        copy.codingPath.append(component)
+        copy.codingPath.insert(component, at: 0)
         return copy
     }
 }

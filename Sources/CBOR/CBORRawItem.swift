@@ -39,10 +39,10 @@ extension CBORRawItem: DirectEncodable, DirectDecodable {
             throw EncodingError.invalidValue(
                 bytes,
                 EncodingError.Context(
-                    codingPath: sink.codingPath(upTo: sink.frames.count - 1),
+                    codingPath: [],
                     debugDescription: "CBORRawItem is not exactly one valid item: \(error)", underlyingError: error))
         }
-        sink.writer.bytes.append(contentsOf: bytes)
+        sink.core.writer.bytes.append(contentsOf: bytes)
     }
 
     static func decodeDirectly(from state: DecoderState, at offset: Int) -> CBORRawItem {
@@ -54,7 +54,7 @@ extension CBORRawItem: Codable {
     /// Captures the item; other decoders must supply the bytes as an array.
     public init(from decoder: any Decoder) throws {
         if let decoder = decoder as? DecoderImpl {
-            self = Self.decodeDirectly(from: decoder.state, at: decoder.offset)
+            self = Self.decodeDirectly(from: decoder.input, at: decoder.offset)
         } else {
             self.init(bytes: try decoder.singleValueContainer().decode([UInt8].self))
         }

@@ -1,6 +1,6 @@
 extension CBORValue: DirectEncodable, DirectDecodable {
     func encodeDirectly(into sink: EncoderSink) {
-        write(to: &sink.writer)
+        write(to: &sink.core.writer)
     }
 
     static func decodeDirectly(from state: DecoderState, at offset: Int) throws(CBORDecodingError) -> CBORValue {
@@ -34,6 +34,22 @@ extension CBORValue: DirectEncodable, DirectDecodable {
     }
 }
 
+/// A text-keyed map of free-form values (`local_config`) is written and read in one pass.
+extension Dictionary: DirectEncodable, DirectDecodable where Key == String, Value == CBORValue {
+    func encodeDirectly(into sink: EncoderSink) {
+        CBORValue.map(self).write(to: &sink.core.writer)
+    }
+
+    static func decodeDirectly(from state: DecoderState, at offset: Int) throws(CBORDecodingError) -> [String: CBORValue] {
+        guard state.head(at: offset).major == Major.map else {
+            throw state.mismatch(expected: "a map", at: offset)
+        }
+        var position = offset
+        guard case .map(let entries) = try state.value(at: &position) else { return [:] }
+        return entries
+    }
+}
+
 /// Length-first canonical order of text keys: shorter UTF-8 first, then bytewise.
 func canonicalTextOrder(_ lhs: String, _ rhs: String) -> Bool {
     let left = lhs.utf8
@@ -47,7 +63,7 @@ extension CBORValue: Codable {
     public init(from decoder: any Decoder) throws {
         if let decoder = decoder as? DecoderImpl {
             var position = decoder.offset
-            self = try decoder.state.value(at: &position)
+            self = try decoder.input.value(at: &position)
             return
         }
         let container = try decoder.singleValueContainer()

@@ -1,15 +1,12 @@
 /// The input of one `decode` call after validation, with the readers every container shares.
 ///
 /// Everything here runs on bytes the ``Validator`` already accepted, so heads are read without
-/// re-checking bounds or canonical form; only type checks can fail.
-final class DecoderState {
+/// re-checking bounds or canonical form; only type checks can fail. Errors are created without a
+/// coding path; each container prefixes its key while the error propagates outwards.
+struct DecoderState {
     let buffer: UnsafeBufferPointer<UInt8>
-    /// Keys of the values being decoded, innermost last.
-    var path: [any CodingKey] = []
-
-    init(buffer: UnsafeBufferPointer<UInt8>) {
-        self.buffer = buffer
-    }
+    /// Whether any map in the input has a key that is not a text string.
+    let hasNonTextKeys: Bool
 
     struct Head {
         let initial: UInt8
@@ -65,12 +62,8 @@ final class DecoderState {
 
     // MARK: Errors
 
-    func pathComponents() -> [String] {
-        path.map(\.stringValue)
-    }
-
     func error(_ code: CBORDecodingError.Code, _ message: String, at offset: Int) -> CBORDecodingError {
-        CBORDecodingError(code: code, message: message, offset: offset, codingPath: pathComponents())
+        CBORDecodingError(code: code, message: message, offset: offset)
     }
 
     /// A type mismatch, or ``CBORDecodingError/Code/unexpectedNull`` when the item is null/undefined.
@@ -206,9 +199,14 @@ final class DecoderState {
             var entries: [String: CBORValue] = [:]
             entries.reserveCapacity(Int(head.argument))
             for _ in 0..<head.argument {
+                let keyOffset = offset
                 let key = try mapKey(at: offset)
                 offset = key.upperBound
-                entries[String(decoding: UnsafeBufferPointer(rebasing: buffer[key]), as: UTF8.self)] = try value(at: &offset)
+                let name = String(decoding: UnsafeBufferPointer(rebasing: buffer[key]), as: UTF8.self)
+                if entries.updateValue(try value(at: &offset), forKey: name) != nil {
+                    // Distinct bytes, but equal as Swift strings (Unicode canonical equivalence).
+                    throw error(.duplicateMapKey, "map key \"\(name)\" equals an earlier key under Unicode canonical equivalence", at: keyOffset)
+                }
             }
             return .map(entries)
         default:
@@ -232,30 +230,30 @@ final class DecoderState {
     }
 
     /// Decodes any `Decodable` from the item at `offset`; errors from the type's own code are wrapped.
-    func decodeValue<T: Decodable>(_ type: T.Type, at offset: Int) throws -> T {
-        if let direct = T.self as? any DirectDecodable.Type {
-            return try direct.decodeDirectly(from: self, at: offset) as! T
-        }
+    ///
+    /// Common scalars are recognised by metatype identity, which is cheaper than a conformance lookup.
+    func decodeValue<T: Decodable>(_ type: T.Type, at offset: Int) throws(CBORDecodingError) -> T {
+        if T.self == String.self { return unsafeBitCast(try string(at: offset), to: T.self) }
+        if T.self == UInt64.self { return unsafeBitCast(try integer(UInt64.self, at: offset), to: T.self) }
+        if T.self == UInt32.self { return unsafeBitCast(try integer(UInt32.self, at: offset), to: T.self) }
+        if T.self == UInt16.self { return unsafeBitCast(try integer(UInt16.self, at: offset), to: T.self) }
+        if T.self == UInt8.self { return unsafeBitCast(try integer(UInt8.self, at: offset), to: T.self) }
+        if T.self == Int.self { return unsafeBitCast(try integer(Int.self, at: offset), to: T.self) }
+        if T.self == Int64.self { return unsafeBitCast(try integer(Int64.self, at: offset), to: T.self) }
+        if T.self == Bool.self { return unsafeBitCast(try bool(at: offset), to: T.self) }
         do {
-            return try T(from: DecoderImpl(state: self, offset: offset))
+            if let direct = T.self as? any DirectDecodable.Type {
+                return try direct.decodeDirectly(from: self, at: offset) as! T
+            }
+            return try T(from: DecoderImpl(input: self, offset: offset))
         } catch let error as CBORDecodingError {
             throw error
         } catch {
             throw CBORDecodingError(
                 code: .invalidValue, message: "\(T.self) rejected the value: \(describeForeignError(error))",
-                offset: offset, codingPath: pathComponents(), underlyingError: error)
+                offset: offset, underlyingError: error)
         }
     }
-}
-
-/// Index of an element in an array, as a coding key.
-struct IndexKey: CodingKey {
-    let intValue: Int?
-    var stringValue: String { "[\(intValue ?? 0)]" }
-
-    init(_ index: Int) { intValue = index }
-    init?(intValue: Int) { self.intValue = intValue }
-    init?(stringValue: String) { nil }
 }
 
 /// The useful text of a `DecodingError` (its debug description) or of any other error.

@@ -20,28 +20,28 @@ protocol MissingKeyDecodable {
 }
 
 extension Bool: DirectEncodable, DirectDecodable {
-    func encodeDirectly(into sink: EncoderSink) { sink.writer.writeBool(self) }
+    func encodeDirectly(into sink: EncoderSink) { sink.core.writer.writeBool(self) }
     static func decodeDirectly(from state: DecoderState, at offset: Int) throws(CBORDecodingError) -> Bool {
         try state.bool(at: offset)
     }
 }
 
 extension String: DirectEncodable, DirectDecodable {
-    func encodeDirectly(into sink: EncoderSink) { sink.writer.writeText(self) }
+    func encodeDirectly(into sink: EncoderSink) { sink.core.writer.writeText(self) }
     static func decodeDirectly(from state: DecoderState, at offset: Int) throws(CBORDecodingError) -> String {
         try state.string(at: offset)
     }
 }
 
 extension Double: DirectEncodable, DirectDecodable {
-    func encodeDirectly(into sink: EncoderSink) { sink.writer.writeDouble(self) }
+    func encodeDirectly(into sink: EncoderSink) { sink.core.writer.writeDouble(self) }
     static func decodeDirectly(from state: DecoderState, at offset: Int) throws(CBORDecodingError) -> Double {
         try state.double(at: offset)
     }
 }
 
 extension Float: DirectEncodable, DirectDecodable {
-    func encodeDirectly(into sink: EncoderSink) { sink.writer.writeDouble(Double(self)) }
+    func encodeDirectly(into sink: EncoderSink) { sink.core.writer.writeDouble(Double(self)) }
     static func decodeDirectly(from state: DecoderState, at offset: Int) throws(CBORDecodingError) -> Float {
         try state.float(at: offset)
     }
@@ -51,7 +51,7 @@ extension Float: DirectEncodable, DirectDecodable {
 protocol DirectInteger: FixedWidthInteger, DirectEncodable, DirectDecodable {}
 
 extension DirectInteger {
-    func encodeDirectly(into sink: EncoderSink) { sink.writer.writeInteger(self) }
+    func encodeDirectly(into sink: EncoderSink) { sink.core.writer.writeInteger(self) }
     static func decodeDirectly(from state: DecoderState, at offset: Int) throws(CBORDecodingError) -> Self {
         try state.integer(Self.self, at: offset)
     }

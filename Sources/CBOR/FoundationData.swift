@@ -7,7 +7,7 @@ import Foundation
 /// `Data` is a CBOR byte string (Go `[]byte`), written and read without going through its own Codable.
 extension Data: DirectEncodable, DirectDecodable {
     func encodeDirectly(into sink: EncoderSink) throws {
-        sink.writer.writeByteString(self)
+        sink.core.writer.writeByteString(self)
     }
 
     static func decodeDirectly(from state: DecoderState, at offset: Int) throws(CBORDecodingError) -> Data {

@@ -2,8 +2,10 @@
 /// to the empty value.
 ///
 /// Works with synthesized `Codable`: the `KeyedEncodingContainer`/`KeyedDecodingContainer` overloads
-/// below are picked by the synthesized code. Declare fields as `@OmitEmpty var major: UInt16 = 0`.
-/// Outside a keyed container (top level, array element) the value is written as is.
+/// below are picked by the synthesized code. Declare fields with an initial value,
+/// `@OmitEmpty var major: UInt16 = 0`, so the memberwise initializer takes a plain `UInt16`.
+/// A present key holding null is an error unless `Value` is optional. Outside a keyed container
+/// (top level, array element) the value is written as is.
 @propertyWrapper
 public struct OmitEmpty<Value: Codable & EmptyRepresentable>: Codable {
     public var wrappedValue: Value
@@ -35,7 +37,7 @@ extension OmitEmpty: DirectEncodable, DirectDecodable, MissingKeyDecodable {
     var omitsKey: Bool { wrappedValue.isEmptyValue }
 
     func encodeDirectly(into sink: EncoderSink) throws {
-        try sink.encodeValue(wrappedValue, key: nil)
+        try sink.encodeValue(wrappedValue)
     }
 
     static func decodeDirectly(from state: DecoderState, at offset: Int) throws -> OmitEmpty {

@@ -6,11 +6,18 @@
 struct Validator {
     let buffer: UnsafeBufferPointer<UInt8>
     let limits: CBORDecoder.Limits
+    /// Set when a map key is not a text string (typed decoding then checks every key).
+    private(set) var sawNonTextKey = false
+
+    init(buffer: UnsafeBufferPointer<UInt8>, limits: CBORDecoder.Limits) {
+        self.buffer = buffer
+        self.limits = limits
+    }
 
     var end: Int { buffer.count }
 
     /// Validates exactly one item at `offset` at nesting `depth` and returns the offset after it.
-    func validateItem(at offset: Int, depth: Int) throws(CBORDecodingError) -> Int {
+    mutating func validateItem(at offset: Int, depth: Int) throws(CBORDecodingError) -> Int {
         guard offset < end else {
             throw CBORDecodingError(code: .truncated, message: "input ends where a data item should start", offset: offset)
         }
@@ -98,6 +105,9 @@ struct Validator {
             for pair in 0..<Int(argument) {
                 let keyStart = position
                 position = try validateItem(at: position, depth: depth + 1)
+                if buffer[keyStart] >> 5 != Major.text {
+                    sawNonTextKey = true
+                }
                 let key = keyStart..<position
                 if pair > 0 {
                     let order = compareEncodedKeys(previousKey, key)

@@ -190,6 +190,12 @@ struct RuntimeInfoResponse: Codable, Equatable, KnownKeys {
     var runtimeVersion: Version
     var protocolVersion: Version
 
+    init(features: Features = Features(), runtimeVersion: Version, protocolVersion: Version) {
+        self.features = Strict(features)
+        self.runtimeVersion = runtimeVersion
+        self.protocolVersion = protocolVersion
+    }
+
     enum CodingKeys: String, CodingKey {
         case protocolVersion = "protocol_version"
         case runtimeVersion = "runtime_version"
