@@ -118,4 +118,13 @@ struct FramingTests {
         var tooBig = ByteBuffer(bytes: [0x04, 0, 0, 1])
         #expect(throws: RHPError.self) { try goLimit.nextPayload(from: &tooBig) }
     }
+
+    @Test("FrameEncoder prefixes the length and refuses payloads over its send limit")
+    func frameEncoder() throws {
+        let channel = EmbeddedChannel(handler: MessageToByteHandler(FrameEncoder(sendLimit: 4)))
+        try channel.writeOutbound(ByteBuffer(bytes: [0xa0]))
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(bytes: [0, 0, 0, 1, 0xa0]))
+        #expect(throws: RHPError.self) { try channel.writeOutbound(ByteBuffer(bytes: [1, 2, 3, 4, 5])) }
+        _ = try? channel.finish()
+    }
 }
