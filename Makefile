@@ -11,7 +11,7 @@ SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
 CATALOGDIR   ?= $(PREFIX)/lib/systemd/catalog
 BIN          = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 
-.PHONY: all build test deps run install install-systemd bench-rhp bench-spawn clean
+.PHONY: all build test deps run install install-systemd bench-rhp bench-spawn bench-provision clean
 
 all: build
 
@@ -34,6 +34,11 @@ bench-rhp: deps
 	$(SWIFT) build -c release --product bench-rhp
 	cc -O2 -Wall -Wextra -o $$($(SWIFT) build -c release --show-bin-path)/rhp-pingpong bench/rhp-pingpong.c
 	$$($(SWIFT) build -c release --show-bin-path)/bench-rhp
+
+bench-provision: deps
+	$(SWIFT) build -c release --product bench-provision
+	$(SWIFT) build -c release --product example-runtime
+	$$($(SWIFT) build -c release --show-bin-path)/bench-provision
 
 bench-spawn: deps
 	$(SWIFT) build -c release --product bench-spawn

@@ -34,7 +34,8 @@ public final class Provisioner: Sendable {
             dataFiles: spec.dataFiles,
             standardOutput: .pipe,
             standardError: .pipe,
-            allowNetwork: spec.allowNetwork
+            allowNetwork: spec.allowNetwork,
+            mountProc: spec.mountProc
         )
     }
 }

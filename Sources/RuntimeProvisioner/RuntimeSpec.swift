@@ -17,6 +17,10 @@ public struct RuntimeSpec: Sendable {
     public var binds: [BindMount]
     public var dataFiles: [DataFile]
     public var allowNetwork: Bool
+    /// Mount a private `/proc` in the sandbox. Off by default; Swift runtimes need it (libdispatch's
+    /// thread-pool monitor reads `/proc/<tid>/stat` and traps without it, and `CommandLine.arguments`
+    /// is read from `/proc/self/cmdline`).
+    public var mountProc: Bool
     /// Node-local configuration sent in `RuntimeInfoRequest.local_config`.
     public var localConfig: [String: CBORValue]
     /// When set, the runtime must report exactly this version or the start fails.
@@ -35,6 +39,7 @@ public struct RuntimeSpec: Sendable {
         binds: [BindMount] = [],
         dataFiles: [DataFile] = [],
         allowNetwork: Bool = false,
+        mountProc: Bool = false,
         localConfig: [String: CBORValue] = [:],
         expectedVersion: Version? = nil,
         backend: SandboxBackendKind? = nil,
@@ -48,6 +53,7 @@ public struct RuntimeSpec: Sendable {
         self.binds = binds
         self.dataFiles = dataFiles
         self.allowNetwork = allowNetwork
+        self.mountProc = mountProc
         self.localConfig = localConfig
         self.expectedVersion = expectedVersion
         self.backend = backend

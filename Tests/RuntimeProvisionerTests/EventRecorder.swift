@@ -55,3 +55,14 @@ extension RuntimeEvent {
     var isFailedToStart: Bool { if case .failedToStart = self { true } else { false } }
     var failureMessage: String? { if case .failedToStart(let message) = self { message } else { nil } }
 }
+
+/// Runs `body` and stops `runtime` afterwards, also when `body` throws, so no test leaves a runtime behind.
+func supervising(_ runtime: Runtime, _ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch {
+        await runtime.stop()
+        throw error
+    }
+    await runtime.stop()
+}

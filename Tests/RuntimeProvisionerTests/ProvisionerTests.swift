@@ -14,7 +14,11 @@ struct ProvisionerFixture {
     let provisioner: Provisioner
     let runtimeRoot: URL
 
-    init(backend: SandboxBackendKind, adjust: (inout SupervisionTimings) -> Void = { _ in }) throws {
+    init(
+        backend: SandboxBackendKind,
+        adjust: (inout SupervisionTimings) -> Void = { _ in },
+        configure: (inout ProvisionerConfiguration) -> Void = { _ in }
+    ) throws {
         runtimeRoot = try TestEnvironment.temporaryDirectory("provisioner")
         var configuration = ProvisionerConfiguration(hostInfo: HostInfo(consensusChainContext: Self.chainContext))
         configuration.defaultBackend = backend
@@ -34,6 +38,7 @@ struct ProvisionerFixture {
             logger.logLevel = debug ? .trace : .error
             return logger
         }
+        configure(&configuration)
         provisioner = try Provisioner(configuration: configuration)
     }
 
@@ -48,6 +53,8 @@ struct ProvisionerFixture {
             name: name,
             executable: .init(executable ?? "/nonexistent"),
             arguments: arguments,
+            // The example runtime is a Swift program: it needs /proc (see RuntimeSpec.mountProc).
+            mountProc: true,
             expectedVersion: expectedVersion
         ))
     }
@@ -77,22 +84,24 @@ struct SeedScenarioTests {
         defer { fixture.remove() }
         let runtime = fixture.runtime(arguments: ["--version", "1.2.3"])
         let recorder = EventRecorder(runtime)
-        runtime.start()
-        let started = try await recorder.wait("started") { $0.isStarted }
-        guard case .started(let version) = started[0] else { Issue.record("not started"); return }
-        #expect(version == Version(major: 1, minor: 2, patch: 3))
-        #expect(runtime.activeVersion == version)
-        #expect(runtime.status.state == .running)
-        #expect(runtime.status.pid != nil)
+        try await supervising(runtime) {
+            runtime.start()
+            let started = try await recorder.wait("started") { $0.isStarted }
+            guard case .started(let version) = started[0] else { Issue.record("not started"); return }
+            #expect(version == Version(major: 1, minor: 2, patch: 3))
+            #expect(runtime.activeVersion == version)
+            #expect(runtime.status.state == .running)
+            #expect(runtime.status.pid != nil)
 
-        let response = try await runtime.call(.runtimePingRequest, timeout: .seconds(10))
-        #expect(response == .empty)
+            let response = try await runtime.call(.runtimePingRequest, timeout: .seconds(10))
+            #expect(response == .empty)
 
-        await runtime.stop()
-        try await recorder.wait("stopped") { $0.isStopped }
-        #expect(runtime.status.state == .stopped)
-        #expect(runtime.activeVersion == nil)
-        #expect(try fixture.leftovers().isEmpty)
+            await runtime.stop()
+            try await recorder.wait("stopped") { $0.isStopped }
+            #expect(runtime.status.state == .stopped)
+            #expect(runtime.activeVersion == nil)
+            #expect(try fixture.leftovers().isEmpty)
+        }
     }
 
     @Test("Restart: abort(force) gives Stopped then Started; abort(non-force) twice gives no Stopped", arguments: backends)
@@ -101,26 +110,28 @@ struct SeedScenarioTests {
         defer { fixture.remove() }
         let runtime = fixture.runtime()
         let recorder = EventRecorder(runtime)
-        runtime.start()
-        try await recorder.wait("started") { $0.isStarted }
-        let firstPID = runtime.status.pid
+        try await supervising(runtime) {
+            runtime.start()
+            try await recorder.wait("started") { $0.isStarted }
+            let firstPID = runtime.status.pid
 
-        try await runtime.abort(force: true)
-        // abort(force) answers only once the runtime runs again.
-        try await recorder.wait(for: 1, "stopped") { $0.isStopped }
-        try await recorder.wait(for: 2, "second start") { $0.isStarted }
-        #expect(runtime.status.state == .running)
-        #expect(runtime.status.pid != firstPID)
-        #expect(runtime.status.restarts == 1)
+            try await runtime.abort(force: true)
+            // abort(force) answers only once the runtime runs again.
+            try await recorder.wait(for: 1, "stopped") { $0.isStopped }
+            try await recorder.wait(for: 2, "second start") { $0.isStarted }
+            #expect(runtime.status.state == .running)
+            #expect(runtime.status.pid != firstPID)
+            #expect(runtime.status.restarts == 1)
 
-        let stoppedBefore = recorder.events.filter(\.isStopped).count
-        try await runtime.abort(force: false)
-        try await Task.sleep(for: .milliseconds(300))
-        try await runtime.abort(force: false)
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(recorder.events.filter(\.isStopped).count == stoppedBefore, "a graceful abort must not restart")
-        #expect(runtime.status.state == .running)
-        await runtime.stop()
+            let stoppedBefore = recorder.events.filter(\.isStopped).count
+            try await runtime.abort(force: false)
+            try await Task.sleep(for: .milliseconds(300))
+            try await runtime.abort(force: false)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(recorder.events.filter(\.isStopped).count == stoppedBefore, "a graceful abort must not restart")
+            #expect(runtime.status.state == .running)
+            await runtime.stop()
+        }
     }
 }
 
@@ -132,15 +143,17 @@ struct SupervisionTests {
         defer { fixture.remove() }
         let runtime = fixture.runtime(arguments: ["--crash-after", "0.05", "--exit-code", "3"])
         let recorder = EventRecorder(runtime)
-        runtime.start()
-        try await recorder.wait(for: 5, within: .seconds(30), "five starts") { $0.isStarted }
-        await runtime.stop()
-        let starts = zip(recorder.events, recorder.timestamps).filter { $0.0.isStarted }.map(\.1)
-        let gaps = zip(starts.dropFirst(), starts).map { $0 - $1 }
-        // Jitter is ±50 %, growth 1.5× per step: the fourth gap must exceed the first.
-        #expect(gaps[3] > gaps[0], "restart intervals did not grow: \(gaps)")
-        #expect(recorder.events.filter(\.isStopped).count >= 4)
-        #expect(runtime.status.restarts >= 4)
+        try await supervising(runtime) {
+            runtime.start()
+            try await recorder.wait(for: 5, within: .seconds(30), "five starts") { $0.isStarted }
+            await runtime.stop()
+            let starts = zip(recorder.events, recorder.timestamps).filter { $0.0.isStarted }.map(\.1)
+            let gaps = zip(starts.dropFirst(), starts).map { $0 - $1 }
+            // Jitter is ±50 %, growth 1.5× per step: the fourth gap must exceed the first.
+            #expect(gaps[3] > gaps[0], "restart intervals did not grow: \(gaps)")
+            #expect(recorder.events.filter(\.isStopped).count >= 4)
+            #expect(runtime.status.restarts >= 4)
+        }
     }
 
     @Test("a hanging runtime is killed by the watchdog and restarted")
@@ -152,10 +165,13 @@ struct SupervisionTests {
         defer { fixture.remove() }
         let runtime = fixture.runtime(arguments: ["--hang-after", "0.1"])
         let recorder = EventRecorder(runtime)
-        runtime.start()
-        try await recorder.wait(for: 2, "restart after the watchdog") { $0.isStarted }
-        #expect(recorder.events.contains { $0.isStopped })
-        await runtime.stop()
+        try await supervising(runtime) {
+            runtime.start()
+            try await recorder.wait(for: 2, "restart after the watchdog") { $0.isStarted }
+            let sawStopped = recorder.events.contains { $0.isStopped }
+            #expect(sawStopped)
+            await runtime.stop()
+        }
     }
 
     @Test("a runtime that never connects fails to start after the connect deadline")
@@ -167,13 +183,15 @@ struct SupervisionTests {
         defer { fixture.remove() }
         let runtime = fixture.runtime(arguments: ["30"], executable: "/bin/sleep")
         let recorder = EventRecorder(runtime)
-        runtime.start()
-        let failures = try await recorder.wait("failed to start") { $0.isFailedToStart }
-        #expect(failures[0].failureMessage?.contains("did not connect") == true, "\(failures)")
-        #expect(runtime.status.state == .backoff)
-        await runtime.stop()
-        #expect(runtime.status.state == .stopped)
-        #expect(try fixture.leftovers().isEmpty)
+        try await supervising(runtime) {
+            runtime.start()
+            let failures = try await recorder.wait("failed to start") { $0.isFailedToStart }
+            #expect(failures[0].failureMessage?.contains("did not connect") == true, "\(failures)")
+            #expect(runtime.status.state == .backoff)
+            await runtime.stop()
+            #expect(runtime.status.state == .stopped)
+            #expect(try fixture.leftovers().isEmpty)
+        }
     }
 
     @Test("garbage from the runtime closes the connection and restarts it")
@@ -182,10 +200,13 @@ struct SupervisionTests {
         defer { fixture.remove() }
         let runtime = fixture.runtime(arguments: ["--garbage"])
         let recorder = EventRecorder(runtime)
-        runtime.start()
-        try await recorder.wait(for: 2, "restart after garbage") { $0.isStarted }
-        #expect(recorder.events.contains { $0.isStopped })
-        await runtime.stop()
+        try await supervising(runtime) {
+            runtime.start()
+            try await recorder.wait(for: 2, "restart after garbage") { $0.isStarted }
+            let sawStopped = recorder.events.contains { $0.isStopped }
+            #expect(sawStopped)
+            await runtime.stop()
+        }
     }
 
     @Test("a version mismatch fails the start and says so")
@@ -194,11 +215,13 @@ struct SupervisionTests {
         defer { fixture.remove() }
         let runtime = fixture.runtime(arguments: ["--version", "0.1.0"], expectedVersion: Version(major: 2))
         let recorder = EventRecorder(runtime)
-        runtime.start()
-        let failures = try await recorder.wait("failed to start") { $0.isFailedToStart }
-        #expect(failures[0].failureMessage?.contains("version mismatch") == true, "\(failures)")
-        #expect(runtime.status.lastError?.contains("version") == true)
-        await runtime.stop()
+        try await supervising(runtime) {
+            runtime.start()
+            let failures = try await recorder.wait("failed to start") { $0.isFailedToStart }
+            #expect(failures[0].failureMessage?.contains("version mismatch") == true, "\(failures)")
+            #expect(runtime.status.lastError?.contains("version") == true)
+            await runtime.stop()
+        }
     }
 
     @Test("calls racing a restart end cleanly")
@@ -207,33 +230,35 @@ struct SupervisionTests {
         defer { fixture.remove() }
         let runtime = fixture.runtime()
         let recorder = EventRecorder(runtime)
-        runtime.start()
-        try await recorder.wait("started") { $0.isStarted }
-        let outcomes = try await withThrowingTaskGroup(of: (ok: Int, failed: Int).self) { group in
-            for _ in 0..<8 {
-                group.addTask {
-                    var ok = 0, failed = 0
-                    for _ in 0..<50 {
-                        do {
-                            let body = try await runtime.call(.runtimePingRequest, timeout: .seconds(5))
-                            if body == .empty { ok += 1 } else { failed += 1 }
-                        } catch {
-                            failed += 1
+        try await supervising(runtime) {
+            runtime.start()
+            try await recorder.wait("started") { $0.isStarted }
+            let outcomes = try await withThrowingTaskGroup(of: (ok: Int, failed: Int).self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        var ok = 0, failed = 0
+                        for _ in 0..<50 {
+                            do {
+                                let body = try await runtime.call(.runtimePingRequest, timeout: .seconds(5))
+                                if body == .empty { ok += 1 } else { failed += 1 }
+                            } catch {
+                                failed += 1
+                            }
                         }
+                        return (ok, failed)
                     }
-                    return (ok, failed)
                 }
+                group.addTask {
+                    try await runtime.abort(force: true)
+                    return (0, 0)
+                }
+                return try await group.reduce(into: (ok: 0, failed: 0)) { $0.ok += $1.ok; $0.failed += $1.failed }
             }
-            group.addTask {
-                try await runtime.abort(force: true)
-                return (0, 0)
-            }
-            return try await group.reduce(into: (ok: 0, failed: 0)) { $0.ok += $1.ok; $0.failed += $1.failed }
+            #expect(outcomes.ok + outcomes.failed == 400)
+            #expect(outcomes.ok > 0)
+            #expect(runtime.status.state == .running)
+            await runtime.stop()
         }
-        #expect(outcomes.ok + outcomes.failed == 400)
-        #expect(outcomes.ok > 0)
-        #expect(runtime.status.state == .running)
-        await runtime.stop()
     }
 
     @Test("stop during backoff is clean and prompt")
@@ -242,15 +267,17 @@ struct SupervisionTests {
         defer { fixture.remove() }
         let runtime = fixture.runtime(arguments: ["--crash-after", "0.05"])
         let recorder = EventRecorder(runtime)
-        runtime.start()
-        try await recorder.wait("stopped after the crash") { $0.isStopped }
-        try await Task.sleep(for: .milliseconds(50))
-        #expect(runtime.status.state == .backoff)
-        let clock = ContinuousClock()
-        let elapsed = await clock.measure { await runtime.stop() }
-        #expect(elapsed < .seconds(2))
-        #expect(runtime.status.state == .stopped)
-        #expect(try fixture.leftovers().isEmpty)
+        try await supervising(runtime) {
+            runtime.start()
+            try await recorder.wait("stopped after the crash") { $0.isStopped }
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(runtime.status.state == .backoff)
+            let clock = ContinuousClock()
+            let elapsed = await clock.measure { await runtime.stop() }
+            #expect(elapsed < .seconds(2))
+            #expect(runtime.status.state == .stopped)
+            #expect(try fixture.leftovers().isEmpty)
+        }
     }
 
     @Test("50 runtimes start and stop with nothing left behind")

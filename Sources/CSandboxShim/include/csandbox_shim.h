@@ -176,10 +176,4 @@ int sbx_plain_spawn(const struct sbx_plain_config *config, struct sbx_spawn_resu
 int sbx_seccomp_build(const char *const *allowed, size_t allowed_count, uint64_t clone_forbidden_mask,
                       void **out_bpf, uint16_t *out_count, size_t *out_unknown);
 
-/* The process's argv as the kernel passed it. Swift's CommandLine reads /proc/self/cmdline on Linux,
- * which a sandbox without /proc lacks; glibc hands argc/argv to .init_array functions, so a Swift
- * program that must run sandboxed (the example runtime) reads its arguments here instead. */
-int sbx_argument_count(void);
-const char *sbx_argument(int index);
-
 #endif

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RuntimeHostProtocol
+import RuntimeProvisioner
+import Sandbox
+
+/// `make bench-provision`: time from `newRuntime` + `start` to the `started` event, per backend, and the
+/// `call(ping)` round trip through a running ``Runtime`` — all in one run, so the ratios are comparable.
+@main
+struct BenchProvision: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-provision",
+        abstract: "Provisioning latency per sandbox backend, and ping round trips through the provisioner."
+    )
+
+    @Option(help: "Start→Started samples per backend.")
+    var starts = 100
+
+    @Option(help: "Ping round trips through the runtime.")
+    var pings = 5_000
+
+    @Option(help: "The example runtime (default: next to this binary).")
+    var runtime: String?
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .critical
+            return handler
+        }
+        let executable = runtime ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("example-runtime").path
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw ValidationError("example runtime not found at \(executable); build it or pass --runtime")
+        }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("bench-provision-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: root) }
+
+        var backends: [SandboxBackendKind] = [.none, .namespaces]
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/bwrap") { backends.append(.bubblewrap) }
+
+        print("bench-provision: \(starts) starts per backend, \(pings) pings; example runtime \(executable)")
+        print("")
+        print("backend       median_ms    p99_ms")
+        var medians: [SandboxBackendKind: Double] = [:]
+        for backend in backends {
+            let provisioner = try makeProvisioner(backend: backend, root: root)
+            var samples: [Duration] = []
+            for index in 0..<starts {
+                samples.append(try await startToStarted(provisioner, executable: executable, index: index))
+            }
+            let stats = Stats(samples)
+            medians[backend] = stats.median
+            print(pad(backend.rawValue, 12), pad(format(stats.median), 10), pad(format(stats.p99), 9))
+        }
+
+        let provisioner = try makeProvisioner(backend: .namespaces, root: root)
+        let runtime = provisioner.newRuntime(spec(executable: executable, name: "ping"))
+        let events = runtime.events()
+        runtime.start()
+        for await event in events { if case .started = event { break } }
+        var rtts: [Duration] = []
+        let clock = ContinuousClock()
+        for _ in 0..<pings {
+            let started = clock.now
+            _ = try await runtime.call(.runtimePingRequest, timeout: .seconds(5))
+            rtts.append(clock.now - started)
+        }
+        await runtime.stop()
+        let ping = Stats(rtts)
+
+        print("")
+        print("call(ping) through Runtime (namespaces): median \(format(ping.median * 1000)) µs, p99 \(format(ping.p99 * 1000)) µs")
+        if let none = medians[.none], let namespaces = medians[.namespaces] {
+            print("sandbox overhead (namespaces − none): \(format(namespaces - none)) ms (goal ≤ 1.5 ms)")
+        }
+        if let namespaces = medians[.namespaces], let bubblewrap = medians[.bubblewrap] {
+            print("bubblewrap / namespaces: \(format(bubblewrap / namespaces))× (goal ≥ 2×)")
+        }
+    }
+
+    private func makeProvisioner(backend: SandboxBackendKind, root: URL) throws -> Provisioner {
+        var configuration = ProvisionerConfiguration(
+            hostInfo: HostInfo(consensusChainContext: String(repeating: "ab", count: 32)))
+        configuration.defaultBackend = backend
+        configuration.runtimeDirectory = .init(root.path)
+        configuration.hostIDs = HostIDRange(base: 500_000, count: 10_000)
+        return try Provisioner(configuration: configuration)
+    }
+
+    private func spec(executable: String, name: String) -> RuntimeSpec {
+        RuntimeSpec(
+            id: try! Namespace(hex: "8000000000000000000000000000000000000000000000000000000000000001"),
+            name: name,
+            executable: .init(executable),
+            mountProc: true
+        )
+    }
+
+    /// One sample: a fresh runtime from `newRuntime` to its `started` event; stopped outside the timing.
+    private func startToStarted(_ provisioner: Provisioner, executable: String, index: Int) async throws -> Duration {
+        let clock = ContinuousClock()
+        let began = clock.now
+        let runtime = provisioner.newRuntime(spec(executable: executable, name: "bench\(index)"))
+        let events = runtime.events()
+        runtime.start()
+        var elapsed: Duration?
+        for await event in events {
+            switch event {
+            case .started: elapsed = clock.now - began
+            case .failedToStart(let error): throw ValidationError("start failed: \(error)")
+            default: continue
+            }
+            break
+        }
+        await runtime.stop()
+        guard let elapsed else { throw ValidationError("no started event") }
+        return elapsed
+    }
+}
+
+/// Median and 99th percentile in milliseconds.
+struct Stats {
+    let median: Double
+    let p99: Double
+
+    init(_ samples: [Duration]) {
+        let sorted = samples.map { Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1e3 }.sorted()
+        median = sorted[sorted.count / 2]
+        p99 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
+    }
+}
+
+func format(_ value: Double) -> String { String(format: "%.3f", value) }
+func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0) }
