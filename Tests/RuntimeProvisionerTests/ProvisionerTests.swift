@@ -14,7 +14,11 @@ struct ProvisionerFixture {
     let provisioner: Provisioner
     let runtimeRoot: URL
 
-    init(backend: SandboxBackendKind, adjust: (inout SupervisionTimings) -> Void = { _ in }) throws {
+    init(
+        backend: SandboxBackendKind,
+        adjust: (inout SupervisionTimings) -> Void = { _ in },
+        configure: (inout ProvisionerConfiguration) -> Void = { _ in }
+    ) throws {
         runtimeRoot = try TestEnvironment.temporaryDirectory("provisioner")
         var configuration = ProvisionerConfiguration(hostInfo: HostInfo(consensusChainContext: Self.chainContext))
         configuration.defaultBackend = backend
@@ -34,6 +38,7 @@ struct ProvisionerFixture {
             logger.logLevel = debug ? .trace : .error
             return logger
         }
+        configure(&configuration)
         provisioner = try Provisioner(configuration: configuration)
     }
 
