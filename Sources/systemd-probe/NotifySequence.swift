@@ -15,7 +15,7 @@ enum NotifySequence {
         notifier.ready()
         notifier.stopping(left: 4)
         notifier.status(RuntimeCounts(up: 1, failed: 1, stopped: 2))  // rate-limited: stopping: 1 left
-        sleep(seconds: 1.3)
+        sleep(seconds: 2)
         notifier.fatal("cannot bind /run/sandboxd.sock", errno: .addressInUse)
         print("done")
     }
@@ -31,6 +31,8 @@ enum NotifySequence {
             notifier.watchdogPass()  // a second pass right away is coalesced
             sleep(seconds: Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18)
         }
+        print("stuck")
+        fflush(nil)
         sleep(seconds: stuckSeconds)  // the loop is "stuck": no passes, so no pings
     }
 }
