@@ -52,7 +52,7 @@ install: build install-systemd
 # creates the group, rebuilds the catalog database and reloads a running systemd.
 install-systemd:
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(CATALOGDIR) $(DESTDIR)/etc/sandboxd
-	sed 's|/usr/local/bin/sandboxd|$(PREFIX)/bin/sandboxd|' systemd/sandboxd.service > $(DESTDIR)$(UNITDIR)/sandboxd.service
+	sed 's|/usr/local/sbin/sandboxd|$(PREFIX)/sbin/sandboxd|' systemd/sandboxd.service > $(DESTDIR)$(UNITDIR)/sandboxd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/sandboxd.service
 	install -m 0644 systemd/sandboxd.socket $(DESTDIR)$(UNITDIR)/sandboxd.socket
 	install -m 0644 systemd/sandboxd.sysusers $(DESTDIR)$(SYSUSERSDIR)/sandboxd.conf

@@ -58,9 +58,9 @@ enum BootScripts {
         : > "$D/layers/empty"
         mount --bind "$D/layers/empty" "$R/etc/fstab"
         cp "$UNITS/sandboxd.service" "$UNITS/sandboxd.socket" "$R/etc/systemd/system/"
-        mkdir -p "$R/usr/local/lib/sysusers.d" "$R/usr/local/bin" "$R/etc/sandboxd"
+        mkdir -p "$R/usr/local/lib/sysusers.d" "$R/usr/local/sbin" "$R/etc/sandboxd"
         cp "$UNITS/sandboxd.sysusers" "$R/usr/local/lib/sysusers.d/sandboxd.conf"
-        cp "$DAEMON" "$R/usr/local/bin/sandboxd"
+        cp "$DAEMON" "$R/usr/local/sbin/sandboxd"
         if [ -d "$D/overlay" ]; then cp -r "$D/overlay/." "$R/"; fi
         cat > "$R/etc/systemd/system/sandboxd-test.target" <<'UNIT'
         [Unit]

@@ -4,7 +4,7 @@ import Glibc
 import Foundation
 
 /// systemd booted as PID 1 of private namespaces (see ``BootScripts``) with the repository's units and
-/// `daemon` installed as `/usr/local/bin/sandboxd`; bounded by `timeout` even if the test dies.
+/// `daemon` installed as `/usr/local/sbin/sandboxd`; bounded by `timeout` even if the test dies.
 struct BootedSystemd {
     let directory: URL
     /// Host pid of the namespaces' PID 1 (systemd).

@@ -17,7 +17,7 @@ struct Sandboxd {
         return Host.executable(path) ? path : nil
     }
 
-    static func config(directory: URL) -> String {
+    static func config(directory: URL, runtimes: String = "") -> String {
         """
         socket:
           path: \(directory.appendingPathComponent("sandboxd.sock").path)
@@ -25,18 +25,50 @@ struct Sandboxd {
         state_directory: \(directory.appendingPathComponent("state").path)
         runtime_directory: \(directory.appendingPathComponent("run").path)
         log_level: debug
+        sandbox:
+          allow_none: true
 
-        """
+        """ + runtimes
+    }
+
+    /// A `runtimes:` section declaring one runtime with the `none` backend (no sandbox: fast, and the
+    /// sandbox itself is not what these tests are about).
+    static func declaredRuntime(name: String, executable: String, arguments: [String] = [], environment: [String: String] = [:]) -> String {
+        let args = arguments.map { "\"\($0)\"" }.joined(separator: ", ")
+        let env = environment.map { "\"\($0.key)\": \"\($0.value)\"" }.joined(separator: ", ")
+        return """
+            runtimes:
+              - name: \(name)
+                id: "8000000000000000000000000000000000000000000000000000000000000077"
+                executable: \(executable)
+                args: [\(args)]
+                env: {\(env)}
+                sandbox: none
+
+            """
+    }
+
+    /// The built example runtime next to sandboxd.
+    static var exampleRuntime: String? {
+        binary.map { URL(fileURLWithPath: $0).deletingLastPathComponent().appendingPathComponent("example-runtime").path }
+            .flatMap { Host.executable($0) ? $0 : nil }
+    }
+
+    /// The built sandboxctl next to sandboxd.
+    static var sandboxctl: String? {
+        binary.map { URL(fileURLWithPath: $0).deletingLastPathComponent().appendingPathComponent("sandboxctl").path }
+            .flatMap { Host.executable($0) ? $0 : nil }
     }
 
     /// Writes the config (or `configText`) and starts `sandboxd --config … ` plus `arguments`.
     static func start(
         _ label: String, arguments: [String] = ["--log-target", "console"], environment: [String: String] = [:],
-        configText: String? = nil, launcher: [String] = []
+        configText: String? = nil, runtimes: (URL) -> String = { _ in "" }, launcher: [String] = []
     ) throws -> Sandboxd {
         let directory = try Host.temporaryDirectory(label)
         let config = directory.appendingPathComponent("sandboxd.yaml")
-        try (configText ?? Self.config(directory: directory)).write(to: config, atomically: true, encoding: .utf8)
+        try (configText ?? Self.config(directory: directory, runtimes: runtimes(directory)))
+            .write(to: config, atomically: true, encoding: .utf8)
         let process = Process()
         let command = launcher + [binary!, "--config", config.path] + arguments
         process.executableURL = URL(fileURLWithPath: command[0])
