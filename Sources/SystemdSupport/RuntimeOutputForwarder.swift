@@ -11,8 +11,10 @@ import Synchronization
 /// Lines longer than ``maximumEntryLength`` are split; every part except the one that ends the line carries
 /// `SANDBOX_PARTIAL=1`, and every part of a split line carries `SANDBOX_PART=k/n` (native entries have no
 /// `_LINE_BREAK=`, which journald reserves for its stream transport). Lines beyond the rate limit are
-/// dropped whole; the next line that passes (or ``flushDropped()``) first writes one
-/// "dropped N lines" entry (`MESSAGE_ID` ``droppedMessageID``, `SANDBOX_DROPPED_LINES=N`).
+/// dropped whole and counted; once the first drop is ``RateLimit/reportInterval`` old, the next line that
+/// passes (or ``flushDropped()``, at the end of the output) first writes one "dropped N lines" entry
+/// (`MESSAGE_ID` ``droppedMessageID``, `SANDBOX_DROPPED_LINES=N`): one a second at most, however long a
+/// flood lasts.
 ///
 /// The provisioner's log pump calls ``forward(line:stream:complete:)`` per line; stdout and stderr pumps
 /// may call it concurrently and share the runtime's rate limit.
@@ -27,10 +29,13 @@ public final class RuntimeOutputForwarder: Sendable {
     public struct RateLimit: Sendable, Hashable {
         public var linesPerSecond: Double
         public var burst: Int
+        /// How long drops are counted before one entry reports them.
+        public var reportInterval: Duration
 
-        public init(linesPerSecond: Double, burst: Int) {
+        public init(linesPerSecond: Double, burst: Int, reportInterval: Duration = .seconds(1)) {
             self.linesPerSecond = linesPerSecond
             self.burst = max(1, burst)
+            self.reportInterval = reportInterval
         }
 
         /// 1000 lines/s with bursts of 5000.
@@ -45,6 +50,7 @@ public final class RuntimeOutputForwarder: Sendable {
     private struct State: Sendable {
         var bucket: TokenBucket
         var dropped = 0
+        var droppingSince: ContinuousClock.Instant?
         var pid: Int32?
     }
 
@@ -93,11 +99,13 @@ public final class RuntimeOutputForwarder: Sendable {
         let bytes = Array(line)
         let parts = Self.split(bytes)
         state.withLock { state in
-            guard state.bucket.take(parts.count, now: clock()) else {
+            let now = clock()
+            guard state.bucket.take(parts.count, now: now) else {
                 state.dropped += 1
+                if state.droppingSince == nil { state.droppingSince = now }
                 return
             }
-            emitDropped(&state)
+            if let since = state.droppingSince, now - since >= rateLimit.reportInterval { emitDropped(&state) }
             let oasis = parts.count == 1 ? OutputLevel.oasisFields(bytes) : nil
             let priority = oasis?.level ?? stream.defaultPriority
             for (index, part) in parts.enumerated() {
@@ -128,6 +136,7 @@ public final class RuntimeOutputForwarder: Sendable {
         fields.append("SANDBOX_RUNTIME_NAME", runtime.name)
         fields.append("SANDBOX_DROPPED_LINES", String(state.dropped))
         state.dropped = 0
+        state.droppingSince = nil
         send(fields)
     }
 

@@ -31,7 +31,7 @@ enum JournalScenarios {
         forwarder.forward(line: Array(repeating: UInt8(ascii: "x"), count: 40_000), stream: .stdout)  // 3 parts
         // 8 - 1 - 1 - 1 - 3 = 2 tokens left: two "burst" lines pass, the other eight are dropped.
         for index in 0..<10 { forwarder.forward(line: Array("burst \(index)".utf8), stream: .stdout) }
-        sleep(seconds: 0.3)  // refills 3 tokens
+        sleep(seconds: 1.1)  // the drops are a second old, and the bucket has refilled
         forwarder.forward(line: Array("after the window".utf8), stream: .stdout)
         print("done")
     }

@@ -78,16 +78,19 @@ struct OutputForwarderTests {
         let forwarder = forwarder(journal, clock: clock, limit: .init(linesPerSecond: 100, burst: 10))
         for index in 0..<25 { forwarder.forward(line: Array("line \(index)".utf8), stream: .stdout) }
         #expect(journal.entries.count == 10)
-        clock.advance(.milliseconds(50))  // 5 tokens
+        clock.advance(.milliseconds(50))  // 5 tokens, but the drops are not a second old yet
+        forwarder.forward(line: Array("early".utf8), stream: .stdout)
+        #expect(journal.entries.count == 11)
+        clock.advance(.seconds(1))
         forwarder.forward(line: Array("later".utf8), stream: .stdout)
         let entries = journal.entries
-        #expect(entries.count == 12)
-        let dropped = entries[10]
+        #expect(entries.count == 13)
+        let dropped = entries[11]
         #expect(dropped["MESSAGE_ID"] == RuntimeOutputForwarder.droppedMessageID)
         #expect(dropped["SANDBOX_DROPPED_LINES"] == "15")
         #expect(dropped["MESSAGE"] == "Runtime alpha: dropped 15 lines of output (rate limit 100 lines/s, burst 10).")
         #expect(dropped["PRIORITY"] == "4")
-        #expect(entries[11]["MESSAGE"] == "later")
+        #expect(entries[12]["MESSAGE"] == "later")
     }
 
     @Test func flushReportsDropsWithoutAnotherLine() {

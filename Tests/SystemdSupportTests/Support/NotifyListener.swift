@@ -5,11 +5,15 @@ import Foundation
 import SystemCalls
 
 /// A fake service manager end of `NOTIFY_SOCKET`: a datagram socket with `SO_PASSCRED`, as systemd's.
+///
+/// Arrival times come from the kernel (`SO_TIMESTAMP`), so they are exact even when this busy test process
+/// reads the socket late.
 final class NotifyListener: Sendable {
     struct Message: Sendable {
         var text: String
         /// Sender pid from `SCM_CREDENTIALS`.
         var pid: Int32
+        /// When the datagram arrived in the socket (kernel timestamp, on the continuous clock).
         var receivedAt: ContinuousClock.Instant
 
         var lines: [String] { text.split(separator: "\n").map(String.init) }
@@ -38,6 +42,9 @@ final class NotifyListener: Sendable {
         var on: Int32 = 1
         try retryingInterrupts("setsockopt(SO_PASSCRED)") {
             setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, socklen_t(MemoryLayout<Int32>.size))
+        }
+        try retryingInterrupts("setsockopt(SO_TIMESTAMP)") {
+            setsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &on, socklen_t(MemoryLayout<Int32>.size))
         }
     }
 
@@ -68,8 +75,9 @@ final class NotifyListener: Sendable {
 
     private func receive() throws -> Message? {
         var buffer = [UInt8](repeating: 0, count: 4096)
-        // cmsghdr followed by ucred, with room for alignment.
-        var control = [UInt8](repeating: 0, count: 64)
+        // Two control messages: credentials and the arrival timestamp.
+        var control = [UInt8](repeating: 0, count: 256)
+        var controlLength = 0
         let count = buffer.withUnsafeMutableBytes { data in
             control.withUnsafeMutableBytes { controlBytes in
                 var vector = iovec(iov_base: data.baseAddress, iov_len: data.count)
@@ -79,7 +87,9 @@ final class NotifyListener: Sendable {
                     header.msg_iovlen = 1
                     header.msg_control = controlBytes.baseAddress
                     header.msg_controllen = controlBytes.count
-                    return recvmsg(fd, &header, Int32(MSG_DONTWAIT))
+                    let received = recvmsg(fd, &header, Int32(MSG_DONTWAIT))
+                    controlLength = header.msg_controllen
+                    return received
                 }
             }
         }
@@ -87,13 +97,32 @@ final class NotifyListener: Sendable {
             if errno == EAGAIN || errno == EINTR { return nil }
             throw TestFailure("recvmsg: errno \(errno)")
         }
-        let pid: Int32 = control.withUnsafeBytes { bytes in
-            let header = bytes.loadUnaligned(as: cmsghdr.self)
-            // SCM_CREDENTIALS (2) carries struct ucred { pid_t pid; uid_t uid; gid_t gid; }; glibc hides both
-            // names without _GNU_SOURCE, so the pid is read as the first Int32 of the payload.
-            guard header.cmsg_level == SOL_SOCKET, header.cmsg_type == 2 else { return -1 }
-            return bytes.loadUnaligned(fromByteOffset: MemoryLayout<cmsghdr>.stride, as: Int32.self)
+        var pid: Int32 = -1
+        var arrival: timeval?
+        control.withUnsafeBytes { bytes in
+            var offset = 0
+            let headerSize = MemoryLayout<cmsghdr>.stride
+            while offset + headerSize <= controlLength {
+                let header = bytes.loadUnaligned(fromByteOffset: offset, as: cmsghdr.self)
+                guard header.cmsg_len >= headerSize else { break }
+                if header.cmsg_level == SOL_SOCKET {
+                    // SCM_CREDENTIALS (2) carries struct ucred { pid_t pid; uid_t uid; gid_t gid; }; glibc hides
+                    // the names without _GNU_SOURCE, so the pid is read as the payload's first Int32.
+                    if header.cmsg_type == 2 { pid = bytes.loadUnaligned(fromByteOffset: offset + headerSize, as: Int32.self) }
+                    if header.cmsg_type == SO_TIMESTAMP {
+                        arrival = bytes.loadUnaligned(fromByteOffset: offset + headerSize, as: timeval.self)
+                    }
+                }
+                offset += (Int(header.cmsg_len) + 7) & ~7
+            }
         }
-        return Message(text: String(decoding: buffer.prefix(count), as: UTF8.self), pid: pid, receivedAt: .now)
+        var receivedAt = ContinuousClock.now
+        if let arrival {
+            var now = timeval()
+            gettimeofday(&now, nil)
+            let age = Duration.seconds(Int64(now.tv_sec - arrival.tv_sec)) + .microseconds(Int64(now.tv_usec - arrival.tv_usec))
+            if age > .zero { receivedAt = receivedAt - age }
+        }
+        return Message(text: String(decoding: buffer.prefix(count), as: UTF8.self), pid: pid, receivedAt: receivedAt)
     }
 }
