@@ -98,6 +98,11 @@ extension SystemdIntegrationTests {
                 let own = try await journald.entries(["SYSLOG_IDENTIFIER=sandboxd", "SANDBOX_LOGGER=sandboxd"])
                 #expect(own.contains { $0["CODE_FILE"] != nil }, "the daemon's own lines are native entries")
 
+                // SIGHUP: the reload is in the journal too.
+                kill(process.processIdentifier, SIGHUP)
+                let reload = try await journald.entries(["MESSAGE_ID=\(LifecycleEvent.reload.messageID)"])
+                #expect(reload.first?["SYSLOG_IDENTIFIER"] == "sandboxd", "a reload entry")
+
                 let logs = try await journald.run(Sandboxd.sandboxctl!, ["logs", "journaled", "-n", "3"])
                 #expect(logs.status == 0, "\(logs.stderr)")
                 #expect(logs.stdout.split(separator: "\n").count == 3, "\(logs.stdout)")
