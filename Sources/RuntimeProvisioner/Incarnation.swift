@@ -46,7 +46,7 @@ struct Incarnation: Sendable {
         var connector: (any Connector)?
         var connection: Connection?
         do {
-            let backend = try environment.backend(backendKind)
+            let backend = environment.backend(backendKind)
             if sandboxed {
                 guard let id = environment.hostIDs.acquire() else {
                     throw ProvisionerError(.spawnFailed, "no free host uid in \(environment.hostIDs.range)")
