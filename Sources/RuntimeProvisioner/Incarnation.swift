@@ -117,7 +117,7 @@ struct Incarnation: Sendable {
                 connection: connection!,
                 info: info,
                 version: version,
-                runtimePID: RuntimePID.find(process: process!, backend: backendKind),
+                runtimePID: RuntimePID.find(process: process!),
                 resources: resources,
                 watchers: Self.startWatchers(runtime: runtime, process: process!, connection: connection!, generation: generation)
             )
