@@ -91,7 +91,11 @@ struct SeedScenarioTests {
             #expect(version == Version(major: 1, minor: 2, patch: 3))
             #expect(runtime.activeVersion == version)
             #expect(runtime.status.state == .running)
-            #expect(runtime.status.pid != nil)
+            // The pid is the runtime itself (not a reaper or bwrap): its command line is the runtime's.
+            let pid = try #require(runtime.status.pid)
+            let commandLine = try String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)
+                .split(separator: "\0").map(String.init)
+            #expect(commandLine.suffix(2) == ["--version", "1.2.3"], "pid \(pid): \(commandLine)")
 
             let response = try await runtime.call(.runtimePingRequest, timeout: .seconds(10))
             #expect(response == .empty)
