@@ -38,6 +38,7 @@ public final class SystemdNotifier: Sendable {
     public let statusInterval: Duration
     private let transport: Transport?
     private let onError: @Sendable (SystemdError) -> Void
+    private let clock: @Sendable () -> ContinuousClock.Instant
     private let state = Mutex(State())
 
     /// Reads `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` from the process environment.
@@ -59,16 +60,28 @@ public final class SystemdNotifier: Sendable {
     }
 
     /// A notifier over an explicit transport (nil: disabled) and watchdog timeout (`WATCHDOG_USEC`).
-    public init(
+    public convenience init(
         transport: Transport?,
         watchdogTimeout: Duration?,
         statusInterval: Duration = .seconds(1),
         onError: @escaping @Sendable (SystemdError) -> Void = { _ in }
     ) {
+        self.init(
+            transport: transport, watchdogTimeout: watchdogTimeout, statusInterval: statusInterval,
+            onError: onError, clock: { .now }
+        )
+    }
+
+    /// `clock` is for tests of the watchdog's coalescing; status flushes always sleep on the real clock.
+    init(
+        transport: Transport?, watchdogTimeout: Duration?, statusInterval: Duration,
+        onError: @escaping @Sendable (SystemdError) -> Void, clock: @escaping @Sendable () -> ContinuousClock.Instant
+    ) {
         self.transport = transport
         self.watchdogInterval = transport == nil ? nil : watchdogTimeout.map { $0 / 2 }
         self.statusInterval = statusInterval
         self.onError = onError
+        self.clock = clock
     }
 
     @Sendable private static func sdNotify(_ message: String) throws(SystemdError) {
@@ -112,7 +125,7 @@ public final class SystemdNotifier: Sendable {
     public func watchdogPass() {
         guard let interval = watchdogInterval else { return }
         withState { state in
-            let now = ContinuousClock.now
+            let now = clock()
             if let last = state.lastWatchdogAt, now - last < interval / 2 { return }
             state.lastWatchdogAt = now
             send(["WATCHDOG=1"])

@@ -26,8 +26,13 @@ enum FakeDaemon {
             fail("\(error)")
         }
         logger.notice("fake sandboxd starting", metadata: ["log_target": "\(target)", "fd": "\(fd)"])
+        // A slow start still pings the watchdog (systemd arms it from the start, not from READY).
         let delay = Double(ProcessInfo.processInfo.environment["FAKE_READY_DELAY"] ?? "") ?? 1.5
-        sleep(seconds: delay)
+        let startup = ContinuousClock.now
+        while ContinuousClock.now - startup < .milliseconds(Int64(delay * 1000)) {
+            notifier.watchdogPass()
+            sleep(seconds: 0.1)
+        }
 
         let sink = target.makeSink(consoleLogger: logger)
         let runtime = RuntimeIdentity(id: "demo-id", name: "demo", pid: getpid())

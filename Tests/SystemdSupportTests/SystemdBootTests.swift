@@ -21,7 +21,7 @@ extension SystemdIntegrationTests {
         static let dropIn = """
             [Service]
             Environment=FAKE_READY_DELAY=2
-            WatchdogSec=3s
+            WatchdogSec=5s
             TimeoutAbortSec=2s
             RestartSec=500ms
 
@@ -88,7 +88,7 @@ extension SystemdIntegrationTests {
             }
             #expect(restarted != nil, "restart after a crash")
 
-            // A stopped daemon stops pinging: the watchdog (3 s here) aborts, kills and restarts it.
+            // A stopped daemon stops pinging: the watchdog (5 s here) aborts, kills and restarts it.
             _ = try await system.systemctl(["kill", "--kill-who=main", "-s", "STOP", "sandboxd.service"])
             let watchdogRestart = try await system.waitFor("sandboxd.service", ["NRestarts", "SubState"], timeout: .seconds(40)) {
                 $0["NRestarts"] == "2" && $0["SubState"] == "running"
@@ -138,7 +138,7 @@ extension SystemdIntegrationTests {
     struct SandboxdBootTests {
         static let dropIn = """
             [Service]
-            WatchdogSec=3s
+            WatchdogSec=5s
             TimeoutAbortSec=2s
             RestartSec=500ms
 
