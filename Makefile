@@ -28,9 +28,14 @@ bench-rhp: deps
 	$(SWIFT) build -c release --product bench-rhp
 	$$($(SWIFT) build -c release --show-bin-path)/bench-rhp
 
+# Payload (static) and the bare C clone+pivot_root+seccomp baseline, then the Swift bench (release).
 bench-spawn: deps
+	mkdir -p .build/bench
+	cc -O2 -static -o .build/bench/spawn-payload bench/spawn-payload.c
+	cc -O2 -o .build/bench/spawn-baseline bench/spawn-baseline.c -lseccomp
 	$(SWIFT) build -c release --product bench-spawn
-	$$($(SWIFT) build -c release --show-bin-path)/bench-spawn
+	$$($(SWIFT) build -c release --show-bin-path)/bench-spawn --payload .build/bench/spawn-payload \
+		--baseline .build/bench/spawn-baseline $(BENCH_ARGS)
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -27,15 +27,28 @@ struct BubblewrapStartup {
         switch channels.sendPayloads(arguments: arguments, dataFiles: dataFiles, seccomp: seccomp,
                                      bwrapPIDFD: child.pidfd, deadline: deadline) {
         case .done: break
-        case .bwrapExited: throw .bwrapExited(afterSetup: false)
+        case .bwrapExited: return try ranAndExited(afterSetup: false)
         case .timedOut: throw .timedOut
         }
         switch channels.waitForSetup(bwrapPIDFD: child.pidfd, deadline: deadline) {
         case .done: break
-        case .bwrapExited: throw .bwrapExited(afterSetup: false)
+        case .bwrapExited: return try ranAndExited(afterSetup: false)
         case .timedOut: throw .timedOut
         }
         return try confirmExec()
+    }
+
+    /// bwrap has exited: fine if the runtime ran (bwrap wrote its exit code), else a failure.
+    private func ranAndExited(afterSetup: Bool) throws(Failure) -> ProcessStat? {
+        // A closed channel may come just before bwrap's exit; once it has exited, everything it
+        // wrote is in the pipe.
+        var exited = [pollfd(fd: child.pidfd, events: Int16(POLLIN), revents: 0)]
+        let remaining = max(ContinuousClock.now.duration(to: deadline), .zero).components
+        _ = poll(&exited, 1, CInt(clamping: remaining.seconds * 1000 + remaining.attoseconds / 1_000_000_000_000_000))
+        guard BubblewrapChannels.hasExited(child.pidfd), channels.status().exitCode != nil else {
+            throw .bwrapExited(afterSetup: afterSetup)
+        }
+        return nil
     }
 
     /// Polls (20 µs doubling to 1 ms) until the sandbox's PID 1 has a child that is no longer bwrap.
@@ -44,11 +57,7 @@ struct BubblewrapStartup {
         var round = 0
         var runtime: ProcessStat?
         while true {
-            if BubblewrapChannels.hasExited(child.pidfd) {
-                // Everything bwrap wrote is in the pipe now.
-                if channels.status().exitCode != nil { return nil }
-                throw .bwrapExited(afterSetup: true)
-            }
+            if BubblewrapChannels.hasExited(child.pidfd) { return try ranAndExited(afterSetup: true) }
             if runtime == nil, let sandboxInit = channels.status().childPID {
                 runtime = ProcessStat.child(of: sandboxInit, scanAll: round % 16 == 15)
             }
@@ -75,6 +84,13 @@ struct BubblewrapStartup {
 
     /// Kills and reaps bwrap after `failure`, closes the child's descriptors and explains what happened.
     func abandon(_ failure: Failure, executable: String) -> SandboxError {
+        // The sandbox's PID 1 too: if bwrap dies before releasing it, it would wait forever (its
+        // parent-death signal is set only later).
+        var sandboxInit: CInt = -1
+        if let pid = channels.status().childPID, sbx_pidfd_open(pid, &sandboxInit) == 0 {
+            if ProcessStat(pid: pid)?.parent == child.pid { _ = sbx_pidfd_send_signal(sandboxInit, SIGKILL) }
+            close(sandboxInit)
+        }
         _ = sbx_pidfd_send_signal(child.pidfd, SIGKILL)
         var code: CInt = 0
         var value: CInt = 0
