@@ -119,7 +119,7 @@ public final class BubblewrapBackend: SandboxBackend {
         }
         channels.closeBubblewrapEnds()
 
-        let startup = BubblewrapStartup(child: child, channels: channels, deadline: deadline)
+        let startup = BubblewrapStartup(child: child, channels: channels, deadline: deadline, hostID: hostID)
         let runtime: ProcessStat?
         do {
             runtime = try startup.run(

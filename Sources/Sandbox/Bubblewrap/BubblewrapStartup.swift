@@ -21,6 +21,8 @@ struct BubblewrapStartup {
     let child: PlainChild
     let channels: BubblewrapChannels
     let deadline: ContinuousClock.Instant
+    /// The sandbox's dedicated host uid (bwrap's and everything it starts).
+    let hostID: UInt32
 
     /// Runs the startup; returns the runtime's process (`nil` if it has already exited).
     func run(arguments: [UInt8], dataFiles: [DataFile], seccomp: [UInt8]) throws(Failure) -> ProcessStat? {
@@ -84,18 +86,22 @@ struct BubblewrapStartup {
 
     /// Kills and reaps bwrap after `failure`, closes the child's descriptors and explains what happened.
     func abandon(_ failure: Failure, executable: String) -> SandboxError {
-        // The sandbox's PID 1 too: if bwrap dies before releasing it, it would wait forever (its
-        // parent-death signal is set only later).
-        var sandboxInit: CInt = -1
-        if let pid = channels.status().childPID, sbx_pidfd_open(pid, &sandboxInit) == 0 {
-            if ProcessStat(pid: pid)?.parent == child.pid { _ = sbx_pidfd_send_signal(sandboxInit, SIGKILL) }
-            close(sandboxInit)
-        }
         _ = sbx_pidfd_send_signal(child.pidfd, SIGKILL)
         var code: CInt = 0
         var value: CInt = 0
         let reaped = sbx_waitid_pidfd(child.pidfd, 0, &code, &value) == 0
         close(child.pidfd)
+        // bwrap killed between cloning the sandbox and releasing it leaves the sandbox's PID 1 waiting
+        // forever (its parent-death signal comes later). Every process of the dedicated host id is
+        // this sandbox's: kill them all before the id is handed out again.
+        for _ in 0..<2 {
+            for pid in ProcessStat.processes(ownedBy: hostID) {
+                var pidfd: CInt = -1
+                guard sbx_pidfd_open(pid, &pidfd) == 0 else { continue }
+                if ProcessStat.realUID(of: pid) == hostID { _ = sbx_pidfd_send_signal(pidfd, SIGKILL) }
+                close(pidfd)
+            }
+        }
         let stderrText = child.stderrReader.map(Self.readAvailable) ?? ""
         if let reader = child.stdoutReader { close(reader) }
         if let reader = child.stderrReader { close(reader) }
