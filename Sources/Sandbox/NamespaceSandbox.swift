@@ -96,6 +96,7 @@ public final class NamespaceSandbox: SandboxBackend {
         let keep = try SpawnSupport.inheritedDescriptors(spec.inheritedDescriptors)
         var libraryMounts = SharedLibraryLayout.none
         if spec.bindSharedLibraries, let libraries {
+            try SpawnSupport.checkRunnable(executable, as: spec)
             do {
                 libraryMounts = try libraries.libraryLayout(for: spec)
             } catch let error as SandboxError {

@@ -82,6 +82,7 @@ public final class BubblewrapBackend: SandboxBackend {
         _ = try SpawnSupport.environment(spec.environment)
         try SpawnSupport.checkArguments(spec.arguments)
         let inherited = try SpawnSupport.inheritedDescriptors(spec.inheritedDescriptors)
+        try SpawnSupport.checkRunnable(executable, as: spec)
         let libraryLayout = try libraryLayout(for: spec)
         let binds = try Self.resolvedBinds(spec.binds)
         let resolvConf: String? = if case .success(let path) = SpawnSupport.realPath("/etc/resolv.conf") { path } else { nil }
@@ -118,7 +119,7 @@ public final class BubblewrapBackend: SandboxBackend {
         }
         channels.closeBubblewrapEnds()
 
-        let startup = BubblewrapStartup(child: child, channels: channels, deadline: deadline)
+        let startup = BubblewrapStartup(child: child, channels: channels, deadline: deadline, hostID: hostID)
         let runtime: ProcessStat?
         do {
             runtime = try startup.run(
