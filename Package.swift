@@ -133,6 +133,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "bench-spawn",
+            dependencies: [
+                "Sandbox",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
         // Test helper: runs SystemdSupport inside the namespaces and environments the tests set up.
         .executableTarget(
             name: "systemd-probe",
