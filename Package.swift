@@ -138,6 +138,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "bench-spawn",
+            dependencies: [
+                "Sandbox",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
         // The daemon product layer: control API, registry, durable state, config.
         .target(
             name: "SandboxDaemon",
