@@ -18,6 +18,7 @@ struct DaemonProcessTests {
 
     /// Starts sandboxd with the bundled config and the given directories; waits for its socket.
     static func launch(_ directory: TemporaryDirectory, config: String = ConfigTests.repository + "/config/sandboxd.yaml") async throws -> Process {
+        chmod(directory.path, 0o711)  // sandbox uids traverse to their runtime directories
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary!)
         process.arguments = [

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Logging
 import SandboxDaemon
+import Synchronization
 
 /// A temporary directory under /tmp with a short path (UNIX socket paths are limited to 107 bytes).
 final class TemporaryDirectory: Sendable {
@@ -49,14 +50,25 @@ final class TestDaemon: Sendable {
         logger.logLevel = .warning
         let daemon = Daemon(configuration: config, options: .init(configPath: nil, handleSignals: false), backend: backend, logger: logger)
         self.daemon = daemon
-        task = Task { try await daemon.run() }
+        let failure = Mutex<(any Error)?>(nil)
+        task = Task {
+            do {
+                try await daemon.run()
+            } catch {
+                failure.withLock { $0 = error }
+                throw error
+            }
+        }
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(10)
+        var last = TestResponse(status: 0, headers: [:], body: "")
         while clock.now < deadline {
-            if await TestHTTP.request(config.socketPath, "GET", "/v1/health").status == 200 { return }
+            last = await TestHTTP.request(config.socketPath, "GET", "/v1/health")
+            if last.status == 200 { return }
+            if let error = failure.withLock({ $0 }) { throw error }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw DaemonError(.internalError, "test daemon did not come up")
+        throw DaemonError(.internalError, "test daemon did not come up: last answer \(last.status) \(last.body)")
     }
 
     func request(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) async -> TestResponse {
