@@ -89,7 +89,9 @@ struct DaemonProcessTests {
         let pipe = Pipe()
         process.standardError = pipe
         try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let output = await TestHTTP.offPool {
+            String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        }
         #expect(await Self.wait(process) == 78)
         #expect(output.contains("socket.pth"))
     }

@@ -62,7 +62,9 @@ public final class Daemon: Sendable {
         let store: StateStore
         do {
             store = try StateStore(stateDirectory: config.stateDirectory, logger: logger)
+            logger.debug("directories ready", metadata: ["state": "\(config.stateDirectory)"])
             socket = try ControlSocket.bind(path: config.socketPath, group: config.socketGroup, logger: logger)
+            logger.debug("control socket bound", metadata: ["socket": "\(config.socketPath)"])
         } catch {
             reporter.fatal(error)
             throw error
@@ -74,6 +76,7 @@ public final class Daemon: Sendable {
             policy: .init(allowNone: config.allowNone, pingTimeout: config.supervision.watchdogTimeout), logger: logger
         )
         await registry.restore(declared: config.runtimes)
+        logger.debug("desired state restored")
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let reporter = reporter

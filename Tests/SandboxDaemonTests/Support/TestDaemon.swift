@@ -41,13 +41,14 @@ final class TestDaemon: Sendable {
 
     init(
         directory: TemporaryDirectory = TemporaryDirectory(), backend: any RuntimeBackend = FakeBackend(),
+        logLevel: Logger.Level = .warning,
         configure: (inout DaemonConfiguration) -> Void = { _ in }
     ) async throws {
         self.directory = directory
         var config = Self.configuration(in: directory)
         configure(&config)
         var logger = Logger(label: "test-sandboxd")
-        logger.logLevel = .warning
+        logger.logLevel = logLevel
         let daemon = Daemon(configuration: config, options: .init(configPath: nil, handleSignals: false), backend: backend, logger: logger)
         self.daemon = daemon
         let failure = Mutex<(any Error)?>(nil)
@@ -60,15 +61,20 @@ final class TestDaemon: Sendable {
             }
         }
         let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(10)
+        // Generous: on a loaded 2-core machine the test's own tasks can be held up for seconds.
+        let deadline = clock.now + .seconds(30)
         var last = TestResponse(status: 0, headers: [:], body: "")
-        while clock.now < deadline {
+        while true {
             last = await TestHTTP.request(config.socketPath, "GET", "/v1/health")
             if last.status == 200 { return }
             if let error = failure.withLock({ $0 }) { throw error }
+            if clock.now >= deadline { break }  // checked after a poll, so a late wake-up still polls once
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw DaemonError(.internalError, "test daemon did not come up: last answer \(last.status) \(last.body)")
+        let listing = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? ["<directory missing>"]
+        throw DaemonError(
+            .internalError, "test daemon did not come up: last answer \(last.status) \(last.body); \(directory.path): \(listing)"
+        )
     }
 
     func request(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) async -> TestResponse {

@@ -110,7 +110,9 @@ enum TestHTTP {
     ) async -> TestResponse {
         await offPool {
             let fd = connect(socketPath)
-            guard fd >= 0 else { return TestResponse(status: -1, headers: [:], body: "connect failed") }
+            guard fd >= 0 else {
+                return TestResponse(status: -1, headers: [:], body: "connect failed: errno \(errno)")
+            }
             defer { close(fd) }
             var request = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
             for (name, value) in headers { request += "\(name): \(value)\r\n" }
