@@ -19,10 +19,11 @@ struct TestResponse: Sendable {
 }
 
 enum TestHTTP {
-    /// Runs blocking socket work on a dispatch thread so the daemon's actors keep their threads.
+    /// Runs blocking work on a thread of its own, so neither the cooperative pool (the daemon's actors)
+    /// nor libdispatch's small Linux pool (which grows slowly while items block) is held up.
     static func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: body()) }
+            Thread.detachNewThread { continuation.resume(returning: body()) }
         }
     }
 
