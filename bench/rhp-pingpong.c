@@ -2,10 +2,11 @@
  * Raw ping-pong baseline for bench-rhp: the same 45-byte RHP ping frame (4-byte length + payload)
  * bounced between two processes over an AF_UNIX stream socket, with no CBOR work at all.
  * Prints one line: c_latency_median_us=… c_latency_p99_us=… c_throughput_per_s=…
- * Usage: rhp-pingpong [pings] [calls] [outstanding]
+ * Usage: rhp-pingpong [pings] [calls] [outstanding] [parent-cpu child-cpu]
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,14 @@ static size_t read_some(int fd, uint8_t *buf, size_t cap) {
         if (n < 0) die("read");
         return (size_t)n;
     }
+}
+
+static void pin(int cpu) {
+    if (cpu < 0) return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0) die("sched_setaffinity");
 }
 
 static double now_us(void) {
@@ -99,14 +108,18 @@ int main(int argc, char **argv) {
     long pings = argc > 1 ? atol(argv[1]) : 20000;
     long calls = argc > 2 ? atol(argv[2]) : 200000;
     long window = argc > 3 ? atol(argv[3]) : 64;
+    int parent_cpu = argc > 5 ? atoi(argv[4]) : -1;
+    int child_cpu = argc > 5 ? atoi(argv[5]) : -1;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) die("socketpair");
     pid_t pid = fork();
     if (pid < 0) die("fork");
     if (pid == 0) {
+        pin(child_cpu);
         close(sv[0]);
         echo(sv[1]);
     }
+    pin(parent_cpu);
     close(sv[1]);
     int fd = sv[0];
     static uint8_t buf[65536];

@@ -672,6 +672,24 @@ struct plain_context {
     volatile int32_t stage, error; /* shared with the parent (CLONE_VM) */
 };
 
+/* Puts each move's source at its target. Every source is first copied above the highest target, so a
+ * source sitting on another move's target survives; dup2 leaves the targets without FD_CLOEXEC. */
+static int apply_moves(const struct sbx_fd_move *moves, size_t count) {
+    int copies[SBX_MAX_KEEP_FDS];
+    int floor = 3;
+    for (size_t i = 0; i < count; i++) {
+        if (moves[i].target >= floor) floor = moves[i].target + 1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        copies[i] = fcntl(moves[i].source, F_DUPFD_CLOEXEC, floor);
+        if (copies[i] < 0) return errno;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (dup2(copies[i], moves[i].target) < 0) return errno;
+    }
+    return 0;
+}
+
 static int plain_main(void *arg) {
     struct plain_context *c = arg;
     const struct sbx_plain_config *config = c->config;
@@ -684,6 +702,11 @@ static int plain_main(void *arg) {
     }
     if ((rc = install_stdio(config->stdin_fd, config->stdout_fd, config->stderr_fd))) {
         c->stage = SBX_STAGE_STDIO;
+        c->error = rc;
+        _exit(127);
+    }
+    if ((rc = apply_moves(config->moves, config->move_count))) {
+        c->stage = SBX_STAGE_MOVE_FDS;
         c->error = rc;
         _exit(127);
     }
@@ -727,7 +750,28 @@ int sbx_plain_spawn(const struct sbx_plain_config *config, struct sbx_spawn_resu
     out->control_fd = -1;
     out->op_index = -1;
     out->stage = SBX_STAGE_PREPARE;
-    int rc = build_keep_list(c.keep, &c.keep_count, NULL, 0, config->keep_fds, config->keep_count);
+    int targets[SBX_MAX_KEEP_FDS];
+    if (config->move_count > SBX_MAX_KEEP_FDS || (config->move_count > 0 && config->moves == NULL)) {
+        out->error = EINVAL;
+        return EINVAL;
+    }
+    for (size_t i = 0; i < config->move_count; i++) {
+        if (config->moves[i].source < 0) {
+            out->error = EBADF;
+            return EBADF;
+        }
+        /* A target may not clobber an inherited descriptor or another move. */
+        int clash = 0;
+        for (size_t k = 0; k < config->keep_count; k++) clash |= config->keep_fds[k] == config->moves[i].target;
+        for (size_t k = 0; k < i; k++) clash |= targets[k] == config->moves[i].target;
+        if (clash) {
+            out->error = EINVAL;
+            return EINVAL;
+        }
+        targets[i] = config->moves[i].target;
+    }
+    int rc = build_keep_list(c.keep, &c.keep_count, targets, config->move_count, config->keep_fds,
+                             config->keep_count);
     if (rc) {
         out->error = rc;
         return rc;

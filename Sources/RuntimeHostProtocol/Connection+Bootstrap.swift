@@ -6,7 +6,8 @@ extension Connection {
     /// Wraps an already-connected UNIX stream socket: an accepted connection, a connected client
     /// socket, or one end of a `socketpair`.
     ///
-    /// Takes ownership of `fd`: it is closed when the connection closes (also when this throws).
+    /// Takes ownership of `fd`: the connection closes it when it closes. If this throws, NIO has
+    /// closed it when a channel was already made around it; a caller should not reuse it either way.
     /// Reading starts at once, so `handler` must be ready to answer.
     public static func withConnectedSocket(
         _ fd: CInt,

@@ -263,9 +263,8 @@ public final class Connection: Sendable {
     private static let allocator = ByteBufferAllocator()
 
     private func makeFrame(_ message: Message) throws(RHPError) -> ByteBuffer {
-        let payload = try message.payload()
-        var buffer = Self.allocator.buffer(capacity: Frame.headerSize + payload.count)
-        try Frame.write(payload, into: &buffer, sendLimit: configuration.sendLimit)
+        var buffer = Self.allocator.buffer(capacity: 64)
+        try message.writeFrame(into: &buffer, sendLimit: configuration.sendLimit)
         return buffer
     }
 
@@ -365,6 +364,10 @@ public final class Connection: Sendable {
     }
 
     private func spawnHandler(_ id: UInt64, _ request: Body) {
+        if let response = handler.immediateResponse(to: request) {
+            respond(to: id, with: response)
+            return
+        }
         let work: @Sendable () async -> Void = {
             let response: Body
             do {
@@ -430,34 +433,45 @@ public final class Connection: Sendable {
     }
 
     private func waitForHandshake(timeout: Duration?) async throws(RHPError) -> (UInt64, RuntimeInfoRequest) {
-        let result = await withUnsafeContinuation {
-            (continuation: UnsafeContinuation<Result<(UInt64, RuntimeInfoRequest), RHPError>, Never>) in
-            let immediate = state.withLock { state -> Result<(UInt64, RuntimeInfoRequest), RHPError>? in
-                if state.guestInitStarted {
-                    return .failure(RHPError(.invalidState, "rhp: initGuest called twice"))
-                }
-                state.guestInitStarted = true
-                if let handshake = state.pendingHandshake {
-                    state.pendingHandshake = nil
-                    return .success(handshake)
-                }
-                if let reason = state.closeReason { return .failure(Self.closedError(reason)) }
-                state.handshakeWaiter = continuation
-                return nil
-            }
-            if let immediate {
-                continuation.resume(returning: immediate)
-            } else if let timeout {
-                channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
-                    let waiter = self.state.withLock { state in
-                        defer { state.handshakeWaiter = nil }
-                        return state.handshakeWaiter
+        let result = await withTaskCancellationHandler {
+            await withUnsafeContinuation {
+                (continuation: UnsafeContinuation<Result<(UInt64, RuntimeInfoRequest), RHPError>, Never>) in
+                let immediate = state.withLock { state -> Result<(UInt64, RuntimeInfoRequest), RHPError>? in
+                    if state.guestInitStarted {
+                        return .failure(RHPError(.invalidState, "rhp: initGuest called twice"))
                     }
-                    waiter?.resume(returning: .failure(RHPError(.timeout, "rhp: no RuntimeInfoRequest within \(timeout)")))
+                    state.guestInitStarted = true
+                    if let handshake = state.pendingHandshake {
+                        state.pendingHandshake = nil
+                        return .success(handshake)
+                    }
+                    if let reason = state.closeReason { return .failure(Self.closedError(reason)) }
+                    state.handshakeWaiter = continuation
+                    return nil
                 }
+                if let immediate {
+                    continuation.resume(returning: immediate)
+                    return
+                }
+                if let timeout {
+                    channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
+                        self.abandonHandshakeWait(RHPError(.timeout, "rhp: no RuntimeInfoRequest within \(timeout)"))
+                    }
+                }
+                if Task.isCancelled { abandonHandshakeWait(RHPError(.cancelled, "rhp: initGuest cancelled")) }
             }
+        } onCancel: {
+            abandonHandshakeWait(RHPError(.cancelled, "rhp: initGuest cancelled"))
         }
         return try result.get()
+    }
+
+    private func abandonHandshakeWait(_ error: RHPError) {
+        let waiter = state.withLock { state in
+            defer { state.handshakeWaiter = nil }
+            return state.handshakeWaiter
+        }
+        waiter?.resume(returning: .failure(error))
     }
 
     // MARK: Internals: closing

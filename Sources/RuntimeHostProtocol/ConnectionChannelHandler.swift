@@ -114,7 +114,7 @@ extension RHPError {
         case let error as IOError:
             self = RHPError(.systemCall, "rhp: I/O error: \(error)", errno: Errno(rawValue: error.errnoCode))
         default:
-            self = RHPError(.systemCall, "rhp: channel error: \(error)")
+            self = RHPError(.channelError, "rhp: channel error: \(error)")
         }
     }
 }

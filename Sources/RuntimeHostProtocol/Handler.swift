@@ -6,6 +6,18 @@
 /// error's text as the message (what the Go host does).
 public protocol Handler: Sendable {
     func handle(_ request: Body) async throws -> Body
+
+    /// An answer available at once, or nil to go through ``handle(_:)``.
+    ///
+    /// Called for every request before any task is made, normally on the connection's event loop
+    /// (requests held until the handshake are released from the thread that completes it), so it
+    /// must be quick and must not block. Answering here saves a task and a thread hop per request
+    /// (pings, refusals). The default answers nothing.
+    func immediateResponse(to request: Body) -> Body?
+}
+
+extension Handler {
+    public func immediateResponse(to request: Body) -> Body? { nil }
 }
 
 /// A ``Handler`` made from a closure.
@@ -27,6 +39,10 @@ public struct UnsupportedRequestHandler: Handler {
     public init() {}
 
     public func handle(_ request: Body) async throws -> Body {
+        .error(.methodNotSupported)
+    }
+
+    public func immediateResponse(to request: Body) -> Body? {
         .error(.methodNotSupported)
     }
 }

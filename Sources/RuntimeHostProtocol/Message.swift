@@ -1,4 +1,5 @@
 import CBOR
+public import NIOCore
 
 /// `message_type`: 1 = request, 2 = response; 0 is invalid, other values are undefined.
 public struct MessageType: RawRepresentable, Sendable, Hashable, Codable, CustomStringConvertible {
@@ -78,13 +79,14 @@ extension Message {
     /// ``RHPError/Code/unsupportedMessageType`` for a valid message whose type is neither request
     /// nor response (a connection drops those and carries on).
     public init(payload: some Collection<UInt8>) throws(RHPError) {
+        let fast: Message?? = payload.withContiguousStorageIfAvailable { buffer in
+            try? MessageCodec.parse(UnsafeRawBufferPointer(buffer))
+        }
         let message: Message
-        do {
-            message = try CBORDecoder().decode(Message.self, from: payload)
-        } catch let error as RHPError {
-            throw error
-        } catch {
-            throw RHPError(.malformedMessage, "rhp: malformed message: \(error)")
+        if let parsed = fast ?? nil {
+            message = parsed
+        } else {
+            message = try Self.decodeWithCodable(payload)
         }
         guard message.messageType == .request || message.messageType == .response else {
             throw RHPError(
@@ -95,12 +97,50 @@ extension Message {
         self = message
     }
 
+    /// The general (slow) path: the whole envelope through the Codable decoder.
+    static func decodeWithCodable(_ payload: some Collection<UInt8>) throws(RHPError) -> Message {
+        do {
+            return try CBORDecoder().decode(Message.self, from: payload)
+        } catch {
+            throw RHPError(.malformedMessage, "rhp: malformed message: \(error)")
+        }
+    }
+
     /// The canonical CBOR payload of this message (without the length prefix).
     public func payload() throws(RHPError) -> [UInt8] {
+        var buffer = ByteBuffer()
+        try write(into: &buffer)
+        return Array(buffer.readableBytesView)
+    }
+
+    /// Appends the canonical CBOR payload of this message to `buffer`.
+    public func write(into buffer: inout ByteBuffer) throws(RHPError) {
+        let payload: [UInt8]
         do {
-            return try CBOREncoder().encode(self)
+            payload = try MessageCodec.payloadBytes(body)
         } catch {
-            throw RHPError(.encodingFailed, "rhp: cannot encode message \(id): \(error)")
+            throw RHPError(.encodingFailed, "rhp: cannot encode message \(id) (\(body.kind)): \(error)")
         }
+        MessageCodec.write(self, payload: payload, into: &buffer)
+    }
+
+    /// Appends this message as one frame (length prefix and payload), refusing payloads over `sendLimit`.
+    public func writeFrame(into buffer: inout ByteBuffer, sendLimit: Int = Frame.defaultSendLimit) throws(RHPError) {
+        let payload: [UInt8]
+        do {
+            payload = try MessageCodec.payloadBytes(body)
+        } catch {
+            throw RHPError(.encodingFailed, "rhp: cannot encode message \(id) (\(body.kind)): \(error)")
+        }
+        let size = MessageCodec.encodedSize(self, payload: payload)
+        guard size <= sendLimit else {
+            throw RHPError(
+                .payloadTooLarge,
+                "rhp: payload of \(size) bytes exceeds the send limit of \(sendLimit) bytes; not sent"
+            )
+        }
+        buffer.reserveCapacity(minimumWritableBytes: Frame.headerSize + size)
+        buffer.writeInteger(UInt32(size), endianness: .big)
+        MessageCodec.write(self, payload: payload, into: &buffer)
     }
 }

@@ -45,6 +45,8 @@ public struct RHPError: Error, Sendable, Hashable, CustomStringConvertible {
         case invalidArgument
         /// A system call failed; see ``RHPError/errno``.
         case systemCall
+        /// SwiftNIO reported a channel failure that is not a system call error.
+        case channelError
     }
 
     public var code: Code

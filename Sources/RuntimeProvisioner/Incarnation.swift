@@ -46,7 +46,7 @@ struct Incarnation: Sendable {
         var connector: (any Connector)?
         var connection: Connection?
         do {
-            let backend = try environment.backend(backendKind)
+            let backend = environment.backend(backendKind)
             if sandboxed {
                 guard let id = environment.hostIDs.acquire() else {
                     throw ProvisionerError(.spawnFailed, "no free host uid in \(environment.hostIDs.range)")
@@ -117,7 +117,7 @@ struct Incarnation: Sendable {
                 connection: connection!,
                 info: info,
                 version: version,
-                runtimePID: RuntimePID.find(process: process!, backend: backendKind),
+                runtimePID: RuntimePID.find(process: process!),
                 resources: resources,
                 watchers: Self.startWatchers(runtime: runtime, process: process!, connection: connection!, generation: generation)
             )

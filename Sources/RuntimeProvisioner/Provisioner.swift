@@ -62,8 +62,8 @@ final class ProvisionerEnvironment: Sendable {
     /// The sandbox backend of a kind, made on first use; all of them share ``hostIDs``.
     ///
     /// Unsandboxed runtimes do not come through here: each gets its own ``UnsandboxedRuntime`` spawn.
-    func backend(_ kind: SandboxBackendKind) throws -> any SandboxBackend {
-        try backends.withLock { backends in
+    func backend(_ kind: SandboxBackendKind) -> any SandboxBackend {
+        backends.withLock { backends in
             if let backend = backends[kind] { return backend }
             let backend: any SandboxBackend
             switch kind {
@@ -75,7 +75,12 @@ final class ProvisionerEnvironment: Sendable {
                     logger: configuration.logger
                 )
             case .bubblewrap:
-                throw ProvisionerError(.spawnFailed, "the bubblewrap backend is not available yet")
+                backend = BubblewrapBackend(
+                    bwrapPath: configuration.sandboxBinaryPath,
+                    libraries: libraries,
+                    hostIDs: hostIDs,
+                    logger: configuration.logger
+                )
             case .none:
                 backend = UnsandboxedBackend(logger: configuration.logger)
             }

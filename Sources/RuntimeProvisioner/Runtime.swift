@@ -1,3 +1,4 @@
+public import CBOR
 import Foundation
 import Logging
 public import RuntimeHostProtocol
@@ -143,8 +144,9 @@ public final class Runtime: Sendable {
     /// The version the running runtime reported; nil when it is not running.
     public var activeVersion: Version? { state.withLock { $0.connection == nil ? nil : $0.version } }
 
-    /// The runtime's TEE capability. This provisioner starts no TEE runtimes, so it is always nil.
-    public var capabilityTEE: CBORRawCapability? { nil }
+    /// The runtime's TEE capability (`node.CapabilityTEE`, as raw CBOR). This provisioner starts no TEE
+    /// runtimes, so it is always nil.
+    public var capabilityTEE: CBORRawItem? { nil }
 
     /// Asks for a TEE capability refresh; without TEE support there is nothing to refresh.
     public func updateCapabilityTEE() {}
@@ -189,9 +191,6 @@ public final class Runtime: Sendable {
         _ = state.withLock { $0.inputs?.yield(input) }
     }
 }
-
-/// Opaque TEE capability bytes; the namespace provisioner never produces one.
-public typealias CBORRawCapability = [UInt8]
 
 /// What the manager task reacts to.
 enum ManagerInput: Sendable {

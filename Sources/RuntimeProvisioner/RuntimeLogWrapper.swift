@@ -104,7 +104,10 @@ public struct RuntimeLogWrapper: Sendable {
     private static func render(_ value: Any) -> String {
         switch value {
         case let string as String: return string
-        case let number as NSNumber: return number.stringValue
+        case let number as NSNumber:
+            // JSONSerialization keeps JSON booleans as NSNumbers of type char ("c").
+            if String(cString: number.objCType) == "c" { return number.boolValue ? "true" : "false" }
+            return number.stringValue
         case is NSNull: return "null"
         default:
             guard JSONSerialization.isValidJSONObject(value),

@@ -24,6 +24,8 @@ public struct SandboxError: Error, Sendable, Hashable, CustomStringConvertible {
         case hostIDsExhausted = "host-ids-exhausted"
         /// The seccomp filter could not be built.
         case seccompUnavailable = "seccomp-unavailable"
+        /// The backend's external sandbox tool (bwrap) is missing or cannot be executed.
+        case backendUnavailable = "backend-unavailable"
     }
 
     public var code: Code

@@ -14,6 +14,11 @@ public import SystemCalls
 /// SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to the runtime; SIGKILL kills the whole
 /// sandbox. ``waitForExit()`` reports the runtime's own status (a signal death stays `.signaled`).
 ///
+/// For `bubblewrap` ``pid`` is bwrap's (its monitor process) and ``runtimePID`` the runtime's: the
+/// forwarded signals above go straight to the runtime, any other (SIGKILL) to bwrap, whose death
+/// takes the sandbox down. bwrap passes on only the shell code, so a runtime killed by signal N
+/// reports `.exited(128 + N)` there (same ``ExitStatus/shellCode``).
+///
 /// Exit is watched by one shared epoll thread over pidfds (no thread per process); the process is
 /// supervised until it exits, whether or not anybody keeps this object.
 public final class SandboxProcess: Sendable {
@@ -27,9 +32,13 @@ public final class SandboxProcess: Sendable {
     public let standardError: SandboxOutput?
     /// Where the spawn's time went (`namespaces` only).
     public let spawnTimings: SpawnTimings?
+    /// Host pid of the runtime itself when the backend knows it (`bubblewrap`; `none`: ``pid``).
+    public let runtimePID: Int32?
 
     private struct State {
         var pidfd: CInt
+        /// The runtime's own pidfd when it is not ``pid`` (bubblewrap), else -1.
+        var runtimePIDFD: CInt = -1
         var exit: ExitStatus?
         /// Resumed with the status at exit, or with nil when a cancellable wait is cancelled.
         var waiters: [UInt64: @Sendable (ExitStatus?) -> Void] = [:]
@@ -44,7 +53,7 @@ public final class SandboxProcess: Sendable {
     init(
         pid: Int32, pidfd: CInt, controlFD: CInt?, hostID: UInt32?,
         standardOutput: SandboxOutput?, standardError: SandboxOutput?, spawnTimings: SpawnTimings? = nil,
-        onExit: (@Sendable () -> Void)?
+        runtime: (pid: Int32, pidfd: CInt?)? = nil, onExit: (@Sendable () -> Void)?
     ) {
         self.spawnTimings = spawnTimings
         self.pid = pid
@@ -53,8 +62,12 @@ public final class SandboxProcess: Sendable {
         self.standardOutput = standardOutput
         self.standardError = standardError
         self.onExit = onExit
-        self.state = Mutex(State(pidfd: pidfd))
+        self.runtimePID = runtime?.pid
+        self.state = Mutex(State(pidfd: pidfd, runtimePIDFD: runtime?.pidfd ?? -1))
     }
+
+    /// Signals a reaper forwards to the runtime (and the bubblewrap backend sends to it directly).
+    static let forwardedSignals: Set<CInt> = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2]
 
     /// Starts watching for exit; called once by the backend right after spawning.
     func startMonitoring() {
@@ -110,6 +123,9 @@ public final class SandboxProcess: Sendable {
     public func signal(_ signal: CInt) throws(SystemCallError) {
         let result: CInt = state.withLock { state in
             guard state.exit == nil, state.pidfd >= 0 else { return 0 }
+            if state.runtimePIDFD >= 0, Self.forwardedSignals.contains(signal) {
+                return sbx_pidfd_send_signal(state.runtimePIDFD, signal)
+            }
             return sbx_pidfd_send_signal(state.pidfd, signal)
         }
         if result == ESRCH { return }
@@ -170,6 +186,8 @@ public final class SandboxProcess: Sendable {
             state.exit = status
             close(state.pidfd)
             state.pidfd = -1
+            if state.runtimePIDFD >= 0 { close(state.runtimePIDFD) }
+            state.runtimePIDFD = -1
             defer { state.waiters = [:] }
             return state.waiters.values
         }

@@ -51,50 +51,18 @@ public final class UnsandboxedBackend: SandboxBackend {
         return try Self.launch(spec)
     }
 
-    /// Starts `spec.executable` directly with the spec's arguments, environment, stdio and inherited
-    /// descriptors (binds and data files are the caller's business), optionally as `ids` (setgroups
-    /// cleared first). The bubblewrap backend starts `bwrap` this way; `onExit` runs once reaped.
+    /// Starts `spec.executable` directly (see ``PlainChild/start(_:ids:moves:)``) and supervises it;
+    /// `onExit` runs once it has been reaped.
     static func launch(
         _ spec: SandboxSpec, ids: (uid: UInt32, gid: UInt32)? = nil, hostID: UInt32? = nil,
         onExit: (@Sendable () -> Void)? = nil
     ) throws(SandboxError) -> SandboxProcess {
-        let environment = try SpawnSupport.environment(spec.environment)
-        try SpawnSupport.checkArguments(spec.arguments)
-        let keep = try SpawnSupport.inheritedDescriptors(spec.inheritedDescriptors)
-        var bag = DescriptorBag()
-        let (stdinFD, stdoutFD, stderrFD, stdoutReader, stderrReader) = try SpawnSupport.stdio(spec, bag: &bag)
-        let arena = CStringArena()
-        var config = sbx_plain_config()
-        config.exec_path = UnsafePointer(arena.string(spec.executable.string))
-        config.argv = UnsafePointer(arena.array([spec.executable.string] + spec.arguments))
-        config.envp = UnsafePointer(arena.array(environment))
-        config.stdin_fd = stdinFD
-        config.stdout_fd = stdoutFD
-        config.stderr_fd = stderrFD
-        if let ids {
-            config.set_ids = 1
-            config.uid = ids.uid
-            config.gid = ids.gid
-        }
-        var result = sbx_spawn_result()
-        let rc = keep.withUnsafeBufferPointer { keepBuffer in
-            config.keep_fds = keepBuffer.baseAddress
-            config.keep_count = keepBuffer.count
-            return sbx_plain_spawn(&config, &result)
-        }
-        withExtendedLifetime(arena) {}
-        if let stdoutReader { bag.forget(stdoutReader) }
-        if let stderrReader { bag.forget(stderrReader) }
-        guard rc == 0 else {
-            if let stdoutReader { close(stdoutReader) }
-            if let stderrReader { close(stderrReader) }
-            throw SandboxError.fromShim(result, path: spec.executable.string) { "op \($0)" }
-        }
+        let child = try PlainChild.start(spec, ids: ids)
         let process = SandboxProcess(
-            pid: result.pid, pidfd: result.pidfd, controlFD: nil, hostID: hostID,
-            standardOutput: stdoutReader.map { SandboxOutput(takingOwnershipOf: $0) },
-            standardError: stderrReader.map { SandboxOutput(takingOwnershipOf: $0) },
-            onExit: onExit
+            pid: child.pid, pidfd: child.pidfd, controlFD: nil, hostID: hostID,
+            standardOutput: child.stdoutReader.map { SandboxOutput(takingOwnershipOf: $0) },
+            standardError: child.stderrReader.map { SandboxOutput(takingOwnershipOf: $0) },
+            runtime: (pid: child.pid, pidfd: nil), onExit: onExit
         )
         process.startMonitoring()
         return process

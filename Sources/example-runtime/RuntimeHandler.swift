@@ -22,6 +22,21 @@ struct RuntimeHandler: Handler {
         }
     }
 
+    /// Pings, aborts and refusals are answered on the spot unless hung (or ignoring aborts).
+    func immediateResponse(to request: Body) -> Body? {
+        if let hangDeadline, ContinuousClock.now >= hangDeadline { return nil }
+        switch request {
+        case .runtimePingRequest: return .empty
+        case .runtimeAbortRequest:
+            switch abortMode {
+            case .respond: return .runtimeAbortResponse
+            case .error: return .error(Self.methodNotSupported)
+            case .ignore: return nil
+            }
+        default: return .error(Self.methodNotSupported)
+        }
+    }
+
     /// Never returns once the hang deadline has passed.
     func waitIfHung() async throws {
         if let hangDeadline, ContinuousClock.now >= hangDeadline { try await Self.never() }

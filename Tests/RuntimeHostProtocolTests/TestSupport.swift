@@ -54,7 +54,7 @@ func makeConnectionPair(
 func handshake(_ host: Connection, _ guest: Connection, runtimeVersion: Version = Version(minor: 1)) async throws
     -> RuntimeInfoResponse
 {
-    async let answered = guest.initGuest { _ in RuntimeInfoResponse(runtimeVersion: runtimeVersion) }
+    async let answered = guest.initGuest(timeout: .seconds(5)) { _ in RuntimeInfoResponse(runtimeVersion: runtimeVersion) }
     let response = try await host.initHost(testInfoRequest)
     _ = try await answered
     return response
@@ -156,21 +156,33 @@ func makeRawPair(
 /// What a connection did with a byte stream written to it by a raw peer that then stopped sending.
 struct FeedOutcome {
     var closeReason: CloseReason
-    var requests: [Body]
+    let handler: RecordingHandler
+
+    /// What the handler saw; handler tasks may still be starting when the connection has closed,
+    /// so this waits (up to a second) for at least `count` requests.
+    func requests(atLeast count: Int = 0) async -> [Body] {
+        for _ in 0..<100 where handler.requests.count < count {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return handler.requests
+    }
 
     static func feed(_ bytes: [UInt8], to role: Connection.Role, oneByteAtATime: Bool = false) async throws -> FeedOutcome {
         let handler = RecordingHandler()
         let (connection, peer) = try await makeRawPair(role: role, handler: handler)
         connection.becomeReady()
+        // The connection may close before everything is sent (that is the point): stop at EPIPE.
         if oneByteAtATime {
-            for byte in bytes { try peer.send([byte]) }
+            for byte in bytes {
+                guard (try? peer.send([byte])) != nil else { break }
+            }
         } else {
-            try peer.send(bytes)
+            _ = try? peer.send(bytes)
         }
         peer.shutdownWrite()
         let reason = await connection.waitUntilClosed()
         peer.close()
-        return FeedOutcome(closeReason: reason, requests: handler.requests)
+        return FeedOutcome(closeReason: reason, handler: handler)
     }
 }
 
@@ -182,7 +194,7 @@ func numberedPayload(_ number: UInt64) -> CBORRawItem {
 }
 
 /// Reads the number back from ``numberedPayload(_:)``.
-func number(in body: Body) -> UInt64? {
+func payloadNumber(_ body: Body) -> UInt64? {
     guard case .raw(_, let raw) = body, raw.bytes.count == 18 else { return nil }
     return raw.bytes[10...].reduce(0) { $0 << 8 | UInt64($1) }
 }

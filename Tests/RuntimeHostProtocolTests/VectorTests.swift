@@ -79,7 +79,7 @@ struct VectorTests {
                 return
             }
         }
-        #expect(outcome.requests.isEmpty)
+        #expect(await outcome.requests().isEmpty)
     }
 
     @Test("every variant name of RHP.md §12 is known and unit variants encode as a0")

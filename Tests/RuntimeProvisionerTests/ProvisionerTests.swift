@@ -14,7 +14,11 @@ struct ProvisionerFixture {
     let provisioner: Provisioner
     let runtimeRoot: URL
 
-    init(backend: SandboxBackendKind, adjust: (inout SupervisionTimings) -> Void = { _ in }) throws {
+    init(
+        backend: SandboxBackendKind,
+        adjust: (inout SupervisionTimings) -> Void = { _ in },
+        configure: (inout ProvisionerConfiguration) -> Void = { _ in }
+    ) throws {
         runtimeRoot = try TestEnvironment.temporaryDirectory("provisioner")
         var configuration = ProvisionerConfiguration(hostInfo: HostInfo(consensusChainContext: Self.chainContext))
         configuration.defaultBackend = backend
@@ -34,6 +38,7 @@ struct ProvisionerFixture {
             logger.logLevel = debug ? .trace : .error
             return logger
         }
+        configure(&configuration)
         provisioner = try Provisioner(configuration: configuration)
     }
 
@@ -86,7 +91,11 @@ struct SeedScenarioTests {
             #expect(version == Version(major: 1, minor: 2, patch: 3))
             #expect(runtime.activeVersion == version)
             #expect(runtime.status.state == .running)
-            #expect(runtime.status.pid != nil)
+            // The pid is the runtime itself (not a reaper or bwrap): its command line is the runtime's.
+            let pid = try #require(runtime.status.pid)
+            let commandLine = try String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)
+                .split(separator: "\0").map(String.init)
+            #expect(commandLine.suffix(2) == ["--version", "1.2.3"], "pid \(pid): \(commandLine)")
 
             let response = try await runtime.call(.runtimePingRequest, timeout: .seconds(10))
             #expect(response == .empty)

@@ -21,6 +21,24 @@ struct SharedLibraryResolverTests {
         #expect(!resolved.libraries.contains { $0.names.contains("ld-linux-x86-64.so.2") }, "the interpreter is ld.so itself, not a library")
     }
 
+    @Test("a remembered result is reused only while the files are unchanged")
+    func memoInvalidation() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("memo-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let copy = directory.appendingPathComponent("ls").path
+        try FileManager.default.copyItem(atPath: "/usr/bin/ls", toPath: copy)
+        let first = try resolver.resolve(executable: FilePath(copy))
+        #expect(try resolver.resolve(executable: FilePath(copy)) == first)
+        // Replacing the executable (a new inode, as a package upgrade does) must not reuse the old answer.
+        try FileManager.default.removeItem(atPath: copy)
+        try FileManager.default.copyItem(atPath: "/bin/true", toPath: copy)
+        let second = try resolver.resolve(executable: FilePath(copy))
+        #expect(Set(second.libraries.map(\.name)) == ["libc.so.6"])
+        try FileManager.default.removeItem(atPath: copy)
+        #expect(throws: SharedLibraryError.self) { try resolver.resolve(executable: FilePath(copy)) }
+    }
+
     @Test("ls: libraries found through ld.so.cache, bound under their soname")
     func lsLayout() throws {
         let resolved = try resolver.resolve(executable: "/usr/bin/ls")

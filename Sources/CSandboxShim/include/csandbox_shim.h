@@ -64,7 +64,8 @@ enum sbx_stage {
     SBX_STAGE_SECCOMP = 36,     /* child: loading the filter */
     SBX_STAGE_FORK_RUNTIME = 37, /* reaper: starting the runtime (pid 2) */
     SBX_STAGE_EXEC = 38,        /* runtime: execve */
-    SBX_STAGE_COUNT_ = 39
+    SBX_STAGE_MOVE_FDS = 39,    /* plain spawn: placing descriptors at fixed numbers */
+    SBX_STAGE_COUNT_ = 40
 };
 
 /* The stage's stable, human-readable name ("bind", "exec", ...); "unknown" for others. */
@@ -154,6 +155,12 @@ struct sbx_spawn_result {
  * raw wait status (4 bytes) on it just before exiting. Blocks the calling thread during setup. */
 int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_result *out);
 
+/* A descriptor the plain child gets at a fixed number (bwrap's `--args 3`, `--seccomp 4`, ...). */
+struct sbx_fd_move {
+    int32_t source; /* the caller's descriptor (> 2, typically CLOEXEC) */
+    int32_t target; /* its number in the child (> 2, not a keep_fds entry), without FD_CLOEXEC */
+};
+
 /* A plain process (the `none` backend): same fd/env/signal hygiene, setsid, no namespaces. */
 struct sbx_plain_config {
     const char *exec_path;
@@ -164,6 +171,8 @@ struct sbx_plain_config {
     size_t keep_count;
     int32_t set_ids;      /* nonzero: setgroups(0), setresgid(gid), setresuid(uid) before execve */
     uint32_t uid, gid;    /* e.g. run bwrap as a sandbox's dedicated host id */
+    const struct sbx_fd_move *moves; /* placed after stdio, before every other fd is closed */
+    size_t move_count;    /* keep_count + move_count <= SBX_MAX_KEEP_FDS */
 };
 
 /* Starts a plain process with vfork semantics; exec failures come back as stage "exec". */

@@ -3,34 +3,51 @@ import SystemPackage
 /// The command line for `bwrap` that reproduces a ``SandboxSpec``: the seed's invocation, argument for argument.
 ///
 /// bwrap receives almost everything through `--args FD` (NUL-separated), the seccomp program through
-/// `--seccomp FD` and each data file through `--ro-bind-data FD DEST`, exactly as Oasis Core does. The
-/// descriptors are numbered from 3 in the order of ``pipes``; the spawner must place each pipe's read end
-/// at that number in the child.
+/// `--seccomp FD` and each data file through `--ro-bind-data FD DEST`, exactly as Oasis Core does; we add
+/// `--json-status-fd FD` to tell a failed setup from a runtime that ran. Descriptor numbers start at 3 in
+/// the order of ``channels``, skipping the spec's inherited descriptors (which keep their numbers); the
+/// spawner places each channel's bwrap end at its number in the child.
 struct BubblewrapInvocation: Sendable {
     /// What a descriptor handed to bwrap carries.
-    enum Pipe: Sendable, Equatable {
+    enum Channel: Sendable, Hashable {
+        /// The NUL-separated options (``argumentsPayload``), read before anything else.
         case arguments
+        /// The BPF program, read once the sandbox is built, just before the runtime is started.
         case seccomp
+        /// ``SandboxSpec/dataFiles``[index], read while the sandbox is built.
         case data(index: Int)
+        /// bwrap's JSON status lines (bwrap writes, we read).
+        case status
     }
 
-    /// argv for bwrap itself (`argv[0]` excluded): `--args 3 -- /entrypoint ARGS…`.
+    /// argv for bwrap itself (`argv[0]` excluded): `--args N -- /entrypoint ARGS…`.
     var commandLine: [String]
-    /// Arguments sent through the `--args` pipe, each terminated by NUL when written.
+    /// Options sent through the `--args` descriptor, each terminated by NUL when written.
     var pipedArguments: [String]
-    /// Descriptor payloads, in descriptor order (index 0 is fd 3).
-    var pipes: [Pipe]
-
-    /// The fd number a pipe gets in bwrap.
-    static func descriptorNumber(ofPipeAt index: Int) -> Int32 { Int32(3 + index) }
+    /// Every channel with its descriptor number in bwrap, in bwrap's reading order (status last).
+    var channels: [(channel: Channel, number: Int32)]
 
     /// Builds the invocation.
     ///
     /// - Parameters:
-    ///   - libraries: read-only binds of the resolved shared libraries (targets already in sandbox layout).
-    ///   - symlinks: `(target, link)` pairs created in the sandbox, e.g. `("/usr/lib", "/usr/lib64")`.
-    init(spec: SandboxSpec, libraries: [BindMount], symlinks: [(target: String, link: String)]) {
-        var pipes: [Pipe] = [.arguments]
+    ///   - executable: host path bound at `/entrypoint` (symlinks resolved).
+    ///   - binds: the spec's binds with host sources resolved, in spec order.
+    ///   - resolvConf: host path bound read-only at `/etc/resolv.conf` when the network is shared.
+    ///   - libraries: read-only binds and symlinks of the resolved shared libraries.
+    ///   - reserved: descriptor numbers in use in the child (the spec's inherited descriptors).
+    init(
+        spec: SandboxSpec, executable: String, binds: [BindMount], resolvConf: String?,
+        libraries: SharedLibraryLayout, reserved: Set<Int32>
+    ) {
+        var next: Int32 = 3
+        var channels: [(channel: Channel, number: Int32)] = []
+        func open(_ channel: Channel) -> String {
+            while reserved.contains(next) { next += 1 }
+            channels.append((channel, next))
+            next += 1
+            return String(next - 1)
+        }
+        let argumentsNumber = open(.arguments)
         var args: [String] = [
             "--unshare-all",
             "--cap-drop", "ALL",
@@ -41,10 +58,11 @@ struct BubblewrapInvocation: Sendable {
             "--new-session",
             "--clearenv",
             "--chdir", "/",
-            "--ro-bind", spec.executable.string, SandboxSpec.entrypointPath.string,
+            "--ro-bind", executable, SandboxSpec.entrypointPath.string,
         ]
         if spec.allowNetwork {
-            args += ["--share-net", "--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf"]
+            args += ["--share-net"]
+            if let resolvConf { args += ["--ro-bind", resolvConf, "/etc/resolv.conf"] }
         }
         if spec.mountProc {
             args += ["--proc", "/proc"]
@@ -52,34 +70,35 @@ struct BubblewrapInvocation: Sendable {
         for (key, value) in spec.environment.sorted(by: { $0.key < $1.key }) {
             args += ["--setenv", key, value]
         }
-        for bind in spec.binds {
-            let parent = bind.target.removingLastComponent().string
+        for bind in binds {
             switch bind.mode {
-            case .readWrite: args += ["--dir", parent, "--bind", bind.source.string, bind.target.string]
-            case .readOnly: args += ["--dir", parent, "--ro-bind", bind.source.string, bind.target.string]
+            case .readWrite: args += Self.parent(of: bind.target) + ["--bind", bind.source.string, bind.target.string]
+            case .readOnly: args += Self.parent(of: bind.target) + ["--ro-bind", bind.source.string, bind.target.string]
             case .device: args += ["--dev-bind", bind.source.string, bind.target.string]
             }
         }
-        for library in libraries {
+        for library in libraries.binds {
             args += ["--ro-bind", library.source.string, library.target.string]
         }
-        for symlink in symlinks {
-            args += ["--symlink", symlink.target, symlink.link]
+        for link in libraries.symbolicLinks {
+            args += ["--symlink", link.destination.string, link.path.string]
         }
-        pipes.append(.seccomp)
-        args += ["--seccomp", String(Self.descriptorNumber(ofPipeAt: pipes.count - 1))]
+        args += ["--seccomp", open(.seccomp)]
         for (index, file) in spec.dataFiles.enumerated() {
-            pipes.append(.data(index: index))
-            args += [
-                "--dir", file.target.removingLastComponent().string,
-                "--ro-bind-data", String(Self.descriptorNumber(ofPipeAt: pipes.count - 1)), file.target.string,
-            ]
+            args += Self.parent(of: file.target) + ["--ro-bind-data", open(.data(index: index)), file.target.string]
         }
+        args += ["--json-status-fd", open(.status)]
 
-        self.commandLine = ["--args", String(Self.descriptorNumber(ofPipeAt: 0)), "--", SandboxSpec.entrypointPath.string]
-            + spec.arguments
+        self.commandLine = ["--args", argumentsNumber, "--", SandboxSpec.entrypointPath.string] + spec.arguments
         self.pipedArguments = args
-        self.pipes = pipes
+        self.channels = channels
+    }
+
+    /// `--dir PARENT` for a target below a directory other than `/` (the seed's habit; bwrap would
+    /// create missing parents anyway).
+    private static func parent(of target: FilePath) -> [String] {
+        let parent = target.removingLastComponent()
+        return parent.components.isEmpty ? [] : ["--dir", parent.string]
     }
 
     /// The `--args` payload: every argument NUL-terminated.
@@ -91,5 +110,9 @@ struct BubblewrapInvocation: Sendable {
         }
         return bytes
     }
-}
 
+    /// The descriptor number of `channel` in bwrap.
+    func number(of channel: Channel) -> Int32? {
+        channels.first { $0.channel == channel }?.number
+    }
+}

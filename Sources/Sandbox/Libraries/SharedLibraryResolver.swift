@@ -7,6 +7,11 @@ public import SystemPackage
 /// `pread`s. `ld.so.cache` is parsed once per resolver, on first need, and reused; a resolver is safe to
 /// share between tasks. Libraries a runtime `dlopen`s are invisible to this (as to `ldd`).
 ///
+/// Results are remembered per executable and `LD_LIBRARY_PATH`, and reused while the executable and every
+/// file of the result are unchanged (same device, inode, size and mtime), so restarting a runtime costs a
+/// few `stat`s instead of a resolution. Like the loader cache, this assumes no new library appears earlier
+/// in the search path during the resolver's life; make a new resolver to see such changes.
+///
 /// Not modelled: `glibc-hwcaps`/legacy hwcap subdirectories (the baseline library, which runs everywhere,
 /// is chosen instead), `LD_PRELOAD`, `/etc/ld.so.preload`, and empty or relative search-path entries.
 public final class SharedLibraryResolver: Sendable {
@@ -32,6 +37,19 @@ public final class SharedLibraryResolver: Sendable {
 
     public let configuration: Configuration
     private let loaderCache = Mutex<LoaderCache?>(nil)
+    private let memo = Mutex<[MemoKey: Memo]>([:])
+    /// Upper bound on remembered results; the memo starts over beyond it.
+    private static let memoLimit = 256
+
+    private struct MemoKey: Hashable {
+        var executable: String
+        var libraryPath: String?
+    }
+
+    private struct Memo {
+        var fingerprints: [String: FileFingerprint]
+        var result: ResolvedLibraries
+    }
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -43,6 +61,28 @@ public final class SharedLibraryResolver: Sendable {
     ///   - executable: host path of an ELF64 x86_64 or aarch64 executable (or PIE/shared object).
     ///   - libraryPath: the `LD_LIBRARY_PATH` the runtime will get, if any.
     public func resolve(executable: FilePath, libraryPath: String? = nil) throws(SharedLibraryError) -> ResolvedLibraries {
+        let key = MemoKey(executable: executable.string, libraryPath: libraryPath)
+        if let remembered = memo.withLock({ $0[key] }),
+           remembered.fingerprints.allSatisfy({ FileFingerprint(path: $0.key) == $0.value }) {
+            return remembered.result
+        }
+        let result = try resolveUncached(executable: executable, libraryPath: libraryPath)
+        var files = [executable.string]
+        if let interpreter = result.interpreter { files.append(interpreter.hostPath.string) }
+        files += result.libraries.map(\.hostPath.string)
+        var fingerprints: [String: FileFingerprint] = [:]
+        for file in files {
+            guard let fingerprint = FileFingerprint(path: file) else { return result }
+            fingerprints[file] = fingerprint
+        }
+        memo.withLock { memo in
+            if memo.count >= Self.memoLimit { memo.removeAll() }
+            memo[key] = Memo(fingerprints: fingerprints, result: result)
+        }
+        return result
+    }
+
+    private func resolveUncached(executable: FilePath, libraryPath: String?) throws(SharedLibraryError) -> ResolvedLibraries {
         let executablePath = executable.string
         let file = try LibraryFile(executablePath)
         let header = try ELFHeader(file: file)
