@@ -46,6 +46,7 @@ struct DaemonProcessTests {
     func sigterm() async throws {
         let directory = TemporaryDirectory()
         let process = try await Self.launch(directory)
+        defer { if process.isRunning { process.terminate() } }  // never leave a daemon behind on failure
         #expect(process.isRunning)
         var info = stat()
         #expect(stat(directory.path + "/d.sock", &info) == 0)
@@ -61,6 +62,7 @@ struct DaemonProcessTests {
     func liveAndStaleSocket() async throws {
         let directory = TemporaryDirectory()
         let first = try await Self.launch(directory)
+        defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) } }
         #expect(first.isRunning)
 
         let second = try await Self.launch(directory)
@@ -72,6 +74,7 @@ struct DaemonProcessTests {
         #expect(FileManager.default.fileExists(atPath: directory.path + "/d.sock"))  // left behind
 
         let third = try await Self.launch(directory)
+        defer { if third.isRunning { third.terminate() } }
         #expect(third.isRunning)
         #expect(await TestHTTP.request(directory.path + "/d.sock", "GET", "/v1/health").status == 200)
         third.interrupt()  // SIGINT: graceful too

@@ -135,6 +135,7 @@ struct EndToEndTests {
         """.utf8).write(to: URL(fileURLWithPath: config))
         let socket = directory.path + "/d.sock"
         var process = try await DaemonProcessTests.launch(directory, config: config)
+        defer { if process.isRunning { process.terminate() } }  // never leave a daemon behind on failure
         #expect(process.isRunning)
 
         for (index, (name, sandbox)) in [("one", "none"), ("two", "namespaces"), ("gone", "none")].enumerated() {
@@ -190,6 +191,7 @@ struct EndToEndTests {
         try write(["first"])
         let socket = directory.path + "/d.sock"
         let process = try await DaemonProcessTests.launch(directory, config: config)
+        defer { if process.isRunning { process.terminate() } }
         var names = (await TestHTTP.request(socket, "GET", "/v1/runtimes").json["runtimes"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
         #expect(names == ["first"])
 
