@@ -35,9 +35,14 @@ bench-provision: deps
 	$(SWIFT) build -c release --product example-runtime
 	$$($(SWIFT) build -c release --show-bin-path)/bench-provision
 
+# Payload (static) and the bare C clone+pivot_root+seccomp baseline, then the Swift bench (release).
 bench-spawn: deps
+	mkdir -p .build/bench
+	cc -O2 -static -o .build/bench/spawn-payload bench/spawn-payload.c
+	cc -O2 -o .build/bench/spawn-baseline bench/spawn-baseline.c -lseccomp
 	$(SWIFT) build -c release --product bench-spawn
-	$$($(SWIFT) build -c release --show-bin-path)/bench-spawn
+	$$($(SWIFT) build -c release --show-bin-path)/bench-spawn --payload .build/bench/spawn-payload \
+		--baseline .build/bench/spawn-baseline $(BENCH_ARGS)
 
 # sandboxd in the foreground with the development config (.run/), the example runtime provisioned.
 run: build

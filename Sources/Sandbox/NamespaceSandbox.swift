@@ -69,10 +69,7 @@ public final class NamespaceSandbox: SandboxBackend {
     /// Takes a host id ahead of a spawn, e.g. to `chown` the runtime's writable directory (and its
     /// `host.sock`) to it; pass it to ``spawnBlocking(_:hostID:)``, which then owns it.
     public func reserveHostID() throws(SandboxError) -> UInt32 {
-        guard let id = hostIDs.acquire() else {
-            throw SandboxError(.hostIDsExhausted, "all \(configuration.hostIDs.count) host ids from \(configuration.hostIDs.base) are in use")
-        }
-        return id
+        try hostIDs.reserve()
     }
 
     /// ``spawn(_:)`` without the async hop (the bench and sandbox-exec call this directly).
@@ -83,27 +80,11 @@ public final class NamespaceSandbox: SandboxBackend {
         var reservedID = reserved
         defer { if let reservedID { hostIDs.release(reservedID) } }
         let filter = try SeccompFilter.shared.get()
-        let executable: String
-        switch SpawnSupport.realPath(spec.executable) {
-        case .success(let path): executable = path
-        case .failure(let errno): throw SandboxError.exec(errno, path: spec.executable.string)
-        }
-        guard spec.hostname.utf8.count <= 64, !spec.hostname.utf8.contains(0) else {
-            throw SandboxError(.invalidSpec, "hostname longer than 64 bytes")
-        }
-        let environment = try SpawnSupport.environment(spec.environment)
-        try SpawnSupport.checkArguments(spec.arguments)
-        let keep = try SpawnSupport.inheritedDescriptors(spec.inheritedDescriptors)
-        var libraryMounts = SharedLibraryLayout.none
-        if spec.bindSharedLibraries, let libraries {
-            do {
-                libraryMounts = try libraries.libraryLayout(for: spec)
-            } catch let error as SandboxError {
-                throw error
-            } catch {
-                throw SandboxError(.setupFailed, "resolving shared libraries failed: \(error)", stage: "libraries")
-            }
-        }
+        let prepared = try SpawnPreparation(spec, libraries: libraries)
+        let executable = prepared.executable
+        let environment = prepared.environment
+        let keep = prepared.inheritedDescriptors
+        let libraryMounts = prepared.libraries
 
         let hostID: UInt32
         if let reservedID { hostID = reservedID } else { hostID = try reserveHostID() }

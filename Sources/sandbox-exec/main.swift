@@ -35,4 +35,19 @@ func run(_ command: SandboxExecCommand) async -> Int32 {
     return await process.waitForExit().shellCode
 }
 
-exit(await run(command))
+// No top-level `await`: an async main parks the main thread in libdispatch's sigsuspend with every
+// signal unblocked, where SIGTERM would kill sandbox-exec instead of reaching the forwarder. The main
+// thread waits on a pipe instead, its mask intact.
+var done: [CInt] = [-1, -1]
+guard pipe(&done) == 0 else {
+    report("cannot create a pipe (errno \(errno))")
+    exit(125)
+}
+let writer = done[1]
+Task.detached {
+    var code = await run(command)
+    _ = write(writer, &code, MemoryLayout<Int32>.size)
+}
+var code: Int32 = 125
+while read(done[0], &code, MemoryLayout<Int32>.size) < 0 && errno == EINTR {}
+exit(code)

@@ -23,8 +23,17 @@ func waitForProbe(_ process: SandboxProcess) async -> Observations {
        .enabled(if: bwrapAvailable, "no /usr/bin/bwrap (apt-get install bubblewrap)"),
        .enabled(if: Probe.available, Probe.unavailableReason), .timeLimit(.minutes(1)))
 struct BubblewrapBackendTests {
-    let ids = HostIDAllocator(range: HostIDRange(base: 360_000, count: 1000))
+    /// One allocator for the whole suite: tests run in parallel and must not share a host id (a failed
+    /// bwrap spawn kills every process of its id).
+    static let sharedIDs = HostIDAllocator(range: HostIDRange(base: 360_000, count: 1000))
+    var ids: HostIDAllocator { Self.sharedIDs }
     var backend: BubblewrapBackend { BubblewrapBackend(hostIDs: ids, logger: testLogger) }
+
+    /// A backend with a small range of its own, for tests that check ids come back.
+    func privateBackend(_ base: UInt32, setupTimeout: Duration = .seconds(5)) -> BubblewrapBackend {
+        BubblewrapBackend(hostIDs: HostIDAllocator(range: HostIDRange(base: base, count: 4)), setupTimeout: setupTimeout,
+                          logger: testLogger)
+    }
     var probe: Probe.Built { try! Probe.built.get() }
 
     func spec(_ arguments: [String], mountProc: Bool = false) -> SandboxSpec {
@@ -32,19 +41,20 @@ struct BubblewrapBackendTests {
     }
 
     @Test func runsAsTheHostIDNeverRoot() async throws {
+        let backend = privateBackend(361_000)
         let (status, seen, stderr) = try await runToCompletion(backend, spec(["exit:3"], mountProc: true))
         #expect(status == .exited(3), "stderr: \(stderr)\n\(seen)")
         #expect(seen["pid"] == "2")
         #expect(seen["ppid"] == "1")
         let uid = try #require(seen["uid"].flatMap(UInt32.init))
-        #expect(ids.range.base <= uid && uid < ids.range.base + ids.range.count)
+        #expect(backend.hostIDs.range.base == uid)
         #expect(seen["gid"] == seen["uid"])
         #expect(seen["groups"] == "0")
         // The sandbox's user namespace maps to the host id (a root bwrap would map it to host root).
         #expect(seen["uid_map"] == "\(uid) 0 1")
         #expect(seen["status.CapEff"] == "0000000000000000")
         #expect(seen["status.Seccomp"] == "2")
-        #expect(ids.inUseCount == 0)
+        #expect(backend.hostIDs.inUseCount == 0)
     }
 
     @Test func bwrapAndRuntimeProcessesRunAsTheHostID() async throws {
@@ -140,13 +150,14 @@ struct BubblewrapBackendTests {
 
     /// An exec failure only bwrap sees (a dynamic binary without its loader) is an error, not exit 1.
     @Test func execFailureInsideIsReportedWithErrno() async throws {
+        let backend = privateBackend(361_010)
         let error = await #expect(throws: SandboxError.self) {
             _ = try await backend.spawn(SandboxSpec(executable: "/bin/sh", arguments: ["-c", "exit 0"], bindSharedLibraries: false))
         }
         #expect(error?.code == .executableNotFound, "\(String(describing: error))")
         #expect(error?.stage == "exec")
         #expect(error?.errno == .noSuchFileOrDirectory)
-        #expect(ids.inUseCount == 0)
+        #expect(backend.hostIDs.inUseCount == 0)
     }
 
     /// bwrap's own setup error (it prints `bwrap: …` and exits 1) is a setup failure, not a runtime exit.
@@ -166,6 +177,7 @@ struct BubblewrapBackendTests {
     }
 
     @Test func missingBwrapIsAClearError() async throws {
+        let ids = HostIDAllocator(range: HostIDRange(base: 361_020, count: 4))
         let broken = BubblewrapBackend(bwrapPath: "/nonexistent/bwrap", hostIDs: ids, logger: testLogger)
         let error = await #expect(throws: SandboxError.self) { _ = try await broken.spawn(spec([])) }
         #expect(error?.code == .backendUnavailable)
@@ -177,12 +189,15 @@ struct BubblewrapBackendTests {
     }
 
     @Test func setupDeadlineIsEnforced() async throws {
-        let impatient = BubblewrapBackend(hostIDs: ids, setupTimeout: .milliseconds(1), logger: testLogger)
+        let impatient = privateBackend(361_030, setupTimeout: .milliseconds(1))
         var spec = spec([])
         spec.dataFiles = [DataFile(target: "/big", contents: [UInt8](repeating: 7, count: 16 << 20))]
         let error = await #expect(throws: SandboxError.self) { _ = try await impatient.spawn(spec) }
         #expect(error?.code == .setupTimedOut)
         #expect(error?.stage == "timeout")
+        #expect(impatient.hostIDs.inUseCount == 0)
+        // Nothing of the abandoned sandbox is left (not even a PID 1 bwrap never released).
+        for id in 361_030..<361_034 as Range<UInt32> { #expect(processes(ownedBy: id).isEmpty, "host id \(id)") }
     }
 
     @Test func reservedHostIDOwnsAWritableDirectory() async throws {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSandboxShim
 @testable import Sandbox
 import SystemPackage
 import Testing
@@ -153,5 +154,54 @@ struct PlainLaunchTests {
         #expect(seen["uid"] == "395000")
         #expect(seen["gid"] == "395001")
         #expect(seen["groups"] == "0")
+    }
+}
+
+@Suite(.enabled(if: Probe.available, Probe.unavailableReason), .timeLimit(.minutes(1)))
+struct PlainSpawnMoveTests {
+    /// Two pipes' write ends swapped into each other's numbers plus one at a fresh number: each lands
+    /// where asked (the probe writes through /proc/self/fd on the host), everything else is closed.
+    @Test func movesPlaceDescriptorsAtFixedNumbers() async throws {
+        let probe = try Probe.built.get()
+        var first: [Int32] = [-1, -1], second: [Int32] = [-1, -1], third: [Int32] = [-1, -1]
+        #expect(sbx_pipe_cloexec(&first) == 0 && sbx_pipe_cloexec(&second) == 0 && sbx_pipe_cloexec(&third) == 0)
+        defer { for fd in first + second + third { close(fd) } }
+        let spec = SandboxSpec(executable: FilePath(probe.probe),
+                               arguments: ["safe", "write:/proc/self/fd/\(first[1])", "write:/proc/self/fd/60"])
+        let moves = [sbx_fd_move(source: first[1], target: second[1]), sbx_fd_move(source: second[1], target: first[1]),
+                     sbx_fd_move(source: third[1], target: 60)]
+        let child = try PlainChild.start(spec, moves: moves)
+        let process = SandboxProcess(pid: child.pid, pidfd: child.pidfd, controlFD: nil, hostID: nil,
+                                     standardOutput: child.stdoutReader.map { SandboxOutput(takingOwnershipOf: $0) },
+                                     standardError: child.stderrReader.map { SandboxOutput(takingOwnershipOf: $0) },
+                                     onExit: nil)
+        process.startMonitoring()
+        var bytes: [UInt8] = []
+        if let stdout = process.standardOutput { for await chunk in stdout { bytes += chunk } }
+        #expect(await process.waitForExit() == .exited(0))
+        let seen = Observations(String(decoding: bytes, as: UTF8.self))
+        #expect(seen["fds"] == "0,1,2,\([first[1], second[1], 60].sorted().map(String.init).joined(separator: ","))")
+        // fd `first[1]` in the child is the second pipe, and 60 the third.
+        for (reader, expected) in [(second[0], "written"), (third[0], "written")] {
+            _ = fcntl(reader, F_SETFL, O_NONBLOCK)
+            var buffer = [UInt8](repeating: 0, count: 16)
+            let count = read(reader, &buffer, 16)
+            #expect(count > 0 && String(decoding: buffer[0..<max(count, 0)], as: UTF8.self) == expected)
+        }
+        var buffer = [UInt8](repeating: 0, count: 16)
+        _ = fcntl(first[0], F_SETFL, O_NONBLOCK)
+        #expect(read(first[0], &buffer, 16) < 0, "nothing went to the first pipe")
+    }
+
+    @Test func moveOntoAnInheritedDescriptorIsRefused() throws {
+        let probe = try Probe.built.get()
+        var ends: [Int32] = [-1, -1]
+        #expect(sbx_pipe_cloexec(&ends) == 0)
+        defer { close(ends[0]); close(ends[1]) }
+        var spec = SandboxSpec(executable: FilePath(probe.probe), arguments: ["safe"])
+        spec.inheritedDescriptors = [FileDescriptor(rawValue: ends[1])]
+        #expect(throws: SandboxError.self) {
+            _ = try PlainChild.start(spec, moves: [sbx_fd_move(source: ends[0], target: ends[1])])
+        }
     }
 }

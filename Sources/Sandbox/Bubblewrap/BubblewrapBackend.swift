@@ -56,10 +56,7 @@ public final class BubblewrapBackend: SandboxBackend {
     /// Takes a host id ahead of a spawn (to `chown` the runtime's directory to it); pass it to
     /// ``spawnBlocking(_:hostID:)``, which then owns it.
     public func reserveHostID() throws(SandboxError) -> UInt32 {
-        guard let id = hostIDs.acquire() else {
-            throw SandboxError(.hostIDsExhausted, "all \(hostIDs.range.count) host ids from \(hostIDs.range.base) are in use")
-        }
-        return id
+        try hostIDs.reserve()
     }
 
     /// ``spawn(_:)`` without the async hop.
@@ -71,18 +68,10 @@ public final class BubblewrapBackend: SandboxBackend {
         defer { if let reservedID { hostIDs.release(reservedID) } }
         try checkBubblewrap()
         let filter = try SeccompFilter.shared.get()
-        let executable: String
-        switch SpawnSupport.realPath(spec.executable) {
-        case .success(let path): executable = path
-        case .failure(let errno): throw SandboxError.exec(errno, path: spec.executable.string)
-        }
-        guard spec.hostname.utf8.count <= 64, !spec.hostname.utf8.contains(0) else {
-            throw SandboxError(.invalidSpec, "hostname longer than 64 bytes")
-        }
-        _ = try SpawnSupport.environment(spec.environment)
-        try SpawnSupport.checkArguments(spec.arguments)
-        let inherited = try SpawnSupport.inheritedDescriptors(spec.inheritedDescriptors)
-        let libraryLayout = try libraryLayout(for: spec)
+        let prepared = try SpawnPreparation(spec, libraries: libraries)
+        let executable = prepared.executable
+        let inherited = prepared.inheritedDescriptors
+        let libraryLayout = prepared.libraries
         let binds = try Self.resolvedBinds(spec.binds)
         let resolvConf: String? = if case .success(let path) = SpawnSupport.realPath("/etc/resolv.conf") { path } else { nil }
         for file in spec.dataFiles { try SpawnSupport.validateTarget(file.target, what: "data file") }
@@ -118,7 +107,7 @@ public final class BubblewrapBackend: SandboxBackend {
         }
         channels.closeBubblewrapEnds()
 
-        let startup = BubblewrapStartup(child: child, channels: channels, deadline: deadline)
+        let startup = BubblewrapStartup(child: child, channels: channels, deadline: deadline, hostID: hostID)
         let runtime: ProcessStat?
         do {
             runtime = try startup.run(
@@ -162,17 +151,6 @@ public final class BubblewrapBackend: SandboxBackend {
         guard info.st_mode & S_IFMT == S_IFREG, info.st_mode & S_IXOTH != 0 else {
             throw SandboxError(.backendUnavailable, "\(bwrapPath) is not a file everybody may execute", stage: "bwrap",
                                errno: .permissionDenied)
-        }
-    }
-
-    private func libraryLayout(for spec: SandboxSpec) throws(SandboxError) -> SharedLibraryLayout {
-        guard spec.bindSharedLibraries, let libraries else { return .none }
-        do {
-            return try libraries.libraryLayout(for: spec)
-        } catch let error as SandboxError {
-            throw error
-        } catch {
-            throw SandboxError(.setupFailed, "resolving shared libraries failed: \(error)", stage: "libraries")
         }
     }
 

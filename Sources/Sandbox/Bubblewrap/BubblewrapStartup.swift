@@ -21,21 +21,36 @@ struct BubblewrapStartup {
     let child: PlainChild
     let channels: BubblewrapChannels
     let deadline: ContinuousClock.Instant
+    /// The sandbox's dedicated host uid (bwrap's and everything it starts).
+    let hostID: UInt32
 
     /// Runs the startup; returns the runtime's process (`nil` if it has already exited).
     func run(arguments: [UInt8], dataFiles: [DataFile], seccomp: [UInt8]) throws(Failure) -> ProcessStat? {
         switch channels.sendPayloads(arguments: arguments, dataFiles: dataFiles, seccomp: seccomp,
                                      bwrapPIDFD: child.pidfd, deadline: deadline) {
         case .done: break
-        case .bwrapExited: throw .bwrapExited(afterSetup: false)
+        case .bwrapExited: return try ranAndExited(afterSetup: false)
         case .timedOut: throw .timedOut
         }
         switch channels.waitForSetup(bwrapPIDFD: child.pidfd, deadline: deadline) {
         case .done: break
-        case .bwrapExited: throw .bwrapExited(afterSetup: false)
+        case .bwrapExited: return try ranAndExited(afterSetup: false)
         case .timedOut: throw .timedOut
         }
         return try confirmExec()
+    }
+
+    /// bwrap has exited: fine if the runtime ran (bwrap wrote its exit code), else a failure.
+    private func ranAndExited(afterSetup: Bool) throws(Failure) -> ProcessStat? {
+        // A closed channel may come just before bwrap's exit; once it has exited, everything it
+        // wrote is in the pipe.
+        var exited = [pollfd(fd: child.pidfd, events: Int16(POLLIN), revents: 0)]
+        let remaining = max(ContinuousClock.now.duration(to: deadline), .zero).components
+        _ = poll(&exited, 1, CInt(clamping: remaining.seconds * 1000 + remaining.attoseconds / 1_000_000_000_000_000))
+        guard BubblewrapChannels.hasExited(child.pidfd), channels.status().exitCode != nil else {
+            throw .bwrapExited(afterSetup: afterSetup)
+        }
+        return nil
     }
 
     /// Polls (20 µs doubling to 1 ms) until the sandbox's PID 1 has a child that is no longer bwrap.
@@ -44,11 +59,7 @@ struct BubblewrapStartup {
         var round = 0
         var runtime: ProcessStat?
         while true {
-            if BubblewrapChannels.hasExited(child.pidfd) {
-                // Everything bwrap wrote is in the pipe now.
-                if channels.status().exitCode != nil { return nil }
-                throw .bwrapExited(afterSetup: true)
-            }
+            if BubblewrapChannels.hasExited(child.pidfd) { return try ranAndExited(afterSetup: true) }
             if runtime == nil, let sandboxInit = channels.status().childPID {
                 runtime = ProcessStat.child(of: sandboxInit, scanAll: round % 16 == 15)
             }
@@ -80,6 +91,17 @@ struct BubblewrapStartup {
         var value: CInt = 0
         let reaped = sbx_waitid_pidfd(child.pidfd, 0, &code, &value) == 0
         close(child.pidfd)
+        // bwrap killed between cloning the sandbox and releasing it leaves the sandbox's PID 1 waiting
+        // forever (its parent-death signal comes later). Every process of the dedicated host id is
+        // this sandbox's: kill them all before the id is handed out again.
+        for _ in 0..<2 {
+            for pid in ProcessStat.processes(ownedBy: hostID) {
+                var pidfd: CInt = -1
+                guard sbx_pidfd_open(pid, &pidfd) == 0 else { continue }
+                if ProcessStat.realUID(of: pid) == hostID { _ = sbx_pidfd_send_signal(pidfd, SIGKILL) }
+                close(pidfd)
+            }
+        }
         let stderrText = child.stderrReader.map(Self.readAvailable) ?? ""
         if let reader = child.stdoutReader { close(reader) }
         if let reader = child.stderrReader { close(reader) }

@@ -55,3 +55,35 @@ struct ProcessStat: Sendable, Hashable {
         return nil
     }
 }
+
+extension ProcessStat {
+    /// Pids of every process whose real uid is `uid` (from `/proc/PID/status`).
+    static func processes(ownedBy uid: UInt32) -> [Int32] {
+        guard let directory = opendir("/proc") else { return [] }
+        defer { closedir(directory) }
+        var found: [Int32] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard let pid = Int32(name), realUID(of: pid) == uid else { continue }
+            found.append(pid)
+        }
+        return found
+    }
+
+    /// The real uid of `pid`, `nil` when it is gone.
+    static func realUID(of pid: Int32) -> UInt32? {
+        let fd = open("/proc/\(pid)/status", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { return nil }
+        for line in buffer[0..<count].split(separator: UInt8(ascii: "\n")) where line.starts(with: Array("Uid:".utf8)) {
+            let fields = line.dropFirst(4).split(whereSeparator: { $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: " ") })
+            return fields.first.flatMap { UInt32(String(decoding: $0, as: UTF8.self)) }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,216 @@
+// bench-spawn: spawn → "started" latency of one tiny static payload under every way we start a runtime.
+//
+// The payload writes one byte to the fd named in argv[1]; one sample is the time from the start of a
+// spawn call to that byte. Same spec everywhere: no binds, no libraries, stdout/stderr to /dev/null,
+// the started pipe's write end inherited at its own number. Run by `make bench-spawn`.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import Sandbox
+import SystemPackage
+
+struct Options {
+    var iterations = 200
+    var payload = ".build/bench/spawn-payload"
+    var baseline = ".build/bench/spawn-baseline"
+
+    init(_ arguments: [String]) {
+        var index = 0
+        func value() -> String {
+            index += 1
+            guard index < arguments.count else { fail("\(arguments[index - 1]) needs a value") }
+            return arguments[index]
+        }
+        while index < arguments.count {
+            switch arguments[index] {
+            case "--iterations": iterations = Int(value()) ?? 0
+            case "--payload": payload = value()
+            case "--baseline": baseline = value()
+            default: fail("usage: bench-spawn [--iterations N] [--payload PATH] [--baseline PATH]")
+            }
+            index += 1
+        }
+        guard iterations >= 10 else { fail("--iterations must be at least 10") }
+    }
+}
+
+func fail(_ message: String) -> Never {
+    _ = "bench-spawn: \(message)\n".withCString { write(2, $0, strlen($0)) }
+    exit(1)
+}
+
+struct Figures {
+    var median: Double
+    var p99: Double
+
+    init(median: Double, p99: Double) {
+        self.median = median
+        self.p99 = p99
+    }
+
+    /// From samples in microseconds.
+    init(_ samples: [Double]) {
+        let sorted = samples.sorted()
+        median = sorted[sorted.count / 2]
+        p99 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
+    }
+}
+
+func microseconds(_ duration: Duration) -> Double {
+    let (seconds, attoseconds) = duration.components
+    return Double(seconds) * 1e6 + Double(attoseconds) / 1e12
+}
+
+/// A CLOEXEC pipe: (read end, write end).
+func startedPipe() -> (CInt, CInt) {
+    var ends: [CInt] = [-1, -1]
+    guard pipe(&ends) == 0 else { fail("pipe: errno \(errno)") }
+    for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+    return (ends[0], ends[1])
+}
+
+func awaitStarted(_ fd: CInt) {
+    var byte: UInt8 = 0
+    while true {
+        let count = read(fd, &byte, 1)
+        if count == 1 { return }
+        if count < 0 && errno == EINTR { continue }
+        fail("the payload did not signal started (read returned \(count), errno \(errno))")
+    }
+}
+
+/// posix_spawn of the payload, started fd at 3: no sandbox, no hygiene.
+func posixSpawnSample(_ payload: String) -> Double {
+    let (reader, writer) = startedPipe()
+    defer { close(reader) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, writer, 3)
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    var pid: pid_t = 0
+    let argv: [UnsafeMutablePointer<CChar>?] = [strdup(payload), strdup("3"), nil]
+    let envp: [UnsafeMutablePointer<CChar>?] = [nil]
+    defer { argv.forEach { free($0) } }
+    let clock = ContinuousClock()
+    let start = clock.now
+    let rc = posix_spawn(&pid, payload, &actions, nil, argv, envp)
+    guard rc == 0 else { fail("posix_spawn: \(rc)") }
+    close(writer)
+    awaitStarted(reader)
+    let elapsed = clock.now - start
+    var status: CInt = 0
+    waitpid(pid, &status, 0)
+    return microseconds(elapsed)
+}
+
+/// One spawn through a backend's blocking entry point.
+func backendSample(_ payload: String, spawn: (SandboxSpec) throws(SandboxError) -> SandboxProcess) async -> (Double, SandboxProcess) {
+    let (reader, writer) = startedPipe()
+    defer { close(reader) }
+    let spec = SandboxSpec(executable: FilePath(payload), arguments: ["\(writer)"], standardOutput: .discard,
+                           standardError: .discard, inheritedDescriptors: [FileDescriptor(rawValue: writer)],
+                           bindSharedLibraries: false)
+    let clock = ContinuousClock()
+    let start = clock.now
+    let process: SandboxProcess
+    do throws(SandboxError) {
+        process = try spawn(spec)
+    } catch {
+        fail("spawn failed: \(error)")
+    }
+    close(writer)
+    awaitStarted(reader)
+    let elapsed = clock.now - start
+    let status = await process.waitForExit()
+    guard status == .exited(0) else { fail("the payload exited with \(status)") }
+    return (microseconds(elapsed), process)
+}
+
+/// `spawn-baseline PAYLOAD N` prints `median_us p99_us`.
+func baselineFigures(_ baseline: String, payload: String, iterations: Int) -> Figures {
+    guard let pipe = popen("'\(baseline)' '\(payload)' \(iterations)", "r") else { fail("cannot run \(baseline)") }
+    var line = [CChar](repeating: 0, count: 256)
+    let got = fgets(&line, CInt(line.count), pipe) != nil
+    let status = pclose(pipe)
+    let fields = got ? text(line).split(separator: " ").compactMap { Double($0.filter { !$0.isWhitespace }) } : []
+    guard status == 0, fields.count == 2 else { fail("\(baseline) failed (status \(status))") }
+    return Figures(median: fields[0], p99: fields[1])
+}
+
+/// A NUL-terminated C buffer as a String.
+func text(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+func residentKilobytes() -> String {
+    guard let file = fopen("/proc/self/status", "r") else { return "?" }
+    defer { fclose(file) }
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, CInt(line.count), file) != nil {
+        let entry = text(line)
+        if entry.hasPrefix("VmRSS:") { return entry.dropFirst(6).filter { !$0.isWhitespace } }
+    }
+    return "?"
+}
+
+func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
+func format(_ value: Double) -> String {
+    let tenths = Int((value * 10).rounded())
+    return "\(tenths / 10).\(tenths % 10)"
+}
+
+let options = Options(Array(CommandLine.arguments.dropFirst()))
+for path in [options.payload, options.baseline] where access(path, X_OK) != 0 {
+    fail("\(path) is missing (make bench-spawn builds it)")
+}
+var logger = Logger(label: "bench-spawn")
+logger.logLevel = .error
+_ = try? SeccompFilter.shared.get()
+
+let ids = HostIDAllocator(range: HostIDRange(base: 450_000, count: 1024))
+let none = UnsandboxedBackend(logger: logger)
+let namespaces = NamespaceSandbox(configuration: .init(hostIDs: ids.range), hostIDs: ids, logger: logger)
+let bubblewrap = BubblewrapBackend(hostIDs: ids, logger: logger)
+let warmup = 10
+
+var rows: [(String, Figures)] = []
+var samples: [Double] = []
+for index in 0..<(warmup + options.iterations) {
+    let sample = posixSpawnSample(options.payload)
+    if index >= warmup { samples.append(sample) }
+}
+rows.append(("posix_spawn", Figures(samples)))
+
+/// Median/p99 of one backend, and its spawn phases when it reports them.
+func measure(_ spawn: (SandboxSpec) throws(SandboxError) -> SandboxProcess) async -> (Figures, [SpawnTimings]) {
+    var samples: [Double] = []
+    var phases: [SpawnTimings] = []
+    for index in 0..<(warmup + options.iterations) {
+        let (sample, process) = await backendSample(options.payload, spawn: spawn)
+        if index >= warmup {
+            samples.append(sample)
+            if let timings = process.spawnTimings { phases.append(timings) }
+        }
+    }
+    return (Figures(samples), phases)
+}
+rows.append(("none", await measure { (spec) throws(SandboxError) in try none.spawnBlocking(spec) }.0))
+let (namespaceFigures, phases) = await measure { (spec) throws(SandboxError) in try namespaces.spawnBlocking(spec) }
+rows.append(("namespaces", namespaceFigures))
+rows.append(("bubblewrap", await measure { (spec) throws(SandboxError) in try bubblewrap.spawnBlocking(spec) }.0))
+rows.append(("c-baseline", baselineFigures(options.baseline, payload: options.payload, iterations: options.iterations)))
+
+print("bench-spawn: \(options.iterations) spawns each (after \(warmup) warm-up), spawn → payload's first write; bench RSS \(residentKilobytes())")
+print(pad("mode", 14) + pad("median_us", 12) + "p99_us")
+for (name, figures) in rows { print(pad(name, 14) + pad(format(figures.median), 12) + format(figures.p99)) }
+func median(_ values: [Duration]) -> String { format(microseconds(values.sorted()[values.count / 2])) }
+if !phases.isEmpty {
+    print("namespaces phases (median us): clone \(median(phases.map(\.clone))) id-maps \(median(phases.map(\.idMaps))) setup \(median(phases.map(\.setup)))")
+}
+let figures = Dictionary(uniqueKeysWithValues: rows)
+let bwrapRatio = figures["bubblewrap"]!.median / figures["namespaces"]!.median
+let baselineRatio = figures["namespaces"]!.median / figures["c-baseline"]!.median
+print("bubblewrap/namespaces = \(format(bwrapRatio))x (goal >= 2.5x: \(bwrapRatio >= 2.5 ? "met" : "missed"))")
+print("namespaces/c-baseline = \(format(baselineRatio))x (goal <= 1.5x: \(baselineRatio <= 1.5 ? "met" : "missed"))")
