@@ -138,15 +138,6 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .executableTarget(
-            name: "bench-spawn",
-            dependencies: [
-                "Sandbox",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "SystemPackage", package: "swift-system"),
-            ],
-            swiftSettings: strict
-        ),
         // The daemon product layer: control API, registry, durable state, config.
         .target(
             name: "SandboxDaemon",
@@ -201,6 +192,15 @@ let package = Package(
                 "SystemCalls",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "bench-spawn",
+            dependencies: [
+                "Sandbox",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
         ),

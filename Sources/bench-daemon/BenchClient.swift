@@ -64,16 +64,19 @@ struct BenchClient: Sendable {
         defer { close(fd) }
         let request = Array("GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
         _ = request.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
-        var pending = ""
+        // Bytes, not String: "\r\n" is one Character and would hide the "\n" that ends each event line.
+        var pending: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
             if count <= 0 { return }
-            pending += String(decoding: buffer[..<count], as: UTF8.self)
-            while let newline = pending.firstIndex(of: "\n") {
-                let line = String(pending[..<newline]).trimmingCharacters(in: .whitespacesAndNewlines)
-                pending = String(pending[pending.index(after: newline)...])
-                if line.hasPrefix("{"), !onLine(line) { return }
+            pending += buffer[..<count]
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let piece = pending[..<newline]
+                pending.removeSubrange(...newline)
+                // Each piece may start with chunk framing ("\r\n<size>\r\n"); the event starts at "{".
+                if let brace = piece.firstIndex(of: UInt8(ascii: "{")),
+                   !onLine(String(decoding: piece[brace...], as: UTF8.self)) { return }
             }
         }
     }

@@ -50,7 +50,7 @@ struct BenchDaemon: ParsableCommand {
         func spec(_ name: String, _ sandbox: String) -> String {
             defer { nextID += 1 }
             let id = String(format: "%064x", nextID)
-            return #"{"name":"\#(name)","id":"\#(id)","executable":"\#(bin)/example-runtime","sandbox":"\#(sandbox)"}"#
+            return #"{"name":"\#(name)","id":"\#(id)","executable":"\#(bin)/example-runtime","sandbox":"\#(sandbox)","mount_proc":true}"#
         }
 
         // 1. Latency, interleaved so both backends see the same machine state.

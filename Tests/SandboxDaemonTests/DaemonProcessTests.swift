@@ -18,6 +18,7 @@ struct DaemonProcessTests {
 
     /// Starts sandboxd with the bundled config and the given directories; waits for its socket.
     static func launch(_ directory: TemporaryDirectory, config: String = ConfigTests.repository + "/config/sandboxd.yaml") async throws -> Process {
+        chmod(directory.path, 0o711)  // sandbox uids traverse to their runtime directories
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary!)
         process.arguments = [
@@ -45,6 +46,7 @@ struct DaemonProcessTests {
     func sigterm() async throws {
         let directory = TemporaryDirectory()
         let process = try await Self.launch(directory)
+        defer { if process.isRunning { process.terminate() } }  // never leave a daemon behind on failure
         #expect(process.isRunning)
         var info = stat()
         #expect(stat(directory.path + "/d.sock", &info) == 0)
@@ -60,6 +62,7 @@ struct DaemonProcessTests {
     func liveAndStaleSocket() async throws {
         let directory = TemporaryDirectory()
         let first = try await Self.launch(directory)
+        defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) } }
         #expect(first.isRunning)
 
         let second = try await Self.launch(directory)
@@ -71,6 +74,7 @@ struct DaemonProcessTests {
         #expect(FileManager.default.fileExists(atPath: directory.path + "/d.sock"))  // left behind
 
         let third = try await Self.launch(directory)
+        defer { if third.isRunning { third.terminate() } }
         #expect(third.isRunning)
         #expect(await TestHTTP.request(directory.path + "/d.sock", "GET", "/v1/health").status == 200)
         third.interrupt()  // SIGINT: graceful too
@@ -88,7 +92,9 @@ struct DaemonProcessTests {
         let pipe = Pipe()
         process.standardError = pipe
         try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let output = await TestHTTP.offPool {
+            String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        }
         #expect(await Self.wait(process) == 78)
         #expect(output.contains("socket.pth"))
     }

@@ -97,9 +97,13 @@ struct SocketTests {
     @Test("a peer that is neither root nor in the group gets 403; a group member is served", .enabled(if: haveTools))
     func peerRefusal() async throws {
         let group = "sbdtest\(getpid())"
-        let added = Process.runQuietly("/usr/sbin/groupadd", [group])
+        let clock = ContinuousClock()
+        let before = clock.now
+        let added = await TestHTTP.offPool { Process.runQuietly("/usr/sbin/groupadd", [group]) }
         defer { if added { _ = Process.runQuietly("/usr/sbin/groupdel", [group]) } }
         let gid = ControlSocket.lookupGroup(group)
+        let groupaddTook = clock.now - before
+        #expect(groupaddTook < .seconds(5), "groupadd took \(groupaddTook)")
 
         let daemon = try await TestDaemon { $0.socketGroup = added ? group : nil }
         // Let the unprivileged peer reach the socket file, so the SO_PEERCRED check is what decides.

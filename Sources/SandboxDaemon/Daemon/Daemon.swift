@@ -2,6 +2,7 @@ import Foundation
 public import Logging
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// The whole daemon: directories, control socket, registry, API server, reload and shutdown handling.
@@ -65,11 +66,13 @@ public final class Daemon: Sendable {
         let store: StateStore
         do {
             store = try StateStore(stateDirectory: config.stateDirectory, logger: logger)
+            logger.debug("directories ready", metadata: ["state": "\(config.stateDirectory)"])
             socket = if let activated = options.activatedSocket {
                 try ControlSocket.adopt(descriptor: activated, logger: logger)
             } else {
                 try ControlSocket.bind(path: config.socketPath, group: config.socketGroup, logger: logger)
             }
+            logger.debug("control socket ready", metadata: ["socket": "\(socket.path)"])
         } catch {
             reporter.fatal(error)
             throw error
@@ -81,6 +84,7 @@ public final class Daemon: Sendable {
             policy: .init(allowNone: config.allowNone, pingTimeout: config.supervision.watchdogTimeout), logger: logger
         )
         await registry.restore(declared: config.runtimes)
+        logger.debug("desired state restored")
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let reporter = reporter
@@ -93,7 +97,10 @@ public final class Daemon: Sendable {
             events: events,
             settings: .init(limits: config.api, peerPolicy: PeerPolicy(groupID: socket.groupID)),
             group: group, logger: logger,
-            onListening: { reporter.ready() }
+            onListening: { reporter.ready() },
+            onStopAccepting: { [logger] in
+                await Self.stopRuntimes(registry, timeout: config.shutdownTimeout, reporter: reporter, logger: logger)
+            }
         )
         // Graceful shutdown runs in reverse order: StoppingNotice first (STOPPING=1 before anything else
         // stops), the watchdog last (it keeps pinging while runtimes stop).
@@ -102,7 +109,7 @@ public final class Daemon: Sendable {
             services.append(WatchdogService(registry: registry, reporter: reporter, interval: interval))
         }
         services += [
-            RegistryService(registry: registry, timeout: config.shutdownTimeout, logger: logger),
+            RegistryService(registry: registry, timeout: config.shutdownTimeout, reporter: reporter, logger: logger),
             server,
             StatusService(registry: registry, events: events, reporter: reporter),
             shutdownTrigger,
@@ -152,24 +159,32 @@ public final class Daemon: Sendable {
     }
 }
 
-/// Stops every runtime when the group shuts down (last, after the API stopped accepting).
+extension Daemon {
+    /// Stops every runtime in parallel, giving up after `timeout`; runs once (later calls return at once).
+    static func stopRuntimes(
+        _ registry: Registry, timeout: Duration, reporter: any DaemonReporter, logger: Logger
+    ) async {
+        guard await registry.beginShutdown() else { return }
+        reporter.stopping()
+        // Not a task group: a group would wait for a runtime that never stops. The loser keeps running
+        // unobserved; the process exits right after anyway.
+        let finished = await firstOf({ await registry.shutdown(); return true }, orAfter: timeout, false)
+        if !finished { logger.error("runtimes did not stop within \(timeout); exiting anyway") }
+    }
+}
+
+/// Stops every runtime when the group shuts down. Normally the control server has already done so
+/// (after it stopped accepting, before ending events streams); this covers a server that failed.
 struct RegistryService: Service, CustomStringConvertible {
     var description: String { "RegistryService" }
     let registry: Registry
     let timeout: Duration
+    let reporter: any DaemonReporter
     let logger: Logger
 
     func run() async throws {
         try? await gracefulShutdown()
-        let registry = registry
-        let finished = await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await registry.shutdown(); return true }
-            group.addTask { [timeout] in try? await Task.sleep(for: timeout); return false }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
-        if !finished { logger.error("runtimes did not stop within \(timeout); exiting anyway") }
+        await Daemon.stopRuntimes(registry, timeout: timeout, reporter: reporter, logger: logger)
     }
 }
 
@@ -252,5 +267,34 @@ final class ShutdownTrigger: Service, Sendable, CustomStringConvertible {
     func run() async throws {
         // Returning ends this service, which (see its configuration) shuts the group down gracefully.
         for await _ in stream.cancelOnGracefulShutdown() { return }
+    }
+}
+
+/// The result of `work`, or `fallback` once `timeout` has passed, whichever comes first; never waits for
+/// the other one (it is left to finish, or not, on its own).
+func firstOf<T: Sendable>(
+    _ work: @escaping @Sendable () async -> T, orAfter timeout: Duration, _ fallback: T
+) async -> T {
+    let gate = ResumeOnce<T>()
+    return await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
+        gate.arm(continuation)
+        Task { gate.resume(await work()) }
+        Task {
+            try? await Task.sleep(for: timeout)
+            gate.resume(fallback)
+        }
+    }
+}
+
+/// Resumes a continuation exactly once, whoever comes first.
+final class ResumeOnce<T: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<T, Never>?>(nil)
+
+    func arm(_ continuation: CheckedContinuation<T, Never>) {
+        self.continuation.withLock { $0 = continuation }
+    }
+
+    func resume(_ value: T) {
+        continuation.withLock { $0.take() }?.resume(returning: value)
     }
 }

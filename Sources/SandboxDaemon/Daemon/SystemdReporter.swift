@@ -11,6 +11,7 @@ import SystemPackage
 public final class SystemdReporter: DaemonReporter {
     private struct State {
         var reloading = false
+        var stopping = false
         var alive = 0
     }
 
@@ -52,9 +53,15 @@ public final class SystemdReporter: DaemonReporter {
         notifier.status(counts)
     }
 
+    /// Idempotent: the first call (the shutdown's first step) notifies; later ones do nothing.
     public func stopping() {
+        let alive: Int? = state.withLock { state in
+            defer { state.stopping = true }
+            return state.stopping ? nil : state.alive
+        }
+        guard let alive else { return }
         logging.stopping()
-        notifier.stopping(left: state.withLock { $0.alive })
+        notifier.stopping(left: alive)
     }
 
     public func fatal(_ error: DaemonError) {

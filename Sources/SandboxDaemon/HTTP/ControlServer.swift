@@ -35,11 +35,16 @@ public final class ControlServer: Service, Sendable, CustomStringConvertible {
     private let tracker: ConnectionTracker
     private let logger: Logger
     private let onListening: @Sendable () -> Void
+    private let onStopAccepting: @Sendable () async -> Void
 
-    /// - Parameter onListening: called once the socket accepts connections (the reporter's readiness hook).
+    /// - Parameters:
+    ///   - onListening: called once the socket accepts connections (the reporter's readiness hook).
+    ///   - onStopAccepting: awaited after the listener closed and before events streams end, so streams
+    ///     still see the runtimes stopping (the daemon stops its runtimes here).
     public init(
         socket: ControlSocket, router: Router, events: EventHub, settings: Settings,
-        group: MultiThreadedEventLoopGroup, logger: Logger, onListening: @escaping @Sendable () -> Void = {}
+        group: MultiThreadedEventLoopGroup, logger: Logger, onListening: @escaping @Sendable () -> Void = {},
+        onStopAccepting: @escaping @Sendable () async -> Void = {}
     ) {
         self.socket = socket
         self.events = events
@@ -52,6 +57,7 @@ public final class ControlServer: Service, Sendable, CustomStringConvertible {
         )
         self.logger = logger
         self.onListening = onListening
+        self.onStopAccepting = onStopAccepting
     }
 
     public func run() async throws {
@@ -66,26 +72,26 @@ public final class ControlServer: Service, Sendable, CustomStringConvertible {
         onListening()
 
         await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { connections in
-                do {
-                    try await server.executeThenClose { inbound in
-                        for try await connection in inbound {
-                            connections.addTask { [handler] in await handler.serve(connection) }
-                        }
+            // Connections run as their own tasks, tracked by `tracker`: shutdown must never wait on a
+            // request that hangs (a runtime that does not stop), only on the connections it can close.
+            do {
+                try await server.executeThenClose { inbound in
+                    for try await connection in inbound {
+                        Task { [handler] in await handler.serve(connection) }
                     }
-                } catch {
-                    logger.debug("listener closed", metadata: ["error": "\(error)"])
                 }
-                // Listener gone (shutdown): end event streams, let in-flight requests finish, then cut.
-                events.finish()
-                tracker.beginShutdown()
-                connections.addTask { [tracker] in
-                    try? await Task.sleep(for: .seconds(5))
-                    tracker.closeAll()
-                }
-                while tracker.count > 0 { try? await Task.sleep(for: .milliseconds(20)) }
-                connections.cancelAll()
+            } catch {
+                logger.debug("listener closed", metadata: ["error": "\(error)"])
             }
+            // Listener gone (shutdown): idle connections close now, requests in flight finish; runtimes
+            // stop while event streams still report it; then streams end and what is left is cut off.
+            tracker.beginShutdown()
+            await onStopAccepting()
+            events.finish()
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(5)
+            while tracker.count > 0, clock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+            tracker.closeAll()
         } onGracefulShutdown: {
             self.logger.info("control API: no longer accepting connections")
             server.channel.close(promise: nil)

@@ -61,9 +61,9 @@ public struct ControlSocket: Sendable {
             let fd = try retryingInterrupts("socket(AF_UNIX)") { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
             do {
                 var address = try makeAddress(path)
-                // Bind under a tight umask so the path never exists with looser permissions than intended.
-                let previous = umask(0o177)
-                defer { umask(previous) }
+                // No umask games: umask is process-wide and would race with runtimes being spawned (their
+                // sandbox mount points would inherit it). The instant between bind and chmod is harmless
+                // because every connection is checked with SO_PEERCRED anyway.
                 try withUnsafePointer(to: &address) { pointer in
                     try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
                         _ = try retryingInterrupts("bind(\(path))") {

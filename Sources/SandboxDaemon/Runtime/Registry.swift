@@ -35,6 +35,7 @@ public actor Registry {
 
     private var entries: [String: Entry] = [:]
     private var shuttingDown = false
+    private var shutdownStarted = false
     private let backend: any RuntimeBackend
     private let store: StateStore
     public nonisolated let events: EventHub
@@ -186,6 +187,12 @@ public actor Registry {
         }
     }
 
+    /// Marks the start of shutdown: `true` for the first caller only.
+    public func beginShutdown() -> Bool {
+        defer { shutdownStarted = true }
+        return !shutdownStarted
+    }
+
     /// Refuses further changes and stops every runtime in parallel (desired state is left as recorded).
     public func shutdown() async {
         shuttingDown = true
@@ -194,6 +201,9 @@ public actor Registry {
         await withTaskGroup(of: Void.self) { group in
             for entry in all { group.addTask { await entry.runtime.stop() } }
         }
+        // The runtimes' last events (`stopped`) are still on their way through the forwarders; let them
+        // reach the hub before streams end.
+        try? await Task.sleep(for: .milliseconds(200))
         for entry in all { entry.forwarder.cancel() }
     }
 

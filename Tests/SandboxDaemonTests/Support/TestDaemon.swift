@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Logging
 import SandboxDaemon
+import Synchronization
 
 /// A temporary directory under /tmp with a short path (UNIX socket paths are limited to 107 bytes).
 final class TemporaryDirectory: Sendable {
@@ -40,23 +41,40 @@ final class TestDaemon: Sendable {
 
     init(
         directory: TemporaryDirectory = TemporaryDirectory(), backend: any RuntimeBackend = FakeBackend(),
+        logLevel: Logger.Level = .warning,
         configure: (inout DaemonConfiguration) -> Void = { _ in }
     ) async throws {
         self.directory = directory
         var config = Self.configuration(in: directory)
         configure(&config)
         var logger = Logger(label: "test-sandboxd")
-        logger.logLevel = .warning
+        logger.logLevel = logLevel
         let daemon = Daemon(configuration: config, options: .init(configPath: nil, handleSignals: false), backend: backend, logger: logger)
         self.daemon = daemon
-        task = Task { try await daemon.run() }
+        let failure = Mutex<(any Error)?>(nil)
+        task = Task {
+            do {
+                try await daemon.run()
+            } catch {
+                failure.withLock { $0 = error }
+                throw error
+            }
+        }
         let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(10)
-        while clock.now < deadline {
-            if await TestHTTP.request(config.socketPath, "GET", "/v1/health").status == 200 { return }
+        // Generous: on a loaded 2-core machine the test's own tasks can be held up for seconds.
+        let deadline = clock.now + .seconds(30)
+        var last = TestResponse(status: 0, headers: [:], body: "")
+        while true {
+            last = await TestHTTP.request(config.socketPath, "GET", "/v1/health")
+            if last.status == 200 { return }
+            if let error = failure.withLock({ $0 }) { throw error }
+            if clock.now >= deadline { break }  // checked after a poll, so a late wake-up still polls once
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw DaemonError(.internalError, "test daemon did not come up")
+        let listing = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? ["<directory missing>"]
+        throw DaemonError(
+            .internalError, "test daemon did not come up: last answer \(last.status) \(last.body); \(directory.path): \(listing)"
+        )
     }
 
     func request(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) async -> TestResponse {

@@ -19,10 +19,11 @@ struct TestResponse: Sendable {
 }
 
 enum TestHTTP {
-    /// Runs blocking socket work on a dispatch thread so the daemon's actors keep their threads.
+    /// Runs blocking work on a thread of its own, so neither the cooperative pool (the daemon's actors)
+    /// nor libdispatch's small Linux pool (which grows slowly while items block) is held up.
     static func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: body()) }
+            Thread.detachNewThread { continuation.resume(returning: body()) }
         }
     }
 
@@ -110,7 +111,9 @@ enum TestHTTP {
     ) async -> TestResponse {
         await offPool {
             let fd = connect(socketPath)
-            guard fd >= 0 else { return TestResponse(status: -1, headers: [:], body: "connect failed") }
+            guard fd >= 0 else {
+                return TestResponse(status: -1, headers: [:], body: "connect failed: errno \(errno)")
+            }
             defer { close(fd) }
             var request = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
             for (name, value) in headers { request += "\(name): \(value)\r\n" }
