@@ -5,7 +5,7 @@
 /// are read-only, no generator and none of the host's `*.wants` run, and `container=` tells systemd it is
 /// in a container. The boot target pulls only journald, sysusers and `sandboxd.socket`.
 enum BootScripts {
-    /// `outer.sh DIR UNITS DAEMON`: moves itself into a fresh cgroup, then unshares and runs inner.sh.
+    /// `outer.sh DIR UNITS DAEMON PRODUCTS`: moves itself into a fresh cgroup, then unshares and runs inner.sh.
     static let outer = #"""
         #!/bin/sh
         set -eu
@@ -19,13 +19,17 @@ enum BootScripts {
 
         """#
 
-    /// `inner.sh DIR UNITS DAEMON`, PID 1 of the new namespaces until it execs systemd.
+    /// `inner.sh DIR UNITS DAEMON PRODUCTS`, PID 1 of the new namespaces until it execs systemd.
+    ///
+    /// PRODUCTS (the build products: the probe, the example runtime) is bound read-only at its own path
+    /// after the fresh /tmp, so the tests work wherever the checkout lives, /tmp included.
     static let inner = #"""
         #!/bin/sh
         set -eu
         D=$1
         UNITS=$2
         DAEMON=$3
+        PRODUCTS=$4
         case "$D" in /tmp/sandboxd-*) ;; *) echo "refusing work dir $D" >&2; exit 1 ;; esac
         R=$D/root
         mount --make-rprivate /
@@ -52,6 +56,9 @@ enum BootScripts {
         ln -s /proc/self/fd "$R/dev/fd"
         mount -t tmpfs -o mode=0755 tmpfs "$R/run"
         mount -t tmpfs -o mode=1777 tmpfs "$R/tmp"
+        mkdir -p "$R$PRODUCTS"
+        mount --bind "$PRODUCTS" "$R$PRODUCTS"
+        mount -o remount,bind,ro "$R$PRODUCTS"
         for dir in "$R"/usr/lib/systemd/system-generators "$R"/usr/lib/systemd/system/*.wants "$R"/etc/systemd/system/*.wants; do
             if [ -d "$dir" ]; then mount -t tmpfs tmpfs "$dir"; fi
         done

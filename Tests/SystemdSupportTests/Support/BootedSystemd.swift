@@ -43,7 +43,7 @@ struct BootedSystemd {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
         process.arguments = [
             "-s", "KILL", "300", "/bin/sh", directory.appendingPathComponent("outer.sh").path,
-            directory.path, Host.packageRoot.appendingPathComponent("systemd").path, daemon,
+            directory.path, Host.packageRoot.appendingPathComponent("systemd").path, daemon, Host.products.path,
         ]
         process.standardInput = FileHandle.nullDevice
         let handle = try FileHandle(forWritingTo: log)

@@ -22,14 +22,19 @@ enum Host {
             && executable("/usr/bin/timeout")
     }
 
-    /// The `systemd-probe` helper built next to the test bundle.
-    static var probe: String? {
+    /// The build products directory (the parent of the test bundle).
+    static var products: URL {
         var directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
         while directory.path != "/", directory.pathExtension == "xctest" || directory.lastPathComponent == "Contents"
             || directory.lastPathComponent == "MacOS" {
             directory.deleteLastPathComponent()
         }
-        let path = directory.appendingPathComponent("systemd-probe").path
+        return directory
+    }
+
+    /// The `systemd-probe` helper built next to the test bundle.
+    static var probe: String? {
+        let path = products.appendingPathComponent("systemd-probe").path
         return executable(path) ? path : nil
     }
 
