@@ -8,7 +8,7 @@ import SystemPackage
 /// One run of a runtime's process: its directory, host id, sandbox, connection and watchers.
 ///
 /// Created by ``launch(runtime:generation:)`` once the runtime has connected, answered the handshake and
-/// passed the host initializer; destroyed by ``tearDown(kill:)``, which reaps the process and removes
+/// passed the host initializer; destroyed by ``tearDown(_:)``, which reaps the process and removes
 /// everything the run left behind.
 struct Incarnation: Sendable {
     let generation: Int
@@ -201,13 +201,30 @@ struct Incarnation: Sendable {
         }
     }
 
-    /// Closes the connection, kills the process when asked, waits for it, and releases its resources.
-    /// Returns the exit status (nil only if the process could not be observed).
-    func tearDown(kill: Bool) async -> ExitStatus? {
+    /// How ``tearDown(_:)`` ends the process.
+    enum Ending: Sendable {
+        /// It has exited already (or is exiting): just reap it.
+        case reap
+        /// SIGKILL (the seed's way: watchdog, abort, failed start).
+        case kill
+        /// SIGTERM, then SIGKILL if it is still there after `grace` (a requested stop); zero kills at once.
+        case terminate(grace: Duration)
+    }
+
+    /// Closes the connection, ends the process as asked, waits for it, and releases its resources.
+    func tearDown(_ ending: Ending) async -> ExitStatus {
         for watcher in watchers { watcher.cancel() }
         connection.close()
-        if kill { process.kill() }
-        let status = await process.waitForExit()
+        let status: ExitStatus
+        switch ending {
+        case .reap:
+            status = await process.waitForExit()
+        case .kill, .terminate(grace: .zero):
+            process.kill()
+            status = await process.waitForExit()
+        case .terminate(let grace):
+            status = await process.terminate(grace: grace)
+        }
         resources.release()
         return status
     }

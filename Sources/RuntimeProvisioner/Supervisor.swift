@@ -170,9 +170,9 @@ struct Supervisor {
             $0.status.pid = nil
             $0.status.state = .backoff
         }
-        let status = await incarnation.tearDown(kill: kill)
+        let status = await incarnation.tearDown(kill ? .kill : .reap)
         notify(.stopped(pid: incarnation.runtimePID, exit: status, requested: false))
-        runtime.emit(.stopped(exit: status.map { "\($0)" }))
+        runtime.emit(.stopped(exit: "\(status)"))
     }
 
     // MARK: Stopping
@@ -184,7 +184,8 @@ struct Supervisor {
             current = nil
             runtime.updateState { $0.connection = nil }
             // Reap even though this task is cancelled: stop() promises the process is gone.
-            ended = (incarnation.runtimePID, await Task { await incarnation.tearDown(kill: true) }.value)
+            let ending = Incarnation.Ending.terminate(grace: timings.stopGracePeriod)
+            ended = (incarnation.runtimePID, await Task { await incarnation.tearDown(ending) }.value)
         }
         let stopped = ProvisionerError(gaveUp ? .gaveUp : .stopped, gaveUp ? "supervision gave up" : "runtime stopped")
         for request in runtime.takeQueuedAborts() + abortsAwaitingRestart {
@@ -201,7 +202,7 @@ struct Supervisor {
             if gaveUp { $0.status.lastError = "gave up restarting: \($0.status.lastError ?? "unknown error")" }
         }
         if let ended { notify(.stopped(pid: ended.pid, exit: ended.exit, requested: true)) }
-        runtime.emit(.stopped(exit: nil))
+        runtime.emit(.stopped(exit: ended?.exit.map { "\($0)" }))
         runtime.environment.configuration.cleanup(runtime.spec)
         runtime.managerEnded()
     }

@@ -130,6 +130,25 @@ struct RuntimeOutputTests {
         }
     }
 
+    @Test("stop terminates gracefully with a grace period and kills without one", arguments: [true, false])
+    func stopGrace(graceful: Bool) async throws {
+        let fixture = try ProvisionerFixture(backend: .namespaces) {
+            $0.stopGracePeriod = graceful ? .seconds(5) : .zero
+        }
+        defer { fixture.remove() }
+        let runtime = fixture.runtime()
+        let recorder = EventRecorder(runtime)
+        try await supervising(runtime) {
+            runtime.start()
+            try await recorder.wait("started") { $0.isStarted }
+            await runtime.stop()
+            let stopped = try await recorder.wait("stopped") { $0.isStopped }
+            guard case .stopped(let exit) = stopped.last else { return }
+            // The example runtime has no SIGTERM handler: a graceful stop ends it with SIGTERM.
+            #expect(exit == (graceful ? "signaled(15)" : "signaled(9)"))
+        }
+    }
+
     @Test("stop while the runtime is still starting returns promptly and leaves nothing behind")
     func stopDuringStart() async throws {
         let fixture = try ProvisionerFixture(backend: .namespaces) { $0.connectTimeout = .seconds(30) }
