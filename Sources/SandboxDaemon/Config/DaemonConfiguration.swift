@@ -1,4 +1,5 @@
 public import Logging
+public import RuntimeProvisioner
 public import Sandbox
 
 /// Everything `sandboxd` reads from its config file (`/etc/sandboxd/sandboxd.yaml` by default).
@@ -30,7 +31,12 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public var api = APILimits()
     /// Per-runtime rate limit of output forwarded to the journal (excess lines are dropped and counted).
     public var journal = JournalSettings()
-    public var supervision = SupervisionSettings()
+    /// Supervision timers: the seed's, except a 5 s SIGTERM grace on stop (the seed kills at once).
+    public var supervision: SupervisionTimings = {
+        var timings = SupervisionTimings.standard
+        timings.stopGracePeriod = .seconds(5)
+        return timings
+    }()
     /// How long shutdown waits for runtimes to stop before giving up on them.
     public var shutdownTimeout: Duration = .seconds(30)
     /// Runtimes declared in the file, provisioned at start and re-applied on SIGHUP.
@@ -71,20 +77,3 @@ public struct APILimits: Sendable, Hashable {
     public init() {}
 }
 
-/// Supervision timers (the seed's defaults); mapped onto the provisioner's `SupervisionTimings`.
-public struct SupervisionSettings: Sendable, Hashable {
-    public var connectTimeout: Duration = .seconds(5)
-    public var handshakeTimeout: Duration = .seconds(1)
-    public var hostInitializerTimeout: Duration = .seconds(120)
-    public var abortTimeout: Duration = .seconds(1)
-    public var watchdogInterval: Duration = .seconds(15)
-    public var watchdogTimeout: Duration = .seconds(5)
-    public var restartInitialInterval: Duration = .milliseconds(500)
-    public var restartMaxInterval: Duration = .seconds(3600)
-    public var restartGiveUpAfter: Duration = .seconds(24 * 3600)
-    public var backoffResetAfter: Duration = .seconds(15 * 60)
-    /// SIGTERM → SIGKILL grace when stopping (the seed kills at once; the daemon gives 5 s).
-    public var stopGracePeriod: Duration = .seconds(5)
-
-    public init() {}
-}

@@ -30,7 +30,7 @@ public struct ProvisionerBackend: RuntimeBackend {
         if let path = configuration.bubblewrapPath { settings.sandboxBinaryPath = FilePath(path) }
         settings.runtimeDirectory = FilePath(configuration.runtimeDirectory)
         settings.hostIDs = configuration.hostIDs
-        settings.timings = Self.timings(configuration.supervision)
+        settings.timings = configuration.supervision
         settings.logger = logger
         let level = logger.logLevel
         settings.makeRuntimeLogger = { label in
@@ -66,22 +66,6 @@ public struct ProvisionerBackend: RuntimeBackend {
             backend: spec.sandbox
         )
         return ProvisionedRuntime(runtime: provisioner.newRuntime(runtimeSpec))
-    }
-
-    static func timings(_ settings: SupervisionSettings) -> SupervisionTimings {
-        var timings = SupervisionTimings()
-        timings.connectTimeout = settings.connectTimeout
-        timings.handshakeTimeout = settings.handshakeTimeout
-        timings.hostInitializerTimeout = settings.hostInitializerTimeout
-        timings.abortTimeout = settings.abortTimeout
-        timings.watchdogInterval = settings.watchdogInterval
-        timings.watchdogTimeout = settings.watchdogTimeout
-        timings.restartInitialInterval = settings.restartInitialInterval
-        timings.restartMaxInterval = settings.restartMaxInterval
-        timings.restartGiveUpAfter = settings.restartGiveUpAfter
-        timings.backoffResetAfter = settings.backoffResetAfter
-        timings.stopGracePeriod = settings.stopGracePeriod
-        return timings
     }
 
     /// JSON `local_config` values as CBOR (integers stay integers; other numbers become floats).
