@@ -48,7 +48,10 @@ final class SpawnThread: Sendable {
     }
 }
 
-/// A POSIX semaphore (the module avoids Foundation); `sem_t` is made for sharing between threads.
+/// A POSIX semaphore (the module avoids Foundation).
+///
+/// `@unchecked Sendable`: the only state is the `sem_t`, which POSIX defines for concurrent use by
+/// threads; the pointer itself never changes after `init`.
 final class Semaphore: @unchecked Sendable {
     private let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
 

@@ -3,6 +3,7 @@ import Glibc
 #endif
 @testable import Sandbox
 import SystemPackage
+import Synchronization
 import Testing
 
 let bwrapAvailable = access("/usr/bin/bwrap", X_OK) == 0
@@ -228,14 +229,11 @@ struct BubblewrapBackendTests {
 }
 
 /// Carries a spawn result from a plain thread to the test.
-final class SpawnResultBox: @unchecked Sendable {
-    private var result: Result<SandboxProcess, SandboxError>?
-    private let lock = Semaphore(value: 1)
-    func set(_ value: Result<SandboxProcess, SandboxError>) { lock.wait(); result = value; lock.signal() }
+final class SpawnResultBox: Sendable {
+    private let result = Mutex<Result<SandboxProcess, SandboxError>?>(nil)
+    func set(_ value: Result<SandboxProcess, SandboxError>) { result.withLock { $0 = value } }
     func get() throws(SandboxError) -> SandboxProcess {
-        lock.wait()
-        defer { lock.signal() }
-        return try result!.get()
+        try result.withLock { $0 }!.get()
     }
 }
 
