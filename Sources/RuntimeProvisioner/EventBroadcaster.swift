@@ -9,7 +9,6 @@ final class EventBroadcaster<Event: Sendable>: Sendable {
     private struct State {
         var nextToken = 0
         var subscribers: [Int: AsyncStream<Event>.Continuation] = [:]
-        var finished = false
     }
 
     private let state = Mutex(State())
@@ -22,15 +21,10 @@ final class EventBroadcaster<Event: Sendable>: Sendable {
     /// A new subscription that sees every event emitted from now on.
     func subscribe() -> AsyncStream<Event> {
         let (stream, continuation) = AsyncStream<Event>.makeStream(bufferingPolicy: .bufferingNewest(bufferLimit))
-        let token: Int? = state.withLock { state in
-            if state.finished { return nil }
+        let token = state.withLock { state in
             defer { state.nextToken += 1 }
             state.subscribers[state.nextToken] = continuation
             return state.nextToken
-        }
-        guard let token else {
-            continuation.finish()
-            return stream
         }
         continuation.onTermination = { [weak self] _ in
             _ = self?.state.withLock { $0.subscribers.removeValue(forKey: token) }
@@ -41,15 +35,5 @@ final class EventBroadcaster<Event: Sendable>: Sendable {
     func emit(_ event: Event) {
         let subscribers = state.withLock { Array($0.subscribers.values) }
         for subscriber in subscribers { subscriber.yield(event) }
-    }
-
-    /// Ends every subscription; later subscriptions end at once.
-    func finish() {
-        let subscribers = state.withLock { state in
-            state.finished = true
-            defer { state.subscribers.removeAll() }
-            return Array(state.subscribers.values)
-        }
-        for subscriber in subscribers { subscriber.finish() }
     }
 }
