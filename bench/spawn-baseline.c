@@ -3,7 +3,8 @@
  * clone with 7 namespaces -> uid/gid map -> tmpfs root -> bind the payload at /entrypoint ->
  * pivot_root + detach the old root -> no_new_privs -> seccomp (filter built once, before the loop)
  * -> execve. The payload writes one byte to fd 3; the time to that byte is one sample.
- * Usage: spawn-baseline PAYLOAD ITERATIONS  (prints "median_us p99_us") */
+ * Usage: spawn-baseline PAYLOAD ITERATIONS [BPF]  (prints "median_us p99_us"); BPF is a file holding the
+ * exported filter to load (bench-spawn passes sandboxd's own), else a small allowlist is built here. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -74,12 +75,8 @@ static int compare(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-int main(int argc, char **argv) {
-    if (argc < 3) { fprintf(stderr, "usage: %s PAYLOAD ITERATIONS\n", argv[0]); return 2; }
-    payload = argv[1];
-    int iterations = atoi(argv[2]);
-
-    /* The same kind of filter as sandboxd: default EPERM, a permissive allowlist, binary tree. */
+/* A small allowlist of the same kind as sandboxd's: default EPERM, binary tree. */
+static void build_small_filter(void) {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
     seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
     const char *allowed[] = {"read", "write", "readv", "writev", "close", "exit", "exit_group", "execve", "brk",
@@ -103,6 +100,24 @@ int main(int argc, char **argv) {
     if (pread(bpf_fd, filter.filter, size, 0) != size) die("read bpf");
     close(bpf_fd);
     seccomp_release(ctx);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) { fprintf(stderr, "usage: %s PAYLOAD ITERATIONS\n", argv[0]); return 2; }
+    payload = argv[1];
+    int iterations = atoi(argv[2]);
+
+    if (argc > 3) {
+        int bpf_fd = open(argv[3], O_RDONLY | O_CLOEXEC);
+        if (bpf_fd < 0) die("open bpf");
+        off_t size = lseek(bpf_fd, 0, SEEK_END);
+        filter.len = (unsigned short)(size / sizeof(struct sock_filter));
+        filter.filter = malloc(size);
+        if (pread(bpf_fd, filter.filter, size, 0) != size) die("read bpf");
+        close(bpf_fd);
+    } else {
+        build_small_filter();
+    }
 
     double *samples = calloc(iterations, sizeof *samples);
     for (int i = 0; i < iterations; i++) {

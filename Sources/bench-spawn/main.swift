@@ -128,9 +128,19 @@ func backendSample(_ payload: String, spawn: (SandboxSpec) throws(SandboxError) 
     return (microseconds(elapsed), process)
 }
 
-/// `spawn-baseline PAYLOAD N` prints `median_us p99_us`.
+/// `spawn-baseline PAYLOAD N BPF` prints `median_us p99_us`.
+///
+/// The baseline loads the very seccomp program the sandbox loads (written to `BPF`), so both sides pay
+/// the same filter-load (kernel conversion and JIT) per spawn.
 func baselineFigures(_ baseline: String, payload: String, iterations: Int) -> Figures {
-    guard let pipe = popen("'\(baseline)' '\(payload)' \(iterations)", "r") else { fail("cannot run \(baseline)") }
+    let bpfPath = "/tmp/bench-spawn-filter-\(getpid()).bpf"
+    defer { unlink(bpfPath) }
+    guard case .success(let filter) = SeccompFilter.shared,
+          let file = fopen(bpfPath, "w"),
+          filter.program.withUnsafeBytes({ fwrite($0.baseAddress, 1, $0.count, file) }) == filter.program.count,
+          fclose(file) == 0
+    else { fail("cannot write the seccomp program for the baseline") }
+    guard let pipe = popen("'\(baseline)' '\(payload)' \(iterations) '\(bpfPath)'", "r") else { fail("cannot run \(baseline)") }
     var line = [CChar](repeating: 0, count: 256)
     let got = fgets(&line, CInt(line.count), pipe) != nil
     let status = pclose(pipe)
