@@ -46,7 +46,6 @@ struct Incarnation: Sendable {
         var connector: (any Connector)?
         var connection: Connection?
         do {
-            let backend = environment.backend(backendKind)
             if sandboxed {
                 guard let id = environment.hostIDs.acquire() else {
                     throw ProvisionerError(.spawnFailed, "no free host uid in \(environment.hostIDs.range)")
@@ -72,7 +71,7 @@ struct Incarnation: Sendable {
             if sandboxed {
                 let hostID = reservedHostID
                 reservedHostID = nil
-                process = try await backend.spawn(sandboxSpec, hostID: hostID)
+                process = try await environment.backend(backendKind).spawn(sandboxSpec, hostID: hostID)
             } else {
                 runtime.logger.warning("starting an UNSANDBOXED runtime")
                 process = try await UnsandboxedRuntime.spawn(sandboxSpec, directory: directory, logger: runtime.logger)
