@@ -95,23 +95,7 @@ struct ParityTests {
         let probe = try Probe.built.get()
         let dir = TempDirectory.make(prefix: "sbx-parity")
         defer { TempDirectory.remove(dir) }
-        mkdir("\(dir)/ro", 0o755)
-        mkdir("\(dir)/rw", 0o777)
-        chmod("\(dir)/rw", 0o777)
-        writeFile("\(dir)/ro/file", "read-only-content\n")
-        let spec = SandboxSpec(
-            executable: FilePath(probe.probe),
-            arguments: ["read:/data/ro/file", "write:/data/ro/new", "write:/data/rw/new", "read:/etc/config.txt",
-                        "write:/etc/config.txt", "chmod:/etc/config.txt", "read:/tmp/data.txt", "write:/tmp/data.txt",
-                        "chmod:/tmp/data.txt", "devread:/dev/sgx_fake", "thread", "kill1"],
-            environment: ["FOO": "bar", "EMPTY": "", "PATH": "/nowhere"],
-            binds: [BindMount(source: FilePath("\(dir)/ro"), target: "/data/ro", mode: .readOnly),
-                    BindMount(source: FilePath("\(dir)/rw"), target: "/data/rw", mode: .readWrite),
-                    BindMount(source: "/dev/zero", target: "/dev/sgx_fake", mode: .device)],
-            dataFiles: [DataFile(target: "/etc/config.txt", contents: Array("config-bytes".utf8)),
-                        DataFile(target: "/tmp/data.txt", contents: Array("in-tmp".utf8))],
-            bindSharedLibraries: false
-        )
+        let spec = FullSpec.make(probe: probe.probe, in: dir)
         try await compare(spec, base: 370_000)
     }
 

@@ -127,3 +127,28 @@ func runToCompletion(_ backend: any SandboxBackend, _ spec: SandboxSpec) async t
 }
 
 let isRoot = getuid() == 0
+
+/// The spec that exercises everything the issue lists: RO/RW/device binds, data files (one under /tmp),
+/// an exact environment, and probe actions that read, write and chmod each of them.
+enum FullSpec {
+    /// Creates `ro/file` and a world-writable `rw` in `dir` for the binds.
+    static func make(probe: String, in dir: String) -> SandboxSpec {
+        mkdir("\(dir)/ro", 0o755)
+        mkdir("\(dir)/rw", 0o777)
+        chmod("\(dir)/rw", 0o777)
+        writeFile("\(dir)/ro/file", "read-only-content\n")
+        return SandboxSpec(
+            executable: FilePath(probe),
+            arguments: ["read:/data/ro/file", "write:/data/ro/new", "write:/data/rw/new", "read:/etc/config.txt",
+                        "write:/etc/config.txt", "chmod:/etc/config.txt", "read:/tmp/data.txt", "write:/tmp/data.txt",
+                        "chmod:/tmp/data.txt", "devread:/dev/sgx_fake", "thread", "kill1"],
+            environment: ["FOO": "bar", "EMPTY": "", "PATH": "/nowhere"],
+            binds: [BindMount(source: FilePath("\(dir)/ro"), target: "/data/ro", mode: .readOnly),
+                    BindMount(source: FilePath("\(dir)/rw"), target: "/data/rw", mode: .readWrite),
+                    BindMount(source: "/dev/zero", target: "/dev/sgx_fake", mode: .device)],
+            dataFiles: [DataFile(target: "/etc/config.txt", contents: Array("config-bytes".utf8)),
+                        DataFile(target: "/tmp/data.txt", contents: Array("in-tmp".utf8))],
+            bindSharedLibraries: false
+        )
+    }
+}
