@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Sandbox", targets: ["Sandbox"]),
         .library(name: "RuntimeProvisioner", targets: ["RuntimeProvisioner"]),
         .library(name: "SystemdSupport", targets: ["SystemdSupport"]),
+        .library(name: "RuntimeArguments", targets: ["RuntimeArguments"]),
         .executable(name: "example-runtime", targets: ["example-runtime"]),
         .executable(name: "bench-rhp", targets: ["bench-rhp"]),
         .executable(name: "sandbox-exec", targets: ["sandbox-exec"]),
@@ -104,9 +105,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        // argv for Swift programs without /proc: an ELF constructor (`@used @section(".init_array")`).
+        .target(name: "RuntimeArguments", swiftSettings: strict),
         .executableTarget(
             name: "example-runtime",
             dependencies: [
+                "RuntimeArguments",
                 "RuntimeHostProtocol",
                 "SystemCalls",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -211,6 +215,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "CBORTests", dependencies: ["CBOR"], swiftSettings: strict),
+        .testTarget(name: "RuntimeArgumentsTests", dependencies: ["RuntimeArguments"], swiftSettings: strict),
         .testTarget(
             name: "RuntimeHostProtocolTests",
             dependencies: [

@@ -695,6 +695,16 @@ static int plain_main(void *arg) {
     const struct sbx_plain_config *config = c->config;
     int rc;
     reset_signal_dispositions();
+    /* Die with the daemon like upstream's naked runtimes (Pdeathsig); re-check the parent afterwards,
+     * since it may have died before the signal was armed. */
+    if (config->parent_death_signal != 0) {
+        if (prctl(PR_SET_PDEATHSIG, config->parent_death_signal, 0, 0, 0) < 0) {
+            c->stage = SBX_STAGE_SETSID;
+            c->error = errno;
+            _exit(127);
+        }
+        if (getppid() != config->expected_parent) _exit(127);
+    }
     if (setsid() < 0) {
         c->stage = SBX_STAGE_SETSID;
         c->error = errno;

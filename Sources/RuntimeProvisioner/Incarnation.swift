@@ -1,3 +1,4 @@
+import CBOR
 import Foundation
 import Logging
 import RuntimeHostProtocol
@@ -16,6 +17,7 @@ struct Incarnation: Sendable {
     let connection: Connection
     let info: RuntimeInfoResponse
     let version: Version
+    let capabilityTEE: CBORRawItem?
     /// Host pid of the runtime itself: the sandbox's pid 2, or the process for `none`.
     let runtimePID: Int32
     private let resources: Resources
@@ -65,7 +67,8 @@ struct Incarnation: Sendable {
                     connectionConfiguration: ConnectionConfiguration(),
                     logger: runtime.logger
                 ))
-            var sandboxSpec = try configuration.sandboxSpecBuilder(spec)
+            var sandboxSpec = try configuration.sandboxSpecBuilder(
+                SandboxSpecContext(spec: spec, connector: connector!, runtimeDirectory: directory))
             try connector!.configure(&sandboxSpec)
 
             if sandboxed {
@@ -101,10 +104,11 @@ struct Incarnation: Sendable {
                     "version mismatch (runtime reported: \(info.runtimeVersion), expected: \(expected))")
             }
             let parameters = HostInitializerParameters(
-                runtime: runtime, spec: spec, version: info.runtimeVersion, info: info, connection: connection!)
-            let version: Version
+                runtime: runtime, spec: spec, version: info.runtimeVersion, info: info, process: process!,
+                connection: connection!)
+            let initialized: HostInitializerResult
             do {
-                version = try await withTimeout(timings.hostInitializerTimeout) {
+                initialized = try await withTimeout(timings.hostInitializerTimeout) {
                     try await configuration.hostInitializer(parameters)
                 }
             } catch {
@@ -115,7 +119,8 @@ struct Incarnation: Sendable {
                 process: process!,
                 connection: connection!,
                 info: info,
-                version: version,
+                version: initialized.version,
+                capabilityTEE: initialized.capabilityTEE,
                 runtimePID: RuntimePID.find(process: process!),
                 resources: resources,
                 watchers: Self.startWatchers(runtime: runtime, process: process!, connection: connection!, generation: generation)

@@ -25,8 +25,9 @@ public final class Provisioner: Sendable {
 
     /// The default ``ProvisionerConfiguration/sandboxSpecBuilder``: the runtime's own fields, output piped
     /// to the log wrapper.
-    @Sendable public static func defaultSandboxSpec(_ spec: RuntimeSpec) -> SandboxSpec {
-        SandboxSpec(
+    @Sendable public static func defaultSandboxSpec(_ context: SandboxSpecContext) -> SandboxSpec {
+        let spec = context.spec
+        return SandboxSpec(
             executable: spec.executable,
             arguments: spec.arguments,
             environment: spec.environment,

@@ -1,3 +1,4 @@
+public import CBOR
 public import Logging
 public import RuntimeHostProtocol
 public import Sandbox
@@ -21,14 +22,37 @@ public struct HostInfo: Sendable, Hashable {
     }
 }
 
-/// What a host initializer gets after a successful handshake.
+/// What a host initializer gets after a successful handshake: upstream's `HostInitializerParams`.
 public struct HostInitializerParameters: Sendable {
     public var runtime: Runtime
     public var spec: RuntimeSpec
     /// The version the runtime reported.
     public var version: Version
     public var info: RuntimeInfoResponse
+    /// The runtime's process (sandbox or plain).
+    public var process: SandboxProcess
     public var connection: Connection
+}
+
+/// What a host initializer answers: upstream's `StartedEvent` (the version to announce and, for TEE
+/// runtimes, the capability as raw CBOR).
+public struct HostInitializerResult: Sendable {
+    public var version: Version
+    public var capabilityTEE: CBORRawItem?
+
+    public init(version: Version, capabilityTEE: CBORRawItem? = nil) {
+        self.version = version
+        self.capabilityTEE = capabilityTEE
+    }
+}
+
+/// What a sandbox-spec builder gets: upstream's `GetSandboxConfig(cfg, conn, runtimeDir)`.
+public struct SandboxSpecContext: Sendable {
+    public var spec: RuntimeSpec
+    /// The attempt's connector; it adds its socket and variable to the result afterwards.
+    public var connector: any Connector
+    /// The attempt's private runtime directory on the host.
+    public var runtimeDirectory: FilePath
 }
 
 /// Everything a ``Provisioner`` needs; the seed's `sandbox.Config`.
@@ -59,10 +83,13 @@ public struct ProvisionerConfiguration: Sendable {
         try await UnixSocketConnector.listen(context: context)
     }
     /// Turns a runtime spec into a sandbox spec (before the connector adds its socket and variable).
-    public var sandboxSpecBuilder: @Sendable (RuntimeSpec) throws -> SandboxSpec = Provisioner.defaultSandboxSpec
+    public var sandboxSpecBuilder: @Sendable (SandboxSpecContext) throws -> SandboxSpec = Provisioner.defaultSandboxSpec
     /// Runs after the handshake, within ``SupervisionTimings/hostInitializerTimeout``; returns the
-    /// version to announce in the `started` event. The default announces the reported version.
-    public var hostInitializer: @Sendable (HostInitializerParameters) async throws -> Version = { $0.version }
+    /// version (and TEE capability) to announce in the `started` event. The default announces the
+    /// reported version and no capability.
+    public var hostInitializer: @Sendable (HostInitializerParameters) async throws -> HostInitializerResult = {
+        HostInitializerResult(version: $0.version)
+    }
     /// Called once a runtime's supervision has ended for good (stopped or given up).
     public var cleanup: @Sendable (RuntimeSpec) -> Void = { _ in }
 

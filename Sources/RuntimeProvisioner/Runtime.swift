@@ -20,7 +20,7 @@ public final class Runtime: Sendable {
     let environment: ProvisionerEnvironment
     let logger: Logger
 
-    private let broadcaster = EventBroadcaster<RuntimeEvent>()
+    private let broadcaster = EventBroadcaster<RuntimeEvent> { .dropped(count: $0) }
     private let state = Mutex(SharedState())
 
     /// Abort requests waiting for the manager; the seed's control channel holds 16.
@@ -32,6 +32,7 @@ public final class Runtime: Sendable {
         var connection: Connection?
         var info: RuntimeInfoResponse?
         var version: Version?
+        var capabilityTEE: CBORRawItem?
         var status = RuntimeStatus()
         var queuedAborts: [AbortRequest] = []
     }
@@ -83,19 +84,27 @@ public final class Runtime: Sendable {
     /// Asks the runtime to abort its current work: the seed's `Abort`.
     ///
     /// Without a connection this does nothing. Otherwise a `RuntimeAbortRequest` is sent; when it fails, times
-    /// out, or `force` is set, the runtime is killed and restarted, and this returns once it runs again.
-    public func abort(force: Bool) async throws {
+    /// out, or `force` is set, the runtime is killed, and this returns once the process is reaped and
+    /// `stopped` was emitted (upstream's behaviour); the restart follows on its own and its outcome is not
+    /// reported here. A request still queued when the runtime restarts fails with `runtime_restarted`.
+    /// With `timeout`, the caller stops waiting after it with a `timeout` error (the abort itself goes on).
+    public func abort(force: Bool, timeout: Duration? = nil) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let reply = AbortReply(continuation)
             let outcome: Result<Void, ProvisionerError>? = state.withLock { state in
                 guard state.connection != nil, let inputs = state.inputs else { return .success(()) }
                 guard state.queuedAborts.count < Self.controlQueueLimit else {
                     return .failure(ProvisionerError(.controlQueueFull, "command channel is full"))
                 }
-                state.queuedAborts.append(AbortRequest(force: force, reply: continuation))
+                state.queuedAborts.append(AbortRequest(force: force, reply: reply))
                 inputs.yield(.abortQueued)
                 return nil
             }
-            if let outcome { continuation.resume(with: outcome.mapError { $0 as any Error }) }
+            if let outcome {
+                reply.resume(with: outcome.mapError { $0 as any Error })
+            } else if let timeout {
+                reply.expire(after: timeout)
+            }
         }
     }
 
@@ -144,9 +153,9 @@ public final class Runtime: Sendable {
     /// The version the running runtime reported; nil when it is not running.
     public var activeVersion: Version? { state.withLock { $0.connection == nil ? nil : $0.version } }
 
-    /// The runtime's TEE capability (`node.CapabilityTEE`, as raw CBOR). This provisioner starts no TEE
-    /// runtimes, so it is always nil.
-    public var capabilityTEE: CBORRawItem? { nil }
+    /// The runtime's TEE capability (`node.CapabilityTEE`, as raw CBOR) as the host initializer gave it;
+    /// nil while not running and for non-TEE runtimes (this provisioner starts no TEEs).
+    public var capabilityTEE: CBORRawItem? { state.withLock { $0.connection == nil ? nil : $0.capabilityTEE } }
 
     /// Asks for a TEE capability refresh; without TEE support there is nothing to refresh.
     public func updateCapabilityTEE() {}
@@ -201,8 +210,36 @@ enum ManagerInput: Sendable {
     case healthy(generation: Int)
 }
 
-/// A caller waiting in ``Runtime/abort(force:)``.
+/// A caller waiting in ``Runtime/abort(force:timeout:)``.
 struct AbortRequest: Sendable {
     var force: Bool
-    var reply: CheckedContinuation<Void, any Error>
+    var reply: AbortReply
+}
+
+/// The answer to one abort caller: resumed exactly once, by the manager or by the caller's deadline.
+final class AbortReply: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Void, any Error>?>
+    private let timer = Mutex<Task<Void, Never>?>(nil)
+
+    init(_ continuation: CheckedContinuation<Void, any Error>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    func resume(with result: Result<Void, any Error>) {
+        guard let continuation = continuation.withLock({ $0.take() }) else { return }
+        timer.withLock { $0?.cancel() }
+        continuation.resume(with: result)
+    }
+
+    func resume() { resume(with: .success(())) }
+    func resume(throwing error: any Error) { resume(with: .failure(error)) }
+
+    /// Fails the caller with `timeout` after `deadline` unless answered before.
+    func expire(after deadline: Duration) {
+        let task = Task { [self] in
+            guard (try? await Task.sleep(for: deadline)) != nil else { return }
+            resume(throwing: ProvisionerError(.timeout, "abort did not finish within \(deadline)"))
+        }
+        timer.withLock { $0 = task }
+    }
 }

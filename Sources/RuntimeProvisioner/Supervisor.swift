@@ -7,12 +7,11 @@ import Sandbox
 struct Supervisor {
     let runtime: Runtime
     private var inputs: AsyncStream<ManagerInput>.AsyncIterator
-    private var backoff: ExponentialBackoff?
-    private var backoffStarted = ContinuousClock.now
+    /// Upstream's restart ticker; nil until the first attempt and again once the runtime ran healthy.
+    private var ticker: RestartTicker<ContinuousClock.Instant>?
     private var generation = 0
     private var attempts = 0
     private var current: Incarnation?
-    private var abortsAwaitingRestart: [AbortRequest] = []
     private var gaveUp = false
 
     private var timings: SupervisionTimings { runtime.environment.configuration.timings }
@@ -37,29 +36,36 @@ struct Supervisor {
 
     // MARK: Starting
 
-    /// Waits out the backoff (the first start is immediate) and makes one start attempt.
+    /// Waits for the restart ticker (attempts 1 and 2 are immediate) and makes one start attempt.
     /// Returns false when supervision must end: cancelled, or given up.
     private mutating func restartWhenDue() async -> Bool {
         let clock = ContinuousClock()
-        if backoff == nil {
-            backoff = ExponentialBackoff(
-                initialInterval: timings.restartInitialInterval,
-                maxInterval: timings.restartMaxInterval,
-                maxElapsed: timings.restartGiveUpAfter
+        if ticker == nil {
+            ticker = RestartTicker(
+                backoff: ExponentialBackoff(
+                    initialInterval: timings.restartInitialInterval,
+                    maxInterval: timings.restartMaxInterval,
+                    maxElapsed: timings.restartGiveUpAfter
+                ),
+                now: clock.now
             )
-            backoffStarted = clock.now
-        } else {
-            guard let delay = backoff?.nextDelay(elapsed: clock.now - backoffStarted) else {
-                gaveUp = true
-                logger.error("giving up restarting runtime", metadata: ["attempts": "\(attempts)"])
-                notify(.gaveUp(restarts: max(0, attempts - 1)))
-                return false
-            }
+        }
+        guard let due = ticker?.nextTick else {
+            gaveUp = true
+            logger.error("giving up restarting runtime", metadata: ["attempts": "\(attempts)"])
+            notify(.gaveUp(restarts: max(0, attempts - 1)))
+            return false
+        }
+        if attempts > 0 {
+            let delay = max(.zero, clock.now.duration(to: due))
             runtime.updateState { $0.status.state = .backoff }
             logger.info("restart scheduled", metadata: ["backoff_ms": "\(Int(delay.seconds * 1000))"])
             notify(.restartScheduled(delay: delay, restart: attempts))
-            do { try await Task.sleep(for: delay) } catch { return false }
+            if delay > .zero {
+                do { try await Task.sleep(until: due, clock: clock) } catch { return false }
+            }
         }
+        ticker?.take(at: clock.now)
         await startAttempt()
         return !Task.isCancelled
     }
@@ -80,6 +86,7 @@ struct Supervisor {
                 $0.connection = incarnation.connection
                 $0.info = incarnation.info
                 $0.version = incarnation.version
+                $0.capabilityTEE = incarnation.capabilityTEE
                 $0.status.state = .running
                 $0.status.pid = incarnation.runtimePID
                 $0.status.version = incarnation.version
@@ -90,11 +97,9 @@ struct Supervisor {
             for stale in runtime.takeQueuedAborts() {
                 stale.reply.resume(throwing: ProvisionerError(.runtimeRestarted, "runtime restarted"))
             }
-            for waiting in abortsAwaitingRestart { waiting.reply.resume() }
-            abortsAwaitingRestart.removeAll()
             logger.info("runtime started", metadata: ["version": "\(incarnation.version)", "pid": "\(incarnation.runtimePID)"])
             notify(.started(pid: incarnation.runtimePID, version: incarnation.version, restarts: attempt - 1))
-            runtime.emit(.started(version: incarnation.version))
+            runtime.emit(.started(version: incarnation.version, capabilityTEE: incarnation.capabilityTEE))
         } catch {
             let message = Self.describe(error)
             logger.error("failed to start runtime", metadata: ["error": "\(message)", "attempt": "\(attempt)"])
@@ -103,8 +108,6 @@ struct Supervisor {
                 $0.status.lastError = message
                 $0.status.pid = nil
             }
-            for waiting in abortsAwaitingRestart { waiting.reply.resume(throwing: error) }
-            abortsAwaitingRestart.removeAll()
             notify(.failedToStart(error: message, attempt: attempt))
             runtime.emit(.failedToStart(error: message))
         }
@@ -132,7 +135,7 @@ struct Supervisor {
                 incarnation.process.kill()
             }
         case .healthy(let generation) where generation == incarnation.generation:
-            backoff = nil
+            ticker = nil  // upstream stops the ticker after 15 min: the next failure starts afresh
         default:
             break  // An input about an earlier incarnation.
         }
@@ -156,8 +159,9 @@ struct Supervisor {
             metadata: ["force_restart": "\(request.force)", "abort_err": "\(abortError.map { "\($0)" } ?? "none")"]
         )
         await endIncarnation(incarnation, kill: true, reason: "runtime restarted on abort")
-        // Answered once the runtime is back (or failed to come back).
-        abortsAwaitingRestart.append(request)
+        // Upstream's answer: once the killed process is reaped and Stopped is out. The restart follows
+        // through the ticker; its outcome (even a failed start) is never this caller's.
+        request.reply.resume()
     }
 
     /// Kills (if asked) and reaps the current incarnation, then reports it stopped.
@@ -167,6 +171,7 @@ struct Supervisor {
             $0.connection = nil
             $0.info = nil
             $0.version = nil
+            $0.capabilityTEE = nil
             $0.status.pid = nil
             $0.status.state = .backoff
         }
@@ -188,15 +193,15 @@ struct Supervisor {
             ended = (incarnation.runtimePID, await Task { await incarnation.tearDown(ending) }.value)
         }
         let stopped = ProvisionerError(gaveUp ? .gaveUp : .stopped, gaveUp ? "supervision gave up" : "runtime stopped")
-        for request in runtime.takeQueuedAborts() + abortsAwaitingRestart {
+        for request in runtime.takeQueuedAborts() {
             request.reply.resume(throwing: stopped)
         }
-        abortsAwaitingRestart.removeAll()
         let gaveUp = self.gaveUp
         runtime.updateState {
             $0.connection = nil
             $0.info = nil
             $0.version = nil
+            $0.capabilityTEE = nil
             $0.status.pid = nil
             $0.status.state = gaveUp ? .failed : .stopped
             if gaveUp { $0.status.lastError = "gave up restarting: \($0.status.lastError ?? "unknown error")" }

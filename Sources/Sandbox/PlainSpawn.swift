@@ -18,9 +18,11 @@ struct PlainChild {
     /// Starts `spec.executable` directly with the spec's arguments, environment, stdio and inherited
     /// descriptors, optionally as `ids` (supplementary groups cleared first), with `moves` placing
     /// extra descriptors at fixed numbers. Returns once `execve` succeeded; binds and data files are
-    /// the caller's business.
+    /// the caller's business. With `parentDeathSignal` the child gets that signal when the calling
+    /// *thread* exits (`PR_SET_PDEATHSIG`): call it from ``SpawnThread`` only.
     static func start(
-        _ spec: SandboxSpec, ids: (uid: UInt32, gid: UInt32)? = nil, moves: [sbx_fd_move] = []
+        _ spec: SandboxSpec, ids: (uid: UInt32, gid: UInt32)? = nil, moves: [sbx_fd_move] = [],
+        parentDeathSignal: Int32? = nil
     ) throws(SandboxError) -> PlainChild {
         let environment = try SpawnSupport.environment(spec.environment)
         try SpawnSupport.checkArguments(spec.arguments)
@@ -38,6 +40,10 @@ struct PlainChild {
         config.stdin_fd = stdinFD
         config.stdout_fd = stdoutFD
         config.stderr_fd = stderrFD
+        if let parentDeathSignal {
+            config.parent_death_signal = parentDeathSignal
+            config.expected_parent = getpid()
+        }
         if let ids {
             config.set_ids = 1
             config.uid = ids.uid

@@ -12,7 +12,8 @@ public import SystemPackage
 /// Same process hygiene as a sandbox: the environment is exactly the spec's, every fd above 2 is
 /// closed except ``SandboxSpec/inheritedDescriptors``, the signal mask is empty and every
 /// disposition is SIG_DFL, and the process starts a new session (`setsid`). The runtime runs as the
-/// daemon's own user, sees the host filesystem and network, and is not killed if the daemon dies.
+/// daemon's own user and sees the host filesystem and network. It dies with the daemon: it is started
+/// from ``SpawnThread`` with `PR_SET_PDEATHSIG` = SIGKILL, as upstream starts unsandboxed runtimes.
 ///
 /// Binds cannot be honoured without a mount namespace: they are logged and ignored (the runtime
 /// sees host paths as they are). Data files are written as real read-only (0444) files: under
@@ -48,16 +49,18 @@ public final class UnsandboxedBackend: SandboxBackend {
             try SpawnSupport.validateTarget(file.target, what: "data file")
             try Self.writeDataFile(file.contents, to: hostPath(forDataFile: file.target))
         }
-        return try Self.launch(spec)
+        return try SpawnThread.shared.run { () throws(SandboxError) in
+            try Self.launch(spec, parentDeathSignal: SIGKILL)
+        }
     }
 
     /// Starts `spec.executable` directly (see ``PlainChild/start(_:ids:moves:)``) and supervises it;
     /// `onExit` runs once it has been reaped.
     static func launch(
         _ spec: SandboxSpec, ids: (uid: UInt32, gid: UInt32)? = nil, hostID: UInt32? = nil,
-        onExit: (@Sendable () -> Void)? = nil
+        parentDeathSignal: Int32? = nil, onExit: (@Sendable () -> Void)? = nil
     ) throws(SandboxError) -> SandboxProcess {
-        let child = try PlainChild.start(spec, ids: ids)
+        let child = try PlainChild.start(spec, ids: ids, parentDeathSignal: parentDeathSignal)
         let process = SandboxProcess(
             pid: child.pid, pidfd: child.pidfd, controlFD: nil, hostID: hostID,
             standardOutput: child.stdoutReader.map { SandboxOutput(takingOwnershipOf: $0) },

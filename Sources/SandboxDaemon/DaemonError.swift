@@ -25,6 +25,8 @@ public struct DaemonError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidConfig = "invalid_config"
         case socketInUse = "socket_in_use"
         case internalError = "internal"
+        /// The caller's deadline (e.g. an abort's `timeout_ms`) passed before the daemon could answer.
+        case timeout
     }
 
     public var code: Code
@@ -50,6 +52,7 @@ public struct DaemonError: Error, Sendable, Equatable, CustomStringConvertible {
         case .runtimeFailure: 502
         case .tooManyConnections, .shuttingDown: 503
         case .stateFailure, .socketInUse, .internalError: 500
+        case .timeout: 504
         }
     }
 

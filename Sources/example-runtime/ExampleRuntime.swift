@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import NIOCore
 import NIOPosix
+import RuntimeArguments
 @_spi(Testing) import RuntimeHostProtocol
 
 #if canImport(Glibc)
@@ -45,6 +46,18 @@ struct ExampleRuntime: AsyncParsableCommand {
 
     @Flag(help: "Send a malformed frame right after the handshake.")
     var garbage = false
+
+    /// Runs without `/proc`, as Oasis sandboxes do (see README, "Runtimes written in Swift"): the
+    /// arguments come from ``RuntimeArguments`` (Swift's `CommandLine` reads `/proc/self/cmdline`), and
+    /// every task runs on NIO's event-loop threads instead of libdispatch's pool, whose monitor reads
+    /// `/proc/<tid>/stat` and traps without it. Timers use the event loop too, never `Task.sleep`.
+    static func main() async {
+        let arguments = RuntimeArguments.commandLine()
+        guard NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() else {
+            fail("cannot run Swift tasks on NIO's event loops (libdispatch's pool needs /proc)")
+        }
+        await main(Array(arguments.dropFirst()))
+    }
 
     func validate() throws {
         guard Version(version) != nil else { throw ValidationError("--version must be MAJOR.MINOR.PATCH, got \(version)") }

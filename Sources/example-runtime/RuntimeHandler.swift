@@ -44,7 +44,9 @@ struct RuntimeHandler: Handler {
 
     static let methodNotSupported = ErrorPayload(module: "rhp/dispatcher", code: 1, message: "method not supported")
 
+    /// Suspends for good without a timer (`Task.sleep` would put a job on libdispatch's pool).
     static func never() async throws -> Never {
-        while true { try await Task.sleep(for: .seconds(3600)) }
+        await withUnsafeContinuation { (_: UnsafeContinuation<Void, Never>) in }
+        fatalError("a continuation that is never resumed returned")
     }
 }

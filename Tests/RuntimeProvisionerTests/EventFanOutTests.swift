@@ -1,3 +1,4 @@
+import RuntimeHostProtocol
 import RuntimeProvisioner
 import Testing
 
@@ -10,7 +11,7 @@ import Testing
         let first = runtime.events()
         let second = runtime.events()
         runtime.emit(.configUpdated)
-        runtime.emit(.updated)
+        runtime.emit(.updated(version: Version(major: 2), capabilityTEE: nil))
         let late = runtime.events()
         runtime.emit(.stopped(exit: "exited(0)"))
 
@@ -22,9 +23,33 @@ import Testing
             }
             return seen
         }
-        let all = ["configUpdated", "updated", #"stopped(exit: Optional("exited(0)"))"#]
+        let all = [
+            "configUpdated", "updated(version: Optional(2.0.0), capabilityTEE: nil)",
+            #"stopped(exit: Optional("exited(0)"))"#,
+        ]
         #expect(await take(3, from: first) == all)
         #expect(await take(3, from: second) == all)
         #expect(await take(1, from: late) == [all[2]])
+    }
+
+    @Test("a subscriber that falls behind gets one dropped record with the count where the gap is")
+    func droppedRecord() async throws {
+        let fixture = try ProvisionerFixture(backend: .none)
+        defer { fixture.remove() }
+        let runtime = fixture.runtime()
+        let slow = runtime.events()
+        for _ in 0..<(1024 + 6) { runtime.emit(.configUpdated) }
+        var iterator = slow.makeAsyncIterator()
+        for index in 0..<1024 {
+            let event = await iterator.next()
+            guard case .configUpdated? = event else { Issue.record("event \(index): \(String(describing: event))"); return }
+        }
+        // Emitted while the gap is still unreported: it comes after the dropped record.
+        runtime.emit(.stopped(exit: nil))
+        let gap = await iterator.next()
+        guard case .dropped(let count)? = gap else { Issue.record("expected dropped, got \(String(describing: gap))"); return }
+        #expect(count == 6)
+        let after = await iterator.next()
+        guard case .stopped? = after else { Issue.record("expected stopped, got \(String(describing: after))"); return }
     }
 }

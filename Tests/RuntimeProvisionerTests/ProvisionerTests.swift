@@ -87,7 +87,7 @@ struct SeedScenarioTests {
         try await supervising(runtime) {
             runtime.start()
             let started = try await recorder.wait("started") { $0.isStarted }
-            guard case .started(let version) = started[0] else { Issue.record("not started"); return }
+            guard case .started(let version, _) = started[0] else { Issue.record("not started"); return }
             #expect(version == Version(major: 1, minor: 2, patch: 3))
             #expect(runtime.activeVersion == version)
             #expect(runtime.status.state == .running)

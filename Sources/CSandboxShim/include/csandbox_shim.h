@@ -173,6 +173,8 @@ struct sbx_plain_config {
     uint32_t uid, gid;    /* e.g. run bwrap as a sandbox's dedicated host id */
     const struct sbx_fd_move *moves; /* placed after stdio, before every other fd is closed */
     size_t move_count;    /* keep_count + move_count <= SBX_MAX_KEEP_FDS */
+    int32_t parent_death_signal; /* nonzero: PR_SET_PDEATHSIG (fires when the spawning *thread* exits) */
+    int32_t expected_parent;     /* with parent_death_signal: the child exits when getppid() differs */
 };
 
 /* Starts a plain process with vfork semantics; exec failures come back as stage "exec". */

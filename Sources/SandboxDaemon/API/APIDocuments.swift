@@ -95,7 +95,10 @@ public struct EventDocument: Sendable, Hashable, Encodable {
         self.kind = kind
     }
 
-    enum CodingKeys: String, CodingKey { case time, runtime, type, version, error, exit }
+    enum CodingKeys: String, CodingKey {
+        case time, runtime, type, version, error, exit, count
+        case capabilityTEE = "capability_tee"
+    }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -103,10 +106,16 @@ public struct EventDocument: Sendable, Hashable, Encodable {
         try container.encode(runtime, forKey: .runtime)
         try container.encode(kind.typeName, forKey: .type)
         switch kind {
-        case .started(let version): try container.encode(version.description, forKey: .version)
+        case .started(let version, let capabilityTEE):
+            try container.encode(version.description, forKey: .version)
+            try container.encode(capabilityTEE.map(Base64.encode), forKey: .capabilityTEE)
+        case .updated(let version, let capabilityTEE):
+            try container.encode(version?.description, forKey: .version)
+            try container.encode(capabilityTEE.map(Base64.encode), forKey: .capabilityTEE)
         case .failedToStart(let error): try container.encode(error, forKey: .error)
         case .stopped(let exit): try container.encode(exit, forKey: .exit)
-        case .updated, .configUpdated: break
+        case .dropped(let count): try container.encode(count, forKey: .count)
+        case .configUpdated: break
         }
     }
 }

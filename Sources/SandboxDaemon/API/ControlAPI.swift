@@ -41,18 +41,24 @@ public struct ControlAPI: Sendable {
     func abort(_ name: String, _ request: APIRequest) async -> APIResponse {
         await answer(.ok) { () async throws(DaemonError) in
             var force = false
+            var timeout: Duration?
             if !request.body.isEmpty {
                 guard case .object(let object) = try Self.decodeBody(request.body) else {
                     throw DaemonError(.invalidSpec, "the abort body must be a JSON object")
                 }
-                try SpecValidator.rejectUnknownKeys(object, allowed: ["force"], prefix: "")
+                try SpecValidator.rejectUnknownKeys(object, allowed: ["force", "timeout_ms"], prefix: "")
                 switch object["force"] {
                 case nil, .null?: break
                 case .bool(let flag)?: force = flag
                 default: throw DaemonError.invalid("force", "must be a boolean")
                 }
+                switch object["timeout_ms"] {
+                case nil, .null?: break
+                case .integer(let millis)? where (1...86_400_000).contains(millis): timeout = .milliseconds(millis)
+                default: throw DaemonError.invalid("timeout_ms", "must be an integer from 1 to 86400000")
+                }
             }
-            return try await registry.abort(name, force: force)
+            return try await registry.abort(name, force: force, timeout: timeout)
         }
     }
 

@@ -89,6 +89,13 @@ struct ProvisionedRuntime: ManagedRuntime {
     func start() { runtime.start() }
     func stop() async { await runtime.stop() }
     func abort(force: Bool) async throws { try await runtime.abort(force: force) }
+    func abort(force: Bool, timeout: Duration?) async throws {
+        do {
+            try await runtime.abort(force: force, timeout: timeout)
+        } catch let error as ProvisionerError where error.code == .timeout {
+            throw DaemonError(.timeout, error.message)
+        }
+    }
     func ping(timeout: Duration) async throws -> Duration { try await runtime.ping(timeout: timeout) }
 
     var status: RuntimeSnapshot {
@@ -109,11 +116,14 @@ struct ProvisionedRuntime: ManagedRuntime {
             let task = Task {
                 for await event in source {
                     switch event {
-                    case .started(let version): continuation.yield(.started(version: Self.version(version)))
+                    case .started(let version, let capabilityTEE):
+                        continuation.yield(.started(version: Self.version(version), capabilityTEE: capabilityTEE?.bytes))
                     case .failedToStart(let error): continuation.yield(.failedToStart(error: error))
                     case .stopped(let exit): continuation.yield(.stopped(exit: exit))
-                    case .updated: continuation.yield(.updated)
+                    case .updated(let version, let capabilityTEE):
+                        continuation.yield(.updated(version: version.map(Self.version), capabilityTEE: capabilityTEE?.bytes))
                     case .configUpdated: continuation.yield(.configUpdated)
+                    case .dropped(let count): continuation.yield(.dropped(count: count))
                     }
                 }
                 continuation.finish()

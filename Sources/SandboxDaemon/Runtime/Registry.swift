@@ -97,11 +97,15 @@ public actor Registry {
         return try status(name)
     }
 
-    public func abort(_ name: String, force: Bool) async throws(DaemonError) -> StatusDocument {
+    /// Aborts a running runtime; with `force` it answers once the killed process is reaped (the restart
+    /// follows). With `timeout` the caller gets `timeout` (504) once it passes; the abort goes on.
+    public func abort(_ name: String, force: Bool, timeout: Duration? = nil) async throws(DaemonError) -> StatusDocument {
         try checkNotShuttingDown()
         let runtime = try runningRuntime(name)
         do {
-            try await runtime.abort(force: force)
+            try await runtime.abort(force: force, timeout: timeout)
+        } catch let error as DaemonError where error.code == .timeout {
+            throw error
         } catch {
             throw DaemonError(.runtimeFailure, "abort of \(name) failed: \(error)")
         }

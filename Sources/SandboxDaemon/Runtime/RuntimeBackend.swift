@@ -19,6 +19,8 @@ public protocol ManagedRuntime: Sendable {
     func stop() async
     /// Aborts the running runtime (graceful RHP abort unless `force`), which then restarts.
     func abort(force: Bool) async throws
+    /// ``abort(force:)`` with a deadline for the caller: throws ``DaemonError/Code/timeout`` after it.
+    func abort(force: Bool, timeout: Duration?) async throws
     /// One RHP ping round trip.
     func ping(timeout: Duration) async throws -> Duration
     var status: RuntimeSnapshot { get }
@@ -54,13 +56,32 @@ public struct RuntimeSnapshot: Sendable, Hashable {
     }
 }
 
+extension ManagedRuntime {
+    /// Races ``abort(force:)`` against the deadline (the abort itself goes on after it).
+    public func abort(force: Bool, timeout: Duration?) async throws {
+        guard let timeout else { return try await abort(force: force) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await abort(force: force) }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw DaemonError(.timeout, "abort did not finish within \(timeout)")
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+    }
+}
+
 /// A lifecycle event of one runtime (the provisioner's `RuntimeEvent`).
 public enum RuntimeEventKind: Sendable, Hashable {
-    case started(version: RuntimeVersion)
+    /// `capabilityTEE`: upstream's `node.CapabilityTEE` as CBOR; nil until a TEE provisioner exists.
+    case started(version: RuntimeVersion, capabilityTEE: [UInt8]? = nil)
     case failedToStart(error: String)
     case stopped(exit: String?)
-    case updated
+    case updated(version: RuntimeVersion? = nil, capabilityTEE: [UInt8]? = nil)
     case configUpdated
+    /// `count` events were dropped for a subscriber that fell behind (made per subscriber).
+    case dropped(count: Int)
 
     /// The API's `type` string.
     public var typeName: String {
@@ -70,6 +91,7 @@ public enum RuntimeEventKind: Sendable, Hashable {
         case .stopped: "stopped"
         case .updated: "updated"
         case .configUpdated: "config_updated"
+        case .dropped: "dropped"
         }
     }
 }
