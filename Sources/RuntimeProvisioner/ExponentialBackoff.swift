@@ -59,6 +59,8 @@ struct RestartTicker<Instant: InstantProtocol>: Sendable where Instant.Duration 
     private(set) var taken = 0
     /// When the next tick is available; nil once the ticker has stopped.
     private(set) var nextTick: Instant?
+    /// The interval the next delay is drawn around (before jitter).
+    var currentInterval: Duration { backoff.currentInterval }
 
     init(backoff: ExponentialBackoff, now: Instant) {
         var backoff = backoff

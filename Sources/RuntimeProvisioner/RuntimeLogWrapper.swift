@@ -55,13 +55,16 @@ public struct RuntimeLogWrapper: Sendable {
             logger(forModule: "runtime").warning("\(text)", metadata: baseMetadata)
             return
         }
-        guard let message = object["msg"] as? String else {
+        // Upstream: a line without `msg` is logged with an empty message; a `msg` that is not a string
+        // makes the line malformed (reported, not logged).
+        if let value = object["msg"], !(value is String) {
             internalLogger.warning(
                 "malformed log line from runtime: msg is not a string",
                 metadata: baseMetadata.merging(["log_line": .string(text)]) { $1 }
             )
             return
         }
+        let message = object["msg"] as? String ?? ""
         var metadata = baseMetadata
         for (key, value) in object where key != "msg" && key != "level" && key != "module" {
             metadata[key] = .string(Self.render(value))

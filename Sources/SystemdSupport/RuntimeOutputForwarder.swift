@@ -3,8 +3,8 @@ import Synchronization
 
 /// Forwards one runtime's output to the journal, one entry per line, with a per-runtime rate limit.
 ///
-/// Entries: `MESSAGE` (the line's bytes), `PRIORITY` (6 stdout, 3 stderr, or the `level` of an Oasis JSON
-/// line: DEBG 7, INFO 6, WARN 4, ERRO 3), `SYSLOG_IDENTIFIER` = runtime name, `SANDBOX_RUNTIME_ID`,
+/// Entries: `MESSAGE` (the line's bytes), `PRIORITY` (the `level` of an Oasis JSON line: DEBG 7, INFO 6,
+/// WARN 4, ERRO 3; 4 for any other line, as upstream logs non-JSON lines), `SYSLOG_IDENTIFIER` = runtime name, `SANDBOX_RUNTIME_ID`,
 /// `SANDBOX_RUNTIME_NAME`, `SANDBOX_RUNTIME_PID` (once known), `SANDBOX_STREAM`, `SANDBOX_RUNTIME_MODULE`
 /// (Oasis `module`), `CONTAINER_NAME`, `CONTAINER_ID`.
 ///
@@ -22,7 +22,9 @@ public final class RuntimeOutputForwarder: Sendable {
     public enum Stream: String, Sendable {
         case stdout, stderr
 
-        var defaultPriority: JournalPriority { self == .stdout ? .info : .error }
+        /// Upstream logs every line that is not an Oasis JSON line at warning, whichever stream it came
+        /// from: a runtime's ordinary stderr chatter is not an error.
+        var defaultPriority: JournalPriority { .warning }
     }
 
     /// Lines per second and burst size of the per-runtime token bucket.
@@ -107,7 +109,8 @@ public final class RuntimeOutputForwarder: Sendable {
             }
             if let since = state.droppingSince, now - since >= rateLimit.reportInterval { emitDropped(&state) }
             let oasis = parts.count == 1 ? OutputLevel.oasisFields(bytes) : nil
-            let priority = oasis?.level ?? stream.defaultPriority
+            // A JSON object without a known level is info, as upstream logs it; any other line is a warning.
+            let priority = oasis.map { $0.level ?? .info } ?? stream.defaultPriority
             for (index, part) in parts.enumerated() {
                 var fields = baseFields(stream: stream, priority: priority, pid: state.pid)
                 if let module = oasis?.module { fields.append("SANDBOX_RUNTIME_MODULE", module) }

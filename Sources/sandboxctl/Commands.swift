@@ -211,9 +211,18 @@ struct Abort: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Runtime name.") var name: String
     @Flag(help: "Kill at once instead of a graceful RHP abort.") var force = false
+    @Option(name: .customLong("timeout-ms"), help: "Stop waiting after this many milliseconds (the abort goes on).")
+    var timeoutMilliseconds: Int?
+
+    func validate() throws {
+        if let timeoutMilliseconds, !(1...86_400_000).contains(timeoutMilliseconds) {
+            throw ValidationError("--timeout-ms must be from 1 to 86400000")
+        }
+    }
 
     func run() throws {
-        let body = try API.call(global, "POST", API.path(name, "/abort"), body: Array(#"{"force":\#(force)}"#.utf8))
+        let timeout = timeoutMilliseconds.map { #","timeout_ms":\#($0)"# } ?? ""
+        let body = try API.call(global, "POST", API.path(name, "/abort"), body: Array(#"{"force":\#(force)\#(timeout)}"#.utf8))
         if global.json { return API.printJSON(body) }
         print("aborted " + API.summary(try API.object(body)))
     }

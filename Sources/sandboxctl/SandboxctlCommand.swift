@@ -37,8 +37,12 @@ struct Sandboxctl: ParsableCommand {
             FileHandle.standardError.write(Data("sandboxctl: \(error.message)\n".utf8))
             Foundation.exit(error.exitCode)
         } catch {
-            let code = exitCode(for: error)
-            if code == .success { Foundation.exit(0) }
+            // `--help`, `-h` and `help` parse as ArgumentParser's help command, whose run() "fails" with
+            // the help request: print it (stdout, exit 0) instead of swallowing it.
+            if exitCode(for: error) == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
             FileHandle.standardError.write(Data("sandboxctl: \(fullMessage(for: error))\n".utf8))
             Foundation.exit(2)
         }

@@ -3,6 +3,7 @@ import Logging
 import RuntimeHostProtocol
 import RuntimeProvisioner
 import Sandbox
+import Synchronization
 import Testing
 import TestSupport
 
@@ -53,8 +54,8 @@ struct ProvisionerFixture {
             name: name,
             executable: .init(executable ?? "/nonexistent"),
             arguments: arguments,
-            // The example runtime is a Swift program: it needs /proc (see RuntimeSpec.mountProc).
-            mountProc: true,
+            // No /proc, as in Oasis's sandbox: the example runtime must see its flags without it.
+            mountProc: false,
             expectedVersion: expectedVersion
         ))
     }
@@ -120,7 +121,9 @@ struct SeedScenarioTests {
             let firstPID = runtime.status.pid
 
             try await runtime.abort(force: true)
-            // abort(force) answers only once the runtime runs again.
+            // abort(force) answers once the killed process is reaped; the restart follows. (With bubblewrap
+            // the reaped process is bwrap; the runtime inside may linger as a zombie of bwrap's pid 1.)
+            #expect(!isLive(try #require(firstPID)), "abort answered before the process was reaped")
             try await recorder.wait(for: 1, "stopped") { $0.isStopped }
             try await recorder.wait(for: 2, "second start") { $0.isStarted }
             #expect(runtime.status.state == .running)
@@ -141,9 +144,14 @@ struct SeedScenarioTests {
 
 @Suite(.enabled(if: canRunRuntimes, whyNotRunnable), .serialized, .timeLimit(.minutes(3)))
 struct SupervisionTests {
-    @Test("a crashing runtime is stopped and restarted with growing intervals")
+    @Test("a crashing runtime is restarted at once, then on upstream's ticker (delays within the model's bounds)")
     func crashRestartsWithBackoff() async throws {
-        let fixture = try ProvisionerFixture(backend: .namespaces) { $0.restartInitialInterval = .milliseconds(100) }
+        let notices = Mutex<[SupervisionNotice]>([])
+        let fixture = try ProvisionerFixture(backend: .namespaces) {
+            $0.restartInitialInterval = .milliseconds(100)
+        } configure: {
+            $0.supervisionObserver = { _, notice in notices.withLock { $0.append(notice) } }
+        }
         defer { fixture.remove() }
         let runtime = fixture.runtime(arguments: ["--crash-after", "0.05", "--exit-code", "3"])
         let recorder = EventRecorder(runtime)
@@ -151,10 +159,18 @@ struct SupervisionTests {
             runtime.start()
             try await recorder.wait(for: 5, within: .seconds(30), "five starts") { $0.isStarted }
             await runtime.stop()
-            let starts = zip(recorder.events, recorder.timestamps).filter { $0.0.isStarted }.map(\.1)
-            let gaps = zip(starts.dropFirst(), starts).map { $0 - $1 }
-            // Jitter is ±50 %, growth 1.5× per step: the fourth gap must exceed the first.
-            #expect(gaps[3] > gaps[0], "restart intervals did not grow: \(gaps)")
+            let delays = notices.withLock { $0 }.compactMap { notice -> (Int, Duration)? in
+                if case .restartScheduled(let delay, let restart) = notice { (restart, delay) } else { nil }
+            }
+            #expect(delays.count >= 4, "\(delays)")
+            // The ticker ticks once at creation: the first restart is immediate.
+            #expect(delays.first?.0 == 1 && delays.first?.1 == .zero, "\(delays)")
+            // Restart k waits at most the jittered interval 100 ms × 1.5^(k-2) × 1.5, counted from the
+            // previous start (timing-independent bound: the wait only shrinks when the runtime ran long).
+            for (restart, delay) in delays where restart >= 2 {
+                let bound = 0.1 * pow(1.5, Double(restart - 2)) * 1.5
+                #expect(delay <= .seconds(bound), "restart \(restart) waited \(delay), bound \(bound) s")
+            }
             #expect(recorder.events.filter(\.isStopped).count >= 4)
             #expect(runtime.status.restarts >= 4)
         }
@@ -189,9 +205,10 @@ struct SupervisionTests {
         let recorder = EventRecorder(runtime)
         try await supervising(runtime) {
             runtime.start()
-            let failures = try await recorder.wait("failed to start") { $0.isFailedToStart }
+            // Attempt 2 follows at once (upstream's ticker ticks at creation); attempt 3 waits 60 s.
+            let failures = try await recorder.wait(for: 2, "two failed starts") { $0.isFailedToStart }
             #expect(failures[0].failureMessage?.contains("did not connect") == true, "\(failures)")
-            #expect(runtime.status.state == .backoff)
+            try await waitForState(runtime, .backoff)
             await runtime.stop()
             #expect(runtime.status.state == .stopped)
             #expect(try fixture.leftovers().isEmpty)
@@ -273,9 +290,9 @@ struct SupervisionTests {
         let recorder = EventRecorder(runtime)
         try await supervising(runtime) {
             runtime.start()
-            try await recorder.wait("stopped after the crash") { $0.isStopped }
-            try await Task.sleep(for: .milliseconds(50))
-            #expect(runtime.status.state == .backoff)
+            // Attempt 2 follows at once (upstream's ticker ticks at creation); attempt 3 waits 60 s.
+            try await recorder.wait(for: 2, "stopped after two crashes") { $0.isStopped }
+            try await waitForState(runtime, .backoff)
             let clock = ContinuousClock()
             let elapsed = await clock.measure { await runtime.stop() }
             #expect(elapsed < .seconds(2))
@@ -304,4 +321,20 @@ struct SupervisionTests {
         let mountsAfter = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
         #expect(mountsAfter.split(separator: "\n").count == mountsBefore.split(separator: "\n").count)
     }
+}
+
+/// Polls until `runtime` is in `state`, failing after `limit`.
+func waitForState(_ runtime: Runtime, _ state: RuntimeState, within limit: Duration = .seconds(20)) async throws {
+    let deadline = ContinuousClock.now + limit
+    while runtime.status.state != state {
+        guard ContinuousClock.now < deadline else { throw TestTimeout(what: "state \(state); is \(runtime.status)") }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
+/// Whether `pid` is a live process (a zombie is not).
+func isLive(_ pid: Int32) -> Bool {
+    guard kill(pid, 0) == 0 else { return false }
+    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+    return !(stat.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).hasPrefix("Z") ?? true)
 }

@@ -88,6 +88,21 @@ final class CapturedLogs: Sendable {
         #expect(entries[1].message.contains("msg is not a string"))
     }
 
+    @Test("an Oasis JSON line without msg is logged with an empty message, never dropped")
+    func missingMessage() {
+        let captured = CapturedLogs()
+        var wrapper = RuntimeLogWrapper(
+            runtimeID: "ab", runtimeName: "rt", stream: .stdout,
+            internalLogger: captured.logger("internal"), makeLogger: captured.logger)
+        wrapper.log(line: Array(#"{"level":"INFO","module":"worker","round":3}"#.utf8))
+        let entries = captured.all
+        #expect(entries.count == 1)
+        #expect(entries.first?.label == "runtime/worker")
+        #expect(entries.first?.level == .info)
+        #expect(entries.first?.message == "")
+        #expect(entries.first?.metadata["round"] == "3")
+    }
+
     @Test("a cut line comes with a warning")
     func truncatedLine() {
         let captured = CapturedLogs()

@@ -24,7 +24,8 @@ struct OutputForwarderTests {
         forwarder.forward(line: Array("err".utf8), stream: .stderr)
         let entries = journal.entries
         #expect(entries.map { $0["MESSAGE"] } == ["out", "err"])
-        #expect(entries.map { $0["PRIORITY"] } == ["6", "3"])
+        // Lines without an Oasis level are warnings on either stream (upstream's level), never errors.
+        #expect(entries.map { $0["PRIORITY"] } == ["4", "4"])
         #expect(entries.map { $0["SANDBOX_STREAM"] } == ["stdout", "stderr"])
         for entry in entries {
             #expect(entry["SYSLOG_IDENTIFIER"] == "alpha")
@@ -37,7 +38,7 @@ struct OutputForwarderTests {
         }
     }
 
-    @Test("Oasis JSON lines use their level", arguments: [("DEBG", "7"), ("INFO", "6"), ("WARN", "4"), ("ERRO", "3"), ("WHAT", "3")])
+    @Test("Oasis JSON lines use their level (an unknown one is info, as upstream logs it)", arguments: [("DEBG", "7"), ("INFO", "6"), ("WARN", "4"), ("ERRO", "3"), ("WHAT", "6")])
     func oasisLevels(level: String, priority: String) throws {
         let journal = RecordingJournal()
         forwarder(journal).forward(line: Array(#"{"msg":"m","level":"\#(level)","module":"mod"}"#.utf8), stream: .stderr)
