@@ -5,6 +5,8 @@ import NIOHTTP1
 public struct ControlAPI: Sendable {
     public let registry: Registry
     public let validator: SpecValidator
+    /// The runtimes' log files (`GET /v1/runtimes/{name}/logs`); nil when the backend keeps none.
+    public var logs: RuntimeLogFiles?
 
     public init(registry: Registry, validator: SpecValidator) {
         self.registry = registry
@@ -74,6 +76,26 @@ public struct ControlAPI: Sendable {
 
     func remove(_ name: String) async -> APIResponse {
         await answer(.ok) { () async throws(DaemonError) in try await registry.remove(name) }
+    }
+
+    /// `GET /v1/runtimes/{name}/logs?lines=N&follow=true`: the runtime's log file as text.
+    func logs(_ name: String, _ request: APIRequest) async -> APIResponse {
+        do throws(DaemonError) {
+            _ = try await registry.status(name)  // unknown names are 404
+            guard let logs else { throw DaemonError(.notFound, "this daemon keeps no runtime log files") }
+            var lines: Int?
+            if let text = request.query["lines"] {
+                guard let count = Int(text), (0...1_000_000).contains(count) else {
+                    throw DaemonError.invalid("lines", "must be an integer from 0 to 1000000")
+                }
+                lines = count
+            }
+            let follow = ["true", "1", "yes"].contains(request.query["follow"] ?? "false")
+            let (snapshot, live) = logs.read(name: name, lines: lines, follow: follow)
+            return .stream(contentType: "text/plain; charset=utf-8", snapshot: snapshot, live: live)
+        } catch {
+            return .error(error)
+        }
     }
 
     func events(_ request: APIRequest) -> APIResponse {

@@ -16,6 +16,8 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public var socketGroup: String? = "sandboxd"
     /// Durable desired state (mode 0700).
     public var stateDirectory = "/var/lib/sandboxd"
+    /// Size at which a runtime's log file (`<state>/logs/<name>.log`) rotates; two files are kept.
+    public var runtimeLogMaxBytes = 1 << 20
     /// Per-runtime working directories are created under it (mode 0711).
     public var runtimeDirectory = "/run/sandboxd/runtimes"
     public var logLevel: Logger.Level = .info

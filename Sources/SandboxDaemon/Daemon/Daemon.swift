@@ -86,20 +86,21 @@ public final class Daemon: Sendable {
         await registry.restore(declared: config.runtimes)
         logger.debug("desired state restored")
 
+        var api = ControlAPI(registry: registry, validator: SpecValidator(defaultBackend: config.defaultBackend))
+        api.logs = backend.logFiles
+        let logFiles = backend.logFiles
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let reporter = reporter
         let server = ControlServer(
             socket: socket,
-            router: Router(api: ControlAPI(
-                registry: registry,
-                validator: SpecValidator(defaultBackend: config.defaultBackend)
-            )),
+            router: Router(api: api),
             events: events,
             settings: .init(limits: config.api, peerPolicy: PeerPolicy(groupID: socket.groupID)),
             group: group, logger: logger,
             onListening: { reporter.ready() },
             onStopAccepting: { [logger] in
                 await Self.stopRuntimes(registry, timeout: config.shutdownTimeout, reporter: reporter, logger: logger)
+                logFiles?.finish()  // log followers end like event streams
             }
         )
         // Graceful shutdown runs in reverse order: StoppingNotice first (STOPPING=1 before anything else

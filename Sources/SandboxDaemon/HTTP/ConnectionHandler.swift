@@ -59,6 +59,12 @@ struct ConnectionHandler: Sendable {
                         try await streamEvents(runtime: runtime, follow: follow, head: head, outbound, channel)
                         return
                     }
+                    if case .stream(let contentType, let snapshot, let live) = response {
+                        try await stream(contentType, snapshot, live, head: head, outbound, channel)
+                        if live != nil { return }
+                        guard tracker.setBusy(channel, false), head.isKeepAlive else { return }
+                        continue
+                    }
                     let keepAlive = head.isKeepAlive
                     try await write(response, to: outbound, keepAlive: keepAlive, head: head)
                     guard tracker.setBusy(channel, false), keepAlive else { return }
@@ -135,6 +141,39 @@ struct ConnectionHandler: Sendable {
             try await outbound.write(.body(.byteBuffer(buffer)))
         }
         try await outbound.write(.end(nil))
+    }
+
+    /// Writes `snapshot`, then follows `live` (closing the connection at its end) when there is one.
+    private func stream(
+        _ contentType: String, _ snapshot: [UInt8], _ live: AsyncStream<[UInt8]>?, head: HTTPRequestHead,
+        _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>, _ channel: any Channel
+    ) async throws {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Cache-Control", value: "no-store")
+        if live == nil {
+            headers.add(name: "Content-Length", value: String(snapshot.count))
+        } else {
+            headers.add(name: "Connection", value: "close")
+        }
+        try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers)))
+        if !snapshot.isEmpty, head.method != .HEAD { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: snapshot)))) }
+        guard let live else {
+            try await outbound.write(.end(nil))
+            return
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await chunk in live {
+                    do { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: chunk)))) } catch { break }
+                }
+                try? await outbound.write(.end(nil))
+                try? await channel.close()
+            }
+            group.addTask { try? await channel.closeFuture.get() }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     private func streamEvents(

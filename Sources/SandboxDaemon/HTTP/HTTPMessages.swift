@@ -48,6 +48,9 @@ public enum APIResponse: Sendable {
     case json(HTTPResponseStatus, [UInt8], extraHeaders: [(String, String)] = [])
     /// `application/x-ndjson` events; endless when `follow`, otherwise the recent history.
     case events(runtime: String?, follow: Bool)
+    /// A 200 body of `contentType`: `snapshot`, then (when `live` is set) every chunk of `live` until it
+    /// ends or the client goes away (chunked; a runtime's log with `follow`).
+    case stream(contentType: String, snapshot: [UInt8], live: AsyncStream<[UInt8]>?)
 
     static func document(_ status: HTTPResponseStatus, _ value: some Encodable) -> APIResponse {
         .json(status, APIJSON.encode(value))
@@ -61,7 +64,7 @@ public enum APIResponse: Sendable {
     public var status: HTTPResponseStatus {
         switch self {
         case .json(let status, _, _): status
-        case .events: .ok
+        case .events, .stream: .ok
         }
     }
 }

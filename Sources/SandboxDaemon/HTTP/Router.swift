@@ -24,6 +24,7 @@ public struct Router: Sendable {
             await api.abort(p["name"]!, request)
         },
         Route(method: .POST, pattern: "/v1/runtimes/{name}/ping") { api, _, p in await api.ping(p["name"]!) },
+        Route(method: .GET, pattern: "/v1/runtimes/{name}/logs") { api, request, p in await api.logs(p["name"]!, request) },
         Route(method: .GET, pattern: "/v1/events") { api, request, _ in api.events(request) },
     ]
 

@@ -3,13 +3,20 @@ import Synchronization
 
 /// Fans runtime events out to every API subscriber and keeps a bounded history of recent ones.
 ///
-/// Each subscriber gets its own `AsyncStream` (buffering the newest 1024 events, so one slow reader never
-/// blocks the registry). ``finish()`` ends every stream: that is how event connections end cleanly at
+/// Each subscriber gets its own `AsyncStream` (buffering 1024 events, so one slow reader never blocks the
+/// registry). Events that do not fit are counted, and the subscriber gets one `dropped` record with the
+/// count (where the gap is, as soon as there is room again) instead of losing them silently. ``finish()`` ends every stream: that is how event connections end cleanly at
 /// shutdown. Thread-safe through a `Mutex`.
 public final class EventHub: Sendable {
     private struct Subscriber {
         var runtime: String?
         var continuation: AsyncStream<EventDocument>.Continuation
+        /// Events this subscriber missed and has not yet been told about.
+        var missed = Missed()
+    }
+
+    private final class Missed: Sendable {
+        let count = Atomic<Int>(0)
     }
 
     private struct State {
@@ -21,27 +28,39 @@ public final class EventHub: Sendable {
 
     private let state = Mutex(State())
     private let historyLimit: Int
+    private let bufferLimit: Int
 
-    public init(historyLimit: Int = 1000) {
+    public init(historyLimit: Int = 1000, bufferLimit: Int = 1024) {
         self.historyLimit = historyLimit
+        self.bufferLimit = max(1, bufferLimit)
     }
 
     /// Delivers one event to every subscriber and records it.
     public func publish(_ event: EventDocument) {
-        let continuations = state.withLock { state -> [AsyncStream<EventDocument>.Continuation] in
+        let continuations = state.withLock { state -> [Subscriber] in
             guard !state.finished else { return [] }
             state.history.append(event)
             if state.history.count > historyLimit { state.history.removeFirst(state.history.count - historyLimit) }
             return state.subscribers.values.filter { $0.runtime == nil || $0.runtime == event.runtime }
-                .map(\.continuation)
         }
-        for continuation in continuations { continuation.yield(event) }
+        for subscriber in continuations {
+            let missed = subscriber.missed.count.load(ordering: .relaxed)
+            if missed > 0 {
+                let record = EventDocument(time: Date(), runtime: subscriber.runtime ?? "", kind: .dropped(count: missed))
+                guard case .enqueued = subscriber.continuation.yield(record) else {
+                    subscriber.missed.count.add(1, ordering: .relaxed)  // still full: this one is missed too
+                    continue
+                }
+                subscriber.missed.count.subtract(missed, ordering: .relaxed)
+            }
+            if case .dropped = subscriber.continuation.yield(event) { subscriber.missed.count.add(1, ordering: .relaxed) }
+        }
     }
 
     /// Events from now on, optionally only those of one runtime. The stream ends at ``finish()``.
     public func subscribe(runtime: String? = nil) -> AsyncStream<EventDocument> {
         let (stream, continuation) = AsyncStream.makeStream(
-            of: EventDocument.self, bufferingPolicy: .bufferingNewest(1024)
+            of: EventDocument.self, bufferingPolicy: .bufferingOldest(bufferLimit)
         )
         let id: UInt64? = state.withLock { state in
             guard !state.finished else { return nil }

@@ -3,6 +3,7 @@ public import Logging
 import RuntimeHostProtocol
 import RuntimeProvisioner
 import Sandbox
+import Synchronization
 import SystemPackage
 public import SystemdSupport
 
@@ -14,6 +15,8 @@ public import SystemdSupport
 public struct ProvisionerBackend: RuntimeBackend {
     let provisioner: Provisioner
     let bubblewrapEnabled: Bool
+    /// Every runtime's output as a bounded, rotated file under `<state>/logs` (with or without journald).
+    public let logFiles: RuntimeLogFiles?
 
     /// - Parameter journal: receives runtime output and supervision steps (sandboxd's journald integration).
     public init(configuration: DaemonConfiguration, logger: Logger, journal: ProvisionerJournal? = nil) throws {
@@ -39,6 +42,18 @@ public struct ProvisionerBackend: RuntimeBackend {
             return runtimeLogger
         }
         journal?.install(into: &settings)
+        let files = RuntimeLogFiles(directory: configuration.stateDirectory + "/logs", maxBytes: configuration.runtimeLogMaxBytes)
+        let next = settings.makeOutputSink
+        let internalLogger = logger
+        let makeRuntimeLogger = settings.makeRuntimeLogger
+        settings.makeOutputSink = { id, name in
+            LogFileOutputSink(
+                files: files, name: name,
+                next: next?(id, name) ?? WrapperOutputSink(
+                    runtimeID: id, runtimeName: name, internalLogger: internalLogger, makeLogger: makeRuntimeLogger)
+            )
+        }
+        logFiles = files
         provisioner = try Provisioner(configuration: settings)
         bubblewrapEnabled = configuration.bubblewrapPath != nil
     }
@@ -135,4 +150,45 @@ struct ProvisionedRuntime: ManagedRuntime {
     static func version(_ version: Version) -> RuntimeVersion {
         RuntimeVersion(major: version.major, minor: version.minor, patch: version.patch)
     }
+}
+
+/// Writes each output line to the runtime's log file, then passes it on.
+struct LogFileOutputSink: RuntimeOutputSink {
+    let files: RuntimeLogFiles
+    let name: String
+    let next: any RuntimeOutputSink
+
+    func line(_ bytes: [UInt8], stream: RuntimeLogWrapper.Stream, complete: Bool) {
+        files.append(name: name, stream: stream.rawValue, line: bytes)
+        next.line(bytes, stream: stream, complete: complete)
+    }
+
+    func finish(stream: RuntimeLogWrapper.Stream) { next.finish(stream: stream) }
+}
+
+/// Re-logs output through swift-log (the provisioner's own behaviour without a sink): for daemons
+/// without a journal. A cut line is logged once, from its first part.
+final class WrapperOutputSink: RuntimeOutputSink {
+    private let wrappers: Mutex<[RuntimeLogWrapper.Stream: (wrapper: RuntimeLogWrapper, continuing: Bool)]>
+
+    init(runtimeID: String, runtimeName: String, internalLogger: Logger, makeLogger: @escaping @Sendable (String) -> Logger) {
+        var wrappers: [RuntimeLogWrapper.Stream: (wrapper: RuntimeLogWrapper, continuing: Bool)] = [:]
+        for stream in [RuntimeLogWrapper.Stream.stdout, .stderr] {
+            wrappers[stream] = (RuntimeLogWrapper(
+                runtimeID: runtimeID, runtimeName: runtimeName, stream: stream,
+                internalLogger: internalLogger, makeLogger: makeLogger), false)
+        }
+        self.wrappers = Mutex(wrappers)
+    }
+
+    func line(_ bytes: [UInt8], stream: RuntimeLogWrapper.Stream, complete: Bool) {
+        wrappers.withLock { wrappers in
+            guard var entry = wrappers[stream] else { return }
+            if !entry.continuing { entry.wrapper.log(line: bytes, truncated: !complete) }
+            entry.continuing = !complete
+            wrappers[stream] = entry
+        }
+    }
+
+    func finish(stream: RuntimeLogWrapper.Stream) {}
 }

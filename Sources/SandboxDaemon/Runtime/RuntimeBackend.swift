@@ -9,6 +9,12 @@ import Sandbox
 public protocol RuntimeBackend: Sendable {
     /// Creates (but does not start) a supervised runtime for a validated spec.
     func makeRuntime(_ spec: RuntimeSpecification) throws -> any ManagedRuntime
+    /// Where the runtimes' output is kept as files, if anywhere.
+    var logFiles: RuntimeLogFiles? { get }
+}
+
+extension RuntimeBackend {
+    public var logFiles: RuntimeLogFiles? { nil }
 }
 
 /// One supervised runtime, as the registry drives it. Mirrors the provisioner's `Runtime`.
