@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: sandboxd in the foreground with the development config (everything under .run/), the
-# example runtime provisioned in the namespace sandbox, and how to talk to it. Ctrl-C stops it all.
+# example runtime provisioned in the namespace sandbox (no /proc, JSON logs so levels survive), and how to
+# talk to it. Ctrl-C stops it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +27,7 @@ done
 
 if ! "${CTL[@]}" status example >/dev/null 2>&1; then
     "${CTL[@]}" provision --name example --id "$EXAMPLE_ID" --executable "$BIN/example-runtime" \
-        --sandbox namespaces --proc --arg --version --arg 1.0.0 || true
+        --sandbox namespaces --arg --version --arg 1.0.0 --arg --log-json || true
 fi
 sleep 0.5
 "${CTL[@]}" list || true
@@ -39,6 +40,7 @@ Talk to it from another terminal:
   $BIN/sandboxctl --socket $SOCKET status example
   $BIN/sandboxctl --socket $SOCKET ping example
   $BIN/sandboxctl --socket $SOCKET events --follow
+  $BIN/sandboxctl --socket $SOCKET logs example -f
   curl --unix-socket $SOCKET http://localhost/v1/runtimes
   curl --unix-socket $SOCKET -X POST http://localhost/v1/runtimes/example/ping
 Desired state lives in $RUN/state (rm -rf .run to start afresh).

@@ -17,9 +17,10 @@ public struct RuntimeSpec: Sendable {
     public var binds: [BindMount]
     public var dataFiles: [DataFile]
     public var allowNetwork: Bool
-    /// Mount a private `/proc` in the sandbox. Off by default; Swift runtimes need it (libdispatch's
-    /// thread-pool monitor reads `/proc/<tid>/stat` and traps without it, and `CommandLine.arguments`
-    /// is read from `/proc/self/cmdline`).
+    /// Mount a private `/proc` in the sandbox. Off by default, as in Oasis. A Swift runtime copes without
+    /// it when it takes its arguments from `RuntimeArguments` (`CommandLine.arguments` reads
+    /// `/proc/self/cmdline`) and keeps work off libdispatch's pool, whose monitor reads `/proc/<tid>/stat`
+    /// and traps without it (see the README and `example-runtime`).
     public var mountProc: Bool
     /// Node-local configuration sent in `RuntimeInfoRequest.local_config`.
     public var localConfig: [String: CBORValue]

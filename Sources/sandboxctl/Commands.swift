@@ -124,7 +124,7 @@ struct Provision: ParsableCommand {
     @Option(name: .customLong("env"), help: "An environment variable K=V (repeatable).") var environment: [String] = []
     @Option(help: "Sandbox backend: namespaces, bubblewrap or none.") var sandbox: String?
     @Flag(inversion: .prefixedNo, help: "Share the host network.") var network: Bool?
-    @Flag(name: .customLong("proc"), inversion: .prefixedNo, help: "Mount /proc in the sandbox (Swift runtimes need it).") var mountProc: Bool?
+    @Flag(name: .customLong("proc"), inversion: .prefixedNo, help: "Mount /proc in the sandbox (off by default, as in Oasis).") var mountProc: Bool?
     @Flag(inversion: .prefixedNo, help: "Start it right away (default: yes).") var autostart: Bool?
 
     func run() throws {

@@ -1,17 +1,22 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import SystemdSupport
 
-/// `sandboxctl logs NAME [-f] [-n N]`: a runtime's journal (its output and lifecycle entries).
+/// `sandboxctl logs NAME [-f] [-n N] [--journal]`: a runtime's output.
 ///
-/// Replaces itself with `journalctl SANDBOX_RUNTIME_NAME=NAME`, so paging, `-f` and access control are
-/// journalctl's: reading the system journal needs root or the `systemd-journal`/`adm` group.
+/// By default from the daemon's per-runtime log file (`GET /v1/runtimes/NAME/logs`), which works with or
+/// without journald. `--journal` replaces itself with `journalctl SANDBOX_RUNTIME_NAME=NAME` instead (the
+/// output and the lifecycle entries; reading the system journal needs root or `systemd-journal`/`adm`).
 struct Logs: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show a runtime's journal: its output and lifecycle entries (journalctl underneath)."
+        abstract: "Show a runtime's output: the daemon's log file, or its journal with --journal."
     )
     @OptionGroup var global: GlobalOptions
-    @Flag(name: [.short, .long], help: "Keep showing new entries.") var follow = false
-    @Option(name: [.customShort("n"), .customLong("lines")], help: "Show only the last N entries.") var lines: Int?
+    @Flag(name: [.short, .long], help: "Keep showing new lines.") var follow = false
+    @Option(name: [.customShort("n"), .customLong("lines")], help: "Show only the last N lines.") var lines: Int?
+    @Flag(help: "Read the journal (journalctl) instead: output and lifecycle entries.") var journal = false
     @Argument(help: "Runtime name.") var name: String
 
     func validate() throws {
@@ -19,10 +24,19 @@ struct Logs: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            try RuntimeLogs.exec(runtime: name, follow: follow, lines: lines)
-        } catch {
-            throw CLIError.usage("cannot run journalctl: \(error)")
+        if journal {
+            do {
+                try RuntimeLogs.exec(runtime: name, follow: follow, lines: lines)
+            } catch {
+                throw CLIError.usage("cannot run journalctl: \(error)")
+            }
         }
+        var query = ["follow=\(follow)"]
+        if let lines { query.append("lines=\(lines)") }
+        let failure = try global.client.stream(API.path(name, "/logs?") + query.joined(separator: "&")) { line in
+            print(line)
+            fflush(nil)
+        }
+        if let failure { try API.check(failure) }
     }
 }

@@ -75,6 +75,7 @@ extension SystemdIntegrationTests {
             let journald = try await PrivateJournald.start()
             let directory = try Host.temporaryDirectory("sandboxd-journal")
             defer { try? FileManager.default.removeItem(at: directory) }
+            chmod(directory.path, 0o711)  // sandbox uids traverse to their runtime directories
             let config = directory.appendingPathComponent("sandboxd.yaml")
             try Sandboxd.config(directory: directory, runtimes: Sandboxd.declaredRuntime(
                 name: "journaled", executable: Sandboxd.exampleRuntime!, arguments: ["--log-json"]
@@ -103,10 +104,27 @@ extension SystemdIntegrationTests {
                 let reload = try await journald.entries(["MESSAGE_ID=\(LifecycleEvent.reload.messageID)"])
                 #expect(reload.first?["SYSLOG_IDENTIFIER"] == "sandboxd", "a reload entry")
 
-                let logs = try await journald.run(Sandboxd.sandboxctl!, ["logs", "journaled", "-n", "3"])
+                let logs = try await journald.run(Sandboxd.sandboxctl!, ["logs", "journaled", "-n", "3", "--journal"])
                 #expect(logs.status == 0, "\(logs.stderr)")
                 #expect(logs.stdout.split(separator: "\n").count == 3, "\(logs.stdout)")
                 #expect(logs.stdout.contains("journaled["), "\(logs.stdout)")
+
+                // Over the API, in the default namespaces sandbox without /proc: the flags reach the Swift
+                // runtime, and its JSON lines land at their own level (INFO → PRIORITY=6).
+                let socket = directory.appendingPathComponent("sandboxd.sock").path
+                let provisioned = try await journald.run(Sandboxd.sandboxctl!, [
+                    "--socket", socket, "provision", "--name", "boxed", "--id", String(repeating: "7", count: 64),
+                    "--executable", Sandboxd.exampleRuntime!, "--sandbox", "namespaces", "--no-proc",
+                    "--arg", "--log-json", "--arg", "--version", "--arg", "4.5.6",
+                ])
+                #expect(provisioned.status == 0, "\(provisioned.stderr)")
+                let boxedTicks = try await journald.entries(["SYSLOG_IDENTIFIER=boxed", "SANDBOX_STREAM=stdout", "PRIORITY=6"], atLeast: 2)
+                #expect(boxedTicks.contains { $0["MESSAGE"]?.contains("\"msg\":\"tick") == true }, "\(boxedTicks.prefix(3))")
+                let boxedStarted = try await journald.entries(["MESSAGE_ID=\(LifecycleEvent.started.messageID)", "SANDBOX_RUNTIME_NAME=boxed"])
+                #expect(boxedStarted.contains { $0["MESSAGE"]?.contains("4.5.6") == true || $0.values.contains("4.5.6") }, "\(boxedStarted)")
+                // sandboxctl logs reads the daemon's log file by default.
+                let fileLogs = try await journald.run(Sandboxd.sandboxctl!, ["--socket", socket, "logs", "boxed", "-n", "2"])
+                #expect(fileLogs.status == 0 && fileLogs.stdout.split(separator: "\n").count == 2, "\(fileLogs.stdout) \(fileLogs.stderr)")
             } catch {
                 kill(process.processIdentifier, SIGTERM)
                 await journald.stop()
