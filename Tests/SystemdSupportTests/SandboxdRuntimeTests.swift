@@ -113,7 +113,7 @@ extension SystemdIntegrationTests {
                 // runtime, and its JSON lines land at their own level (INFO → PRIORITY=6).
                 let socket = directory.appendingPathComponent("sandboxd.sock").path
                 let provisioned = try await journald.run(Sandboxd.sandboxctl!, [
-                    "--socket", socket, "provision", "--name", "boxed", "--id", String(repeating: "7", count: 64),
+                    "--socket", socket, "provision", "--name", "boxed", "--id", "8" + String(repeating: "0", count: 61) + "78",
                     "--executable", Sandboxd.exampleRuntime!, "--sandbox", "namespaces", "--no-proc",
                     "--arg", "--log-json", "--arg", "--version", "--arg", "4.5.6",
                 ])
