@@ -40,7 +40,7 @@ public enum ConfigLoader {
         if root == .null { return DaemonConfiguration() }
         let reader = try ObjectReader(root, path: "", allowed: [
             "socket", "state_directory", "runtime_directory", "log_level", "host", "sandbox", "api",
-            "supervision", "shutdown_timeout", "runtimes", "journal",
+            "supervision", "shutdown_timeout", "runtimes", "journal", "runtime_log_max_bytes",
         ])
         var config = DaemonConfiguration()
 
@@ -51,6 +51,9 @@ public enum ConfigLoader {
             }
         }
         config.stateDirectory = try reader.string("state_directory") ?? config.stateDirectory
+        config.runtimeLogMaxBytes = Int(
+            try reader.integer("runtime_log_max_bytes", in: 4096...(1 << 30)) ?? Int64(config.runtimeLogMaxBytes)
+        )
         config.runtimeDirectory = try reader.string("runtime_directory") ?? config.runtimeDirectory
         if let level = try reader.string("log_level") {
             guard let parsed = Logger.Level(rawValue: level) else {
