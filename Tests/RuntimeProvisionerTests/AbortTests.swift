@@ -54,4 +54,34 @@ struct AbortTests {
             }
         }
     }
+
+    @Test("aborts queued behind a forced one either succeed or get runtime_restarted, never a start failure")
+    func queuedAborts() async throws {
+        let fixture = try ProvisionerFixture(backend: .namespaces)
+        defer { fixture.remove() }
+        let runtime = fixture.runtime()
+        let recorder = EventRecorder(runtime)
+        try await supervising(runtime) {
+            runtime.start()
+            try await recorder.wait("started") { $0.isStarted }
+            let outcomes = await withTaskGroup(of: String.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        do {
+                            try await runtime.abort(force: true)
+                            return "ok"
+                        } catch let error as ProvisionerError {
+                            return error.code.rawValue
+                        } catch {
+                            return "\(error)"
+                        }
+                    }
+                }
+                return await group.reduce(into: [String]()) { $0.append($1) }
+            }
+            #expect(outcomes.contains("ok"), "\(outcomes)")
+            #expect(outcomes.allSatisfy { $0 == "ok" || $0 == "runtime_restarted" }, "\(outcomes)")
+            try await waitForState(runtime, .running)
+        }
+    }
 }
