@@ -73,6 +73,7 @@ static const char *const stage_names[SBX_STAGE_COUNT_] = {
     [SBX_STAGE_CLOSE_FDS] = "close-fds",
     [SBX_STAGE_KEEP_FDS] = "keep-fds",
     [SBX_STAGE_MOVE_FDS] = "move-fds",
+    [SBX_STAGE_PARENT_DEATH] = "parent-death-signal",
     [SBX_STAGE_SIGNALS] = "signals",
     [SBX_STAGE_CAPABILITIES] = "capabilities",
     [SBX_STAGE_NO_NEW_PRIVS] = "no-new-privs",

@@ -699,11 +699,15 @@ static int plain_main(void *arg) {
      * since it may have died before the signal was armed. */
     if (config->parent_death_signal != 0) {
         if (prctl(PR_SET_PDEATHSIG, config->parent_death_signal, 0, 0, 0) < 0) {
-            c->stage = SBX_STAGE_SETSID;
+            c->stage = SBX_STAGE_PARENT_DEATH;
             c->error = errno;
             _exit(127);
         }
-        if (getppid() != config->expected_parent) _exit(127);
+        if (getppid() != config->expected_parent) {
+            c->stage = SBX_STAGE_PARENT_DEATH;
+            c->error = ESRCH;
+            _exit(127);
+        }
     }
     if (setsid() < 0) {
         c->stage = SBX_STAGE_SETSID;

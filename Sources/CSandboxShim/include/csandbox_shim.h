@@ -65,7 +65,8 @@ enum sbx_stage {
     SBX_STAGE_FORK_RUNTIME = 37, /* reaper: starting the runtime (pid 2) */
     SBX_STAGE_EXEC = 38,        /* runtime: execve */
     SBX_STAGE_MOVE_FDS = 39,    /* plain spawn: placing descriptors at fixed numbers */
-    SBX_STAGE_COUNT_ = 40
+    SBX_STAGE_PARENT_DEATH = 40, /* plain spawn: PR_SET_PDEATHSIG, or the parent already gone */
+    SBX_STAGE_COUNT_ = 41
 };
 
 /* The stage's stable, human-readable name ("bind", "exec", ...); "unknown" for others. */
