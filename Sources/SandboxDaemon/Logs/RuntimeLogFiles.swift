@@ -10,7 +10,8 @@ import Synchronization
 /// Works with or without journald (upstream keeps a log file per runtime too). Each output line becomes
 /// one file line: `<RFC 3339 time> <LEVEL> <stream> <line>`, where LEVEL is the Oasis JSON line's level
 /// (DEBUG, INFO, WARNING, ERROR; INFO for a JSON object without a known one) and WARNING for any other
-/// line, as upstream logs non-JSON lines. A runtime's files never exceed ``maxBytes`` each (two files).
+/// line, as upstream logs non-JSON lines. A line is cut at 16 KiB and its control bytes are replaced by `?`.
+/// A runtime's files never exceed ``maxBytes`` each (two files).
 /// Followers get every line appended after their snapshot, without gaps or repeats.
 public final class RuntimeLogFiles: Sendable {
     public let directory: String
@@ -35,7 +36,8 @@ public final class RuntimeLogFiles: Sendable {
     /// Appends one output line of runtime `name` (a validated runtime name: a safe file name).
     public func append(name: String, stream: String, line: [UInt8], now: Date = Date()) {
         var entry = Array("\(RFC3339.format(now)) \(Self.level(of: line)) \(stream) ".utf8)
-        entry += line.prefix(16 * 1024)
+        // Hostile output must not steer a terminal that shows the file: control bytes become '?'.
+        entry += line.prefix(16 * 1024).map { $0 < 0x20 && $0 != UInt8(ascii: "\t") || $0 == 0x7F ? UInt8(ascii: "?") : $0 }
         entry.append(UInt8(ascii: "\n"))
         let followers = state.withLock { state -> [AsyncStream<[UInt8]>.Continuation] in
             write(entry, name: name)
