@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -460,6 +461,32 @@ static int sandbox_main(void *arg) {
     reaper_loop(c, runtime);
 }
 
+/* ---- resource limits (both spawns) ---- */
+
+/* Writes `text` (a pid, or "0" for the writer itself) to each cgroup.procs descriptor. */
+static int join_cgroups(const int32_t *fds, size_t count, const char *text, size_t length) {
+    for (size_t i = 0; i < count; i++) {
+        ssize_t n;
+        do {
+            n = write(fds[i], text, length);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) return errno;
+        if ((size_t)n != length) return EIO;
+    }
+    return 0;
+}
+
+/* RLIMIT_CORE = 0 always; RLIMIT_NOFILE = nofile (soft and hard) when nonzero. pid 0: the caller. */
+static int apply_rlimits(pid_t pid, uint64_t nofile) {
+    struct rlimit core = {0, 0};
+    if (syscall(SYS_prlimit64, pid, RLIMIT_CORE, &core, NULL) < 0) return errno;
+    if (nofile > 0) {
+        struct rlimit files = {(rlim_t)nofile, (rlim_t)nofile};
+        if (syscall(SYS_prlimit64, pid, RLIMIT_NOFILE, &files, NULL) < 0) return errno;
+    }
+    return 0;
+}
+
 /* ---- parent side ---- */
 
 /* Moves a descriptor to >= 3 so installing stdio in the child can never clobber it. */
@@ -572,6 +599,15 @@ int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_
     close_fd(&c.sync_read);
     close_fd(&c.error_write);
     close_fd(&c.control_child);
+
+    if (config->cgroup_count > 0) {
+        char text[16];
+        int length = snprintf(text, sizeof text, "%d", (int)pid);
+        out->stage = SBX_STAGE_CGROUP;
+        if ((rc = join_cgroups(config->cgroup_fds, config->cgroup_count, text, (size_t)length))) goto fail_child;
+    }
+    out->stage = SBX_STAGE_RLIMITS;
+    if ((rc = apply_rlimits(pid, config->nofile_limit))) goto fail_child;
 
     out->stage = SBX_STAGE_UID_MAP;
     if ((rc = write_id_map(pid, "uid_map", config->sandbox_uid, config->host_uid))) goto fail_child;
@@ -694,6 +730,16 @@ static int plain_main(void *arg) {
     struct plain_context *c = arg;
     const struct sbx_plain_config *config = c->config;
     int rc;
+    if ((rc = join_cgroups(config->cgroup_fds, config->cgroup_count, "0", 1))) {
+        c->stage = SBX_STAGE_CGROUP;
+        c->error = rc;
+        _exit(127);
+    }
+    if ((rc = apply_rlimits(0, config->nofile_limit))) {
+        c->stage = SBX_STAGE_RLIMITS;
+        c->error = rc;
+        _exit(127);
+    }
     reset_signal_dispositions();
     if (setsid() < 0) {
         c->stage = SBX_STAGE_SETSID;

@@ -42,6 +42,26 @@ struct DescriptorBag: ~Copyable {
 }
 
 enum SpawnSupport {
+    /// Opens `cgroup.procs` of each directory write-only for the shim (descriptors go to `bag`).
+    static func cgroupProcs(_ directories: [FilePath], bag: inout DescriptorBag) throws(SandboxError) -> [Int32] {
+        var fds: [Int32] = []
+        for directory in directories {
+            let path = directory.appending("cgroup.procs").string
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw SandboxError(.setupFailed, "cannot open \(path)", stage: "cgroup", errno: Errno(rawValue: errno))
+            }
+            fds.append(bag.add(fd))
+        }
+        return fds
+    }
+
+    /// tmpfs options with the spec's size, e.g. `mode=1777,size=67108864`.
+    static func tmpfsOptions(_ base: String, _ limits: ProcessLimits) -> String {
+        guard let bytes = limits.tmpfsBytes else { return base }
+        return base + ",size=\(bytes)"
+    }
+
     /// `/proc/sys/kernel/cap_last_cap`, read once (63 if unreadable: dropping unknown caps is harmless).
     static let lastCapability: Int32 = {
         let fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC)

@@ -46,6 +46,8 @@ struct ExampleRuntime: AsyncParsableCommand {
     @Flag(help: "Send a malformed frame right after the handshake.")
     var garbage = false
 
+    @OptionGroup(title: "Resource abuse (limits tests)") var misbehaviour: Misbehaviour
+
     func validate() throws {
         guard Version(version) != nil else { throw ValidationError("--version must be MAJOR.MINOR.PATCH, got \(version)") }
         if let crashAfter, crashAfter < 0 { throw ValidationError("--crash-after must not be negative") }
@@ -61,6 +63,7 @@ struct ExampleRuntime: AsyncParsableCommand {
             Self.fail("OASIS_WORKER_HOST is not set: it must name the host's UNIX socket")
         }
 
+        misbehaviour.reportEarly()
         let chores = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
         if let crashAfter {
             let code = exitCode
@@ -99,6 +102,7 @@ struct ExampleRuntime: AsyncParsableCommand {
                     return RuntimeInfoResponse(protocolVersion: .rhp, runtimeVersion: runtimeVersion)
                 }
                 logger.info("handshake done", metadata: ["version": "\(runtimeVersion)"])
+                misbehaviour.startAbuse()
                 if sendGarbage {
                     // A header announcing 5 bytes, then five CBOR break codes: not a message.
                     connection.sendRawBytes([0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0xff])

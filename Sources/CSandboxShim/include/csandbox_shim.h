@@ -65,7 +65,9 @@ enum sbx_stage {
     SBX_STAGE_FORK_RUNTIME = 37, /* reaper: starting the runtime (pid 2) */
     SBX_STAGE_EXEC = 38,        /* runtime: execve */
     SBX_STAGE_MOVE_FDS = 39,    /* plain spawn: placing descriptors at fixed numbers */
-    SBX_STAGE_COUNT_ = 40
+    SBX_STAGE_CGROUP = 40,      /* joining the runtime's cgroups (parent for namespaces, child for plain) */
+    SBX_STAGE_RLIMITS = 41,     /* RLIMIT_NOFILE / RLIMIT_CORE */
+    SBX_STAGE_COUNT_ = 42
 };
 
 /* The stage's stable, human-readable name ("bind", "exec", ...); "unknown" for others. */
@@ -133,6 +135,14 @@ struct sbx_sandbox_config {
     uint16_t bpf_count;
     int32_t last_cap;            /* /proc/sys/kernel/cap_last_cap, read before clone */
     int32_t timeout_ms;          /* setup deadline, parent side */
+    /* Resource limits: the parent writes the child's pid into each `cgroup.procs` descriptor (opened
+     * O_WRONLY by the caller) and sets the rlimits with prlimit while the child still waits on the sync
+     * pipe, so nothing of the runtime ever runs outside its cgroups. prlimit from the parent, not
+     * setrlimit in the child: the child has CAP_SYS_RESOURCE only in its own user namespace and could
+     * not raise RLIMIT_NOFILE above the daemon's hard limit. RLIMIT_CORE is always 0. */
+    const int32_t *cgroup_fds;
+    size_t cgroup_count;
+    uint64_t nofile_limit;       /* RLIMIT_NOFILE soft = hard; 0 keeps the daemon's */
 };
 
 /* The result of a spawn: on success pid/pidfd/control_fd are set (all CLOEXEC, owned by the
@@ -173,6 +183,11 @@ struct sbx_plain_config {
     uint32_t uid, gid;    /* e.g. run bwrap as a sandbox's dedicated host id */
     const struct sbx_fd_move *moves; /* placed after stdio, before every other fd is closed */
     size_t move_count;    /* keep_count + move_count <= SBX_MAX_KEEP_FDS */
+    /* The child joins each cgroup (writes "0" to these `cgroup.procs` descriptors) and sets its rlimits
+     * first thing, still with the caller's privileges and before it execs anything. RLIMIT_CORE is 0. */
+    const int32_t *cgroup_fds;
+    size_t cgroup_count;
+    uint64_t nofile_limit; /* RLIMIT_NOFILE soft = hard; 0 keeps the caller's */
 };
 
 /* Starts a plain process with vfork semantics; exec failures come back as stage "exec". */

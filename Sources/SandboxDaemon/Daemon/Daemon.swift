@@ -83,6 +83,7 @@ public final class Daemon: Sendable {
             backend: backend, store: store, events: events,
             policy: .init(allowNone: config.allowNone, pingTimeout: config.supervision.watchdogTimeout), logger: logger
         )
+        await backend.prepare()
         await registry.restore(declared: config.runtimes)
         logger.debug("desired state restored")
 
@@ -92,7 +93,7 @@ public final class Daemon: Sendable {
             socket: socket,
             router: Router(api: ControlAPI(
                 registry: registry,
-                validator: SpecValidator(defaultBackend: config.defaultBackend)
+                validator: SpecValidator(defaultBackend: config.defaultBackend, limitSupport: backend.limitSupport)
             )),
             events: events,
             settings: .init(limits: config.api, peerPolicy: PeerPolicy(groupID: socket.groupID)),
