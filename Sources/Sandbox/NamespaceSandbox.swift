@@ -103,6 +103,7 @@ public final class NamespaceSandbox: SandboxBackend {
 
         var config = sbx_sandbox_config()
         config.nofile_limit = spec.limits.openFiles ?? 0
+        config.clone_cgroup_fd = SpawnSupport.cloneIntoCgroup(spec.cgroupDirectories, bag: &bag)
         config.exec_path = UnsafePointer(arena.string(SandboxSpec.entrypointPath.string))
         config.argv = UnsafePointer(arena.array([spec.executable.string] + spec.arguments))
         config.envp = UnsafePointer(arena.array(environment))
@@ -157,7 +158,8 @@ public final class NamespaceSandbox: SandboxBackend {
             standardOutput: stdoutReader.map { SandboxOutput(takingOwnershipOf: $0) },
             standardError: stderrReader.map { SandboxOutput(takingOwnershipOf: $0) },
             spawnTimings: SpawnTimings(clone: .nanoseconds(result.clone_ns), idMaps: .nanoseconds(result.maps_ns),
-                                       setup: .nanoseconds(result.setup_ns)),
+                                       setup: .nanoseconds(result.setup_ns),
+                                       clonedIntoCgroup: result.cloned_into_cgroup != 0),
             onExit: { allocator.release(hostID) }
         )
         process.startMonitoring()

@@ -325,7 +325,7 @@ struct CgroupPlacesTests {
 }
 
 /// cgroup v2 paths with real controllers: only where the unified hierarchy offers them to us.
-@Suite(.enabled(if: CgroupV2.usable, "SKIPPED: cgroup v2 has no memory/pids/cpu controller for this process here (\(CgroupV2.why)); the v2 paths (memory.max, memory.oom.group, cgroup.kill, leaf move) run only on a v2 host"))
+@Suite(.enabled(if: CgroupV2.usable, "SKIPPED: cgroup v2 has no memory/pids/cpu controller for this process here (\(CgroupV2.why)); the v2 limit paths (memory.max, memory.oom.group, pids.max, the leaf move) run only on a host with v2 controllers; placement and cgroup.kill are covered by CgroupV2PlacementTests"))
 struct CgroupV2Tests {
     @Test("v2: a runtime cgroup gets memory.max, memory.oom.group and pids.max, and cgroup.kill empties it")
     func v2Limits() async throws {
@@ -368,4 +368,49 @@ enum CgroupV2 {
         guard let unified else { return "no cgroup2 mount" }
         return "\(unified)/cgroup.controllers lists [\(controllers.joined(separator: " "))]"
     }
+}
+
+/// The v2 mechanics that need no controller: clone3(CLONE_INTO_CGROUP) placement, `0` writes of the plain
+/// child, `cgroup.kill` and removal. They run on any host with a writable cgroup2 mount (here: the hybrid
+/// host's `unified` hierarchy, which has no memory/pids/cpu controllers).
+@Suite(.enabled(if: TestEnvironment.isRoot && CgroupV2.killable, "SKIPPED: no writable cgroup2 hierarchy with cgroup.kill (\(CgroupV2.why))"))
+struct CgroupV2PlacementTests {
+    @Test("namespaces clones straight into a v2 cgroup, none joins it before exec, cgroup.kill empties it")
+    func placement() async throws {
+        let unified = try #require(CgroupV2.unified)
+        let group = unified + "/sandboxd-test-v2-\(UUID().uuidString.prefix(8).lowercased())"
+        let path = group + "/rt.1"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        defer { rmdir(path); rmdir(group) }
+        let cgroup = RuntimeCgroup(name: "rt.1", version: .v2, directories: [.pids: .init(path)], cpuacct: nil, cgroupKill: true)
+        let directory = try #require(cgroup.directories.first)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let spec = SandboxSpec(executable: "/bin/sleep", arguments: ["600"], standardOutput: .discard,
+                               standardError: .discard, cgroupDirectories: [directory])
+        let sandboxed = try await NamespaceSandbox(logger: logger).spawn(spec)
+        #expect(sandboxed.spawnTimings?.clonedIntoCgroup == true)
+        let plain = try await UnsandboxedBackend(logger: logger).spawn(spec)
+        let relative = "0::" + String(path.dropFirst(unified.count))
+        for pid in [sandboxed.pid, plain.pid] {
+            let membership = try String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)
+            #expect(membership.split(separator: "\n").contains { $0 == relative }, "pid \(pid): \(membership)")
+        }
+        #expect(!cgroup.isEmpty)
+        try await cgroup.remove()
+        #expect(await sandboxed.waitForExit() == .signaled(SIGKILL))
+        #expect(await plain.waitForExit() == .signaled(SIGKILL))
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+}
+
+extension CgroupV2 {
+    /// A writable cgroup2 hierarchy whose child cgroups have `cgroup.kill` (5.14+), probed with a scratch child.
+    static let killable: Bool = {
+        guard let unified, getuid() == 0 else { return false }
+        let probe = unified + "/sandboxd-probe-\(getpid())"
+        guard mkdir(probe, 0o755) == 0 else { return false }
+        defer { rmdir(probe) }
+        return FileManager.default.fileExists(atPath: probe + "/cgroup.kill")
+    }()
 }

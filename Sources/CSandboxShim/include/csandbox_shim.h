@@ -19,6 +19,10 @@ int sbx_pidfd_send_signal(int pidfd, int signal);
 /* memfd_create + seals: Swift's Glibc module hides memfd_create. Sealed, CLOEXEC, offset 0. */
 int sbx_sealed_memfd(const void *bytes, size_t length, int *out_fd);
 
+/* fstatfs(2) f_type == CGROUP2_SUPER_MAGIC: Swift's Glibc module leaves <sys/vfs.h> out.
+ * *out_is_cgroup2 is 1 for a descriptor on cgroup2 (the v2 hierarchy), else 0. */
+int sbx_is_cgroup2(int fd, int *out_is_cgroup2);
+
 /* pipe2(O_CLOEXEC): Swift's Glibc module hides pipe2; pipe()+fcntl would race with spawns. */
 int sbx_pipe_cloexec(int fds[2]);
 
@@ -143,6 +147,10 @@ struct sbx_sandbox_config {
     const int32_t *cgroup_fds;
     size_t cgroup_count;
     uint64_t nofile_limit;       /* RLIMIT_NOFILE soft = hard; 0 keeps the daemon's */
+    /* A cgroup v2 directory (O_RDONLY|O_DIRECTORY) to clone straight into with clone3(CLONE_INTO_CGROUP),
+     * so the child never runs outside it and no migration happens; -1: none. When clone3 or the flag is
+     * unavailable (ENOSYS, E2BIG, EINVAL) the shim falls back to clone() plus the cgroup.procs writes. */
+    int32_t clone_cgroup_fd;
 };
 
 /* The result of a spawn: on success pid/pidfd/control_fd are set (all CLOEXEC, owned by the
@@ -157,6 +165,8 @@ struct sbx_spawn_result {
     /* Parent-side timings of a sandbox spawn (CLOCK_MONOTONIC ns): the clone() call itself, the
      * id maps + release, and release -> the runtime's execve (EOF on the report pipe). */
     int64_t clone_ns, maps_ns, setup_ns;
+    /* 1 when clone3(CLONE_INTO_CGROUP) placed the child (no cgroup.procs write was needed). */
+    int32_t cloned_into_cgroup;
 };
 
 /* Starts a sandbox: clone with the namespaces, maps, mounts, PID-1 reaper, runtime as pid 2.

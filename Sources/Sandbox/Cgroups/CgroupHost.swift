@@ -67,8 +67,8 @@ public final class CgroupHost: Sendable {
         return needed
     }
 
-    /// Every directory group (distinct), for stale clean-up.
-    var groupDirectories: [FilePath] {
+    /// This daemon's group directories (distinct; one per hierarchy on v1), parents of every runtime cgroup.
+    public var groupDirectories: [FilePath] {
         var seen: [FilePath] = []
         for directory in Array(groups.values) + (cpuacctGroup.map { [$0] } ?? []) where !seen.contains(directory) {
             seen.append(directory)
