@@ -596,7 +596,7 @@ int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_
     uint64_t old_mask;
     int clone_errno = 0, placed = 0;
     block_all_signals(&old_mask);
-    if (config->clone_cgroup_fd >= 0) {
+    if (config->clone_cgroup_fd > 0) {
         /* fork-like: the child runs on a copy of this stack, with every signal still blocked */
         struct sbx_clone_args args;
         memset(&args, 0, sizeof args);

@@ -148,8 +148,9 @@ struct sbx_sandbox_config {
     size_t cgroup_count;
     uint64_t nofile_limit;       /* RLIMIT_NOFILE soft = hard; 0 keeps the daemon's */
     /* A cgroup v2 directory (O_RDONLY|O_DIRECTORY) to clone straight into with clone3(CLONE_INTO_CGROUP),
-     * so the child never runs outside it and no migration happens; -1: none. When clone3 or the flag is
-     * unavailable (ENOSYS, E2BIG, EINVAL) the shim falls back to clone() plus the cgroup.procs writes. */
+     * so the child never runs outside it and no migration happens. When clone3 or the flag is
+     * unavailable (ENOSYS, E2BIG, EINVAL) the shim falls back to clone() plus the cgroup.procs writes.
+     * 0 (a zero-initialized config) or -1: none (descriptor 0 is stdin, never a cgroup directory). */
     int32_t clone_cgroup_fd;
 };
 
