@@ -112,7 +112,8 @@ func posixSpawnSample(_ payload: String) -> Double {
 
 /// One spawn through a backend's blocking entry point.
 func backendSample(
-    _ payload: String, cgroup: CgroupHost? = nil, spawn: (SandboxSpec) throws(SandboxError) -> SandboxProcess
+    _ payload: String, cgroup: CgroupHost? = nil, tmpfs: Bool = true,
+    spawn: (SandboxSpec) throws(SandboxError) -> SandboxProcess
 ) async -> (Double, SandboxProcess) {
     let (reader, writer) = startedPipe()
     defer { close(reader) }
@@ -133,6 +134,7 @@ func backendSample(
         creations.withLock { $0.append(microseconds(clock.now - start)) }
         spec.cgroupDirectories = runtimeCgroup!.directories
         spec.limits = benchLimits.process
+        if !tmpfs { spec.limits.tmpfsBytes = nil }  // `none` has no tmpfs of its own (and refuses a size)
     }
     let process: SandboxProcess
     do throws(SandboxError) {
@@ -232,12 +234,12 @@ rows.append(("posix_spawn", Figures(samples)))
 
 /// Median/p99 of one backend, and its spawn phases when it reports them.
 func measure(
-    limited: Bool = false, _ spawn: (SandboxSpec) throws(SandboxError) -> SandboxProcess
+    limited: Bool = false, tmpfs: Bool = true, _ spawn: (SandboxSpec) throws(SandboxError) -> SandboxProcess
 ) async -> (Figures, [SpawnTimings]) {
     var samples: [Double] = []
     var phases: [SpawnTimings] = []
     for index in 0..<(warmup + options.iterations) {
-        let (sample, process) = await backendSample(options.payload, cgroup: limited ? cgroups : nil, spawn: spawn)
+        let (sample, process) = await backendSample(options.payload, cgroup: limited ? cgroups : nil, tmpfs: tmpfs, spawn: spawn)
         if index >= warmup {
             samples.append(sample)
             if let timings = process.spawnTimings { phases.append(timings) }
@@ -249,7 +251,7 @@ rows.append(("none", await measure { (spec) throws(SandboxError) in try none.spa
 let (namespaceFigures, phases) = await measure { (spec) throws(SandboxError) in try namespaces.spawnBlocking(spec) }
 rows.append(("namespaces", namespaceFigures))
 rows.append(("bubblewrap", await measure { (spec) throws(SandboxError) in try bubblewrap.spawnBlocking(spec) }.0))
-rows.append(("none+limits", await measure(limited: true) { (spec) throws(SandboxError) in try none.spawnBlocking(spec) }.0))
+rows.append(("none+limits", await measure(limited: true, tmpfs: false) { (spec) throws(SandboxError) in try none.spawnBlocking(spec) }.0))
 let (limitedFigures, limitedPhases) = await measure(limited: true) { (spec) throws(SandboxError) in
     try namespaces.spawnBlocking(spec)
 }

@@ -44,6 +44,7 @@ public final class CgroupHost: Sendable {
     /// Our group directory per controller (v2: the same directory for all), plus v1 `cpuacct` for usage.
     let groups: [CgroupController: FilePath]
     let cpuacctGroup: FilePath?
+    let hostSwap = CgroupHost.hostHasSwap()
     private let logger: Logger
     private let serial = Mutex<UInt64>(0)
 
@@ -218,7 +219,7 @@ public final class CgroupHost: Sendable {
         for (controller, group) in groups { directories[controller] = group.appending(name) }
         let cgroup = RuntimeCgroup(
             name: name, version: status.version ?? .v1, directories: directories,
-            cpuacct: cpuacctGroup?.appending(name), cgroupKill: status.cgroupKill)
+            cpuacct: cpuacctGroup?.appending(name), cgroupKill: status.cgroupKill, hostSwap: hostSwap)
         for directory in cgroup.directories where CgroupFiles.exists(directory) {
             logger.warning("replacing a leftover cgroup", metadata: ["cgroup": "\(directory)"])
             try await RuntimeCgroup.empty(directory, cgroupKill: status.cgroupKill)
