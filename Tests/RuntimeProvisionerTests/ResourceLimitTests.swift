@@ -57,7 +57,12 @@ enum LimitHost {
         return CgroupHost.detect(groupName: "sandboxd-test-\(UUID().uuidString.prefix(8).lowercased())", logger: logger)
     }
 
-    static let probe = make()
+    /// What this host supports (its group directories are removed again at once).
+    static let probe: CgroupHost = {
+        let host = make()
+        removeGroups(host)
+        return host
+    }()
     static var hasMemory: Bool { probe.supports(.memory) }
     static var hasPids: Bool { probe.supports(.pids) }
     static var hasCPU: Bool { probe.supports(.cpu) }

@@ -26,18 +26,23 @@ struct OutOfMemoryEntryTests {
 }
 
 extension SystemdIntegrationTests.ProvisionerJournalTests {
-    static var cgroups: CgroupHost? {
+    static func makeCgroups() -> CgroupHost {
         var logger = Logging.Logger(label: "test.cgroups")
         logger.logLevel = .critical
-        let host = CgroupHost.detect(groupName: "sandboxd-test-\(UUID().uuidString.prefix(8).lowercased())", logger: logger)
-        return host.supports(.memory) ? host : nil
+        return CgroupHost.detect(groupName: "sandboxd-test-\(UUID().uuidString.prefix(8).lowercased())", logger: logger)
     }
 
+    static let hasMemoryCgroup: Bool = {
+        let host = makeCgroups()
+        host.removeGroupDirectories()
+        return host.supports(.memory)
+    }()
+
     /// A real OOM kill, end to end into the journal: the out-of-memory entry, then `stopped`, then a restart.
-    @Test(.enabled(if: cgroups != nil, "SKIPPED: no usable memory cgroup controller"))
+    @Test(.enabled(if: hasMemoryCgroup, "SKIPPED: no usable memory cgroup controller"))
     func outOfMemoryIsJournalled() async throws {
-        let host = try #require(Self.cgroups)
-        defer { for directory in host.groupDirectories { rmdir(directory.string) } }
+        let host = Self.makeCgroups()
+        defer { host.removeGroupDirectories() }
         let fixture = try Fixture(cgroups: host)
         defer { fixture.remove() }
         let runtime = fixture.provisioner.newRuntime(RuntimeSpec(

@@ -234,6 +234,12 @@ public final class CgroupHost: Sendable {
         return cgroup
     }
 
+    /// Removes the (empty) group directories at shutdown, once every runtime cgroup is gone; a directory
+    /// still holding one stays (rmdir refuses), to be cleaned by the next start's ``removeStale()``.
+    public func removeGroupDirectories() {
+        for group in groupDirectories { rmdir(group.string) }
+    }
+
     /// Kills whatever is in cgroups a previous run of this daemon left (after a SIGKILL) and removes them.
     /// Returns how many runtime cgroups were removed.
     @discardableResult

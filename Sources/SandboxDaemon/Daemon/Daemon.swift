@@ -135,6 +135,7 @@ public final class Daemon: Sendable {
             logger.error("service group ended with an error", metadata: ["error": "\(error)"])
         }
         try? await group.shutdownGracefully()
+        await backend.finish()
         logger.notice("sandboxd stopped")
     }
 

@@ -74,6 +74,11 @@ public struct ProvisionerBackend: RuntimeBackend {
         await cgroups?.removeStale()
     }
 
+    /// Removes the daemon's group directories (empty once every runtime stopped).
+    public func finish() async {
+        cgroups?.removeGroupDirectories()
+    }
+
     public func makeRuntime(_ spec: RuntimeSpecification) throws -> any ManagedRuntime {
         try limitSupport.check(spec.limits, backend: spec.sandbox)
         if spec.sandbox == .bubblewrap, !bubblewrapEnabled {

@@ -13,11 +13,14 @@ public protocol RuntimeBackend: Sendable {
     var limitSupport: LimitSupport { get }
     /// Runs once at start before any runtime is made: e.g. removes cgroups a killed daemon left behind.
     func prepare() async
+    /// Runs once at exit after every runtime stopped: e.g. removes the daemon's empty cgroup directories.
+    func finish() async
 }
 
 extension RuntimeBackend {
     public var limitSupport: LimitSupport { .unrestricted }
     public func prepare() async {}
+    public func finish() async {}
 }
 
 /// One supervised runtime, as the registry drives it. Mirrors the provisioner's `Runtime`.
