@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,6 +32,13 @@ int sbx_waitid_pidfd(int pidfd, int nohang, int *out_code, int *out_status) {
     if (info.si_pid == 0) return EAGAIN; /* WNOHANG and still running */
     *out_code = info.si_code;
     *out_status = info.si_status;
+    return 0;
+}
+
+int sbx_is_cgroup2(int fd, int *out_is_cgroup2) {
+    struct statfs info;
+    if (fstatfs(fd, &info) < 0) return errno;
+    *out_is_cgroup2 = info.f_type == 0x63677270; /* CGROUP2_SUPER_MAGIC */
     return 0;
 }
 
@@ -74,6 +82,8 @@ static const char *const stage_names[SBX_STAGE_COUNT_] = {
     [SBX_STAGE_KEEP_FDS] = "keep-fds",
     [SBX_STAGE_MOVE_FDS] = "move-fds",
     [SBX_STAGE_PARENT_DEATH] = "parent-death-signal",
+    [SBX_STAGE_CGROUP] = "cgroup",
+    [SBX_STAGE_RLIMITS] = "rlimits",
     [SBX_STAGE_SIGNALS] = "signals",
     [SBX_STAGE_CAPABILITIES] = "capabilities",
     [SBX_STAGE_NO_NEW_PRIVS] = "no-new-privs",

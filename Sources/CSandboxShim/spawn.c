@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -34,6 +35,16 @@
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
 #endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#define SBX_CLONE_INTO_CGROUP 0x200000000ULL
+
+/* struct clone_args (CLONE_ARGS_SIZE_VER2), spelled out: <linux/sched.h> clashes with glibc's <sched.h>. */
+struct sbx_clone_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
+        cgroup;
+};
 
 /* Exit code of a child that failed during setup (the parent reports the stage instead). */
 #define SBX_SETUP_EXIT 125
@@ -460,6 +471,32 @@ static int sandbox_main(void *arg) {
     reaper_loop(c, runtime);
 }
 
+/* ---- resource limits (both spawns) ---- */
+
+/* Writes `text` (a pid, or "0" for the writer itself) to each cgroup.procs descriptor. */
+static int join_cgroups(const int32_t *fds, size_t count, const char *text, size_t length) {
+    for (size_t i = 0; i < count; i++) {
+        ssize_t n;
+        do {
+            n = write(fds[i], text, length);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) return errno;
+        if ((size_t)n != length) return EIO;
+    }
+    return 0;
+}
+
+/* RLIMIT_CORE = 0 always; RLIMIT_NOFILE = nofile (soft and hard) when nonzero. pid 0: the caller. */
+static int apply_rlimits(pid_t pid, uint64_t nofile) {
+    struct rlimit core = {0, 0};
+    if (syscall(SYS_prlimit64, pid, RLIMIT_CORE, &core, NULL) < 0) return errno;
+    if (nofile > 0) {
+        struct rlimit files = {(rlim_t)nofile, (rlim_t)nofile};
+        if (syscall(SYS_prlimit64, pid, RLIMIT_NOFILE, &files, NULL) < 0) return errno;
+    }
+    return 0;
+}
+
 /* ---- parent side ---- */
 
 /* Moves a descriptor to >= 3 so installing stdio in the child can never clobber it. */
@@ -519,6 +556,7 @@ int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_
     out->error = 0;
     out->op_index = -1;
     out->clone_ns = out->maps_ns = out->setup_ns = 0;
+    out->cloned_into_cgroup = 0;
 
     int rc = 0, pidfd = -1;
     pid_t pid = -1;
@@ -556,9 +594,32 @@ int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_
 
     int64_t t_clone = monotonic_ns();
     uint64_t old_mask;
+    int clone_errno = 0, placed = 0;
     block_all_signals(&old_mask);
-    pid = clone(sandbox_main, (char *)stack + SBX_REAPER_STACK + SBX_RUNTIME_STACK, flags, &c, &pidfd);
-    int clone_errno = errno;
+    if (config->clone_cgroup_fd > 0) {
+        /* fork-like: the child runs on a copy of this stack, with every signal still blocked */
+        struct sbx_clone_args args;
+        memset(&args, 0, sizeof args);
+        args.flags = ((uint64_t)(unsigned)flags & ~(uint64_t)CSIGNAL) | SBX_CLONE_INTO_CGROUP;
+        args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+        args.exit_signal = SIGCHLD;
+        args.cgroup = (uint64_t)(uint32_t)config->clone_cgroup_fd;
+        long r = syscall(SYS_clone3, &args, sizeof args);
+        if (r == 0) {
+            sandbox_main(&c);
+            _exit(SBX_SETUP_EXIT);
+        }
+        if (r > 0) {
+            pid = (pid_t)r;
+            placed = 1;
+        } else if (errno != ENOSYS && errno != E2BIG && errno != EINVAL) {
+            clone_errno = errno;
+        }
+    }
+    if (!placed && clone_errno == 0) {
+        pid = clone(sandbox_main, (char *)stack + SBX_REAPER_STACK + SBX_RUNTIME_STACK, flags, &c, &pidfd);
+        clone_errno = errno;
+    }
     set_signal_mask(old_mask);
     munmap(stack, SBX_REAPER_STACK + SBX_RUNTIME_STACK); /* the child has its own copy */
     stack = MAP_FAILED;
@@ -572,6 +633,16 @@ int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_
     close_fd(&c.sync_read);
     close_fd(&c.error_write);
     close_fd(&c.control_child);
+
+    out->cloned_into_cgroup = placed;
+    if (config->cgroup_count > 0 && !placed) {
+        char text[16];
+        int length = snprintf(text, sizeof text, "%d", (int)pid);
+        out->stage = SBX_STAGE_CGROUP;
+        if ((rc = join_cgroups(config->cgroup_fds, config->cgroup_count, text, (size_t)length))) goto fail_child;
+    }
+    out->stage = SBX_STAGE_RLIMITS;
+    if ((rc = apply_rlimits(pid, config->nofile_limit))) goto fail_child;
 
     out->stage = SBX_STAGE_UID_MAP;
     if ((rc = write_id_map(pid, "uid_map", config->sandbox_uid, config->host_uid))) goto fail_child;
@@ -694,6 +765,16 @@ static int plain_main(void *arg) {
     struct plain_context *c = arg;
     const struct sbx_plain_config *config = c->config;
     int rc;
+    if ((rc = join_cgroups(config->cgroup_fds, config->cgroup_count, "0", 1))) {
+        c->stage = SBX_STAGE_CGROUP;
+        c->error = rc;
+        _exit(127);
+    }
+    if ((rc = apply_rlimits(0, config->nofile_limit))) {
+        c->stage = SBX_STAGE_RLIMITS;
+        c->error = rc;
+        _exit(127);
+    }
     reset_signal_dispositions();
     /* Die with the daemon like upstream's naked runtimes (Pdeathsig); re-check the parent afterwards,
      * since it may have died before the signal was armed. */

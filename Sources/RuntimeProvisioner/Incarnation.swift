@@ -9,7 +9,7 @@ import SystemPackage
 /// One run of a runtime's process: its directory, host id, sandbox, connection and watchers.
 ///
 /// Created by ``launch(runtime:generation:)`` once the runtime has connected, answered the handshake and
-/// passed the host initializer; destroyed by ``tearDown(_:)``, which reaps the process and removes
+/// passed the host initializer; destroyed by ``tearDown(_:logger:)``, which reaps the process and removes
 /// everything the run left behind.
 struct Incarnation: Sendable {
     let generation: Int
@@ -20,6 +20,8 @@ struct Incarnation: Sendable {
     let capabilityTEE: CBORRawItem?
     /// Host pid of the runtime itself: the sandbox's pid 2, or the process for `none`.
     let runtimePID: Int32
+    /// The incarnation's cgroup, when the provisioner has cgroups.
+    var cgroup: RuntimeCgroup? { resources.cgroup }
     private let resources: Resources
     /// Exit, connection, watchdog and backoff-reset watchers; cancelled at tear-down.
     private let watchers: [Task<Void, Never>]
@@ -27,8 +29,15 @@ struct Incarnation: Sendable {
     /// What must be released after the process is gone (its host id goes back with the process itself).
     struct Resources: Sendable {
         var directory: FilePath?
+        var cgroup: RuntimeCgroup?
 
-        func release() {
+        /// Kills whatever is left in the cgroup, removes it and the directory.
+        func release(logger: Logger) async {
+            if let cgroup {
+                do { try await cgroup.remove() } catch {
+                    logger.error("cannot remove the runtime's cgroup", metadata: ["cgroup": "\(cgroup.name)", "error": "\(error)"])
+                }
+            }
             if let directory { try? FileManager.default.removeItem(atPath: directory.string) }
         }
     }
@@ -41,7 +50,7 @@ struct Incarnation: Sendable {
         let backendKind = environment.backendKind(for: spec)
         let sandboxed = backendKind != .none
 
-        var resources = Resources(directory: nil)
+        var resources = Resources(directory: nil, cgroup: nil)
         // Reserved before the spawn so the directory and socket can be given to it; the spawn takes it over.
         var reservedHostID: UInt32?
         var process: SandboxProcess?
@@ -70,6 +79,19 @@ struct Incarnation: Sendable {
             var sandboxSpec = try configuration.sandboxSpecBuilder(
                 SandboxSpecContext(spec: spec, connector: connector!, runtimeDirectory: directory))
             try connector!.configure(&sandboxSpec)
+            sandboxSpec.limits = spec.limits.process
+            if let cgroups = configuration.cgroups {
+                do {
+                    let cgroup = try await cgroups.create(prefix: spec.name, limits: spec.limits)
+                    resources.cgroup = cgroup
+                    sandboxSpec.cgroupDirectories = cgroup.directories
+                } catch {
+                    throw ProvisionerError(.spawnFailed, "cannot create the runtime's cgroup: \(error)", errno: error.errno)
+                }
+            } else if spec.limits.needsCgroup {
+                throw ProvisionerError(.spawnFailed, "the runtime has cgroup limits but the provisioner has no cgroups")
+            }
+            runtime.updateState { $0.cgroup = resources.cgroup }
 
             if sandboxed {
                 let hostID = reservedHostID
@@ -123,7 +145,9 @@ struct Incarnation: Sendable {
                 capabilityTEE: initialized.capabilityTEE,
                 runtimePID: RuntimePID.find(process: process!),
                 resources: resources,
-                watchers: Self.startWatchers(runtime: runtime, process: process!, connection: connection!, generation: generation)
+                watchers: Self.startWatchers(
+                    runtime: runtime, process: process!, connection: connection!, generation: generation,
+                    cgroup: spec.limits.memoryBytes == nil ? nil : resources.cgroup)
             )
             return incarnation
         } catch {
@@ -133,7 +157,8 @@ struct Incarnation: Sendable {
                 process.kill()
                 _ = await Task { await process.waitForExit() }.value
             }
-            resources.release()
+            await resources.release(logger: runtime.logger)
+            runtime.updateState { $0.cgroup = nil }
             if let reservedHostID { environment.hostIDs.release(reservedHostID) }
             if let error = error as? SandboxError {
                 throw ProvisionerError(.spawnFailed, "failed to spawn sandbox: \(error)", errno: error.errno)
@@ -143,10 +168,24 @@ struct Incarnation: Sendable {
     }
 
     private static func startWatchers(
-        runtime: Runtime, process: SandboxProcess, connection: Connection, generation: Int
+        runtime: Runtime, process: SandboxProcess, connection: Connection, generation: Int, cgroup: RuntimeCgroup?
     ) -> [Task<Void, Never>] {
         let timings = runtime.environment.configuration.timings
-        return [
+        var oomWatcher: [Task<Void, Never>] = []
+        if let cgroup {
+            // v1 kills only the process the kernel picks (v2 kills the group): either way, a rising count
+            // ends the whole incarnation.
+            let interval = runtime.environment.configuration.oomCheckInterval
+            oomWatcher.append(Task {
+                while (try? await Task.sleep(for: interval)) != nil {
+                    if cgroup.oomKills() > 0 {
+                        runtime.yield(.outOfMemory(generation: generation))
+                        return
+                    }
+                }
+            })
+        }
+        return oomWatcher + [
             Task {
                 let status = await process.waitForExit()
                 runtime.yield(.processExited(generation: generation, status))
@@ -205,7 +244,7 @@ struct Incarnation: Sendable {
         }
     }
 
-    /// How ``tearDown(_:)`` ends the process.
+    /// How ``tearDown(_:logger:)`` ends the process.
     enum Ending: Sendable {
         /// It has exited already (or is exiting): just reap it.
         case reap
@@ -216,7 +255,7 @@ struct Incarnation: Sendable {
     }
 
     /// Closes the connection, ends the process as asked, waits for it, and releases its resources.
-    func tearDown(_ ending: Ending) async -> ExitStatus {
+    func tearDown(_ ending: Ending, logger: Logger) async -> ExitStatus {
         for watcher in watchers { watcher.cancel() }
         connection.close()
         let status: ExitStatus
@@ -229,7 +268,7 @@ struct Incarnation: Sendable {
         case .terminate(let grace):
             status = await process.terminate(grace: grace)
         }
-        resources.release()
+        await resources.release(logger: logger)
         return status
     }
 }

@@ -2,7 +2,7 @@ public import CBOR
 import Foundation
 import Logging
 public import RuntimeHostProtocol
-import Sandbox
+public import Sandbox
 import Synchronization
 
 /// One supervised runtime: starts it, connects to it, keeps it alive, and stops it. The seed's `sandboxHost`.
@@ -34,6 +34,8 @@ public final class Runtime: Sendable {
         var version: Version?
         var capabilityTEE: CBORRawItem?
         var status = RuntimeStatus()
+        /// The current incarnation's cgroup, for ``Runtime/usage()``.
+        var cgroup: RuntimeCgroup?
         var queuedAborts: [AbortRequest] = []
     }
 
@@ -46,6 +48,7 @@ public final class Runtime: Sendable {
         logger[metadataKey: "runtime_id"] = "\(spec.id)"
         logger[metadataKey: "runtime_name"] = "\(spec.name)"
         self.logger = logger
+        state.withLock { $0.status.limits = spec.limits }
     }
 
     // MARK: Lifecycle
@@ -162,6 +165,12 @@ public final class Runtime: Sendable {
 
     public var status: RuntimeStatus { state.withLock { $0.status } }
 
+    /// What the running incarnation's cgroup has consumed; nil when it is not running in one.
+    /// Reads a few cgroup files: call it when asked, not on a timer.
+    public func usage() -> ResourceUsage? {
+        state.withLock { $0.cgroup }?.usage()
+    }
+
     // MARK: Events
 
     /// Every event from now on, for as long as the caller iterates.
@@ -208,6 +217,8 @@ enum ManagerInput: Sendable {
     case connectionClosed(generation: Int, CloseReason)
     case watchdogTick(generation: Int)
     case healthy(generation: Int)
+    /// The incarnation's cgroup saw an OOM kill.
+    case outOfMemory(generation: Int)
 }
 
 /// A caller waiting in ``Runtime/abort(force:timeout:)``.

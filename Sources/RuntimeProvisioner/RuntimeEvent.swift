@@ -1,6 +1,7 @@
 public import CBOR
 public import Foundation
 public import RuntimeHostProtocol
+public import Sandbox
 
 /// What happened to a supervised runtime; every subscriber of ``Runtime/events()`` sees each event.
 public enum RuntimeEvent: Sendable {
@@ -43,6 +44,10 @@ public struct RuntimeStatus: Sendable, Hashable {
     public var restarts: Int
     public var lastError: String?
     public var startedAt: Date?
+    /// Incarnations killed for exceeding their memory limit.
+    public var oomKilled: Int = 0
+    /// The limits the runtime runs with (its spec's, defaults filled in by the owner).
+    public var limits: ResourceLimits?
 
     public init(
         state: RuntimeState = .stopped,

@@ -28,6 +28,9 @@ public struct RuntimeSpec: Sendable {
     public var expectedVersion: Version?
     /// Overrides the provisioner's default backend.
     public var backend: SandboxBackendKind?
+    /// What the runtime may consume (effective values: the caller fills in its defaults). cgroup limits
+    /// need ``ProvisionerConfiguration/cgroups``; `tmpfsBytes` needs a sandboxing backend.
+    public var limits: ResourceLimits
     /// Answers the runtime's own requests; the default answers every one with "method not supported".
     public var handler: any Handler
 
@@ -44,8 +47,10 @@ public struct RuntimeSpec: Sendable {
         localConfig: [String: CBORValue] = [:],
         expectedVersion: Version? = nil,
         backend: SandboxBackendKind? = nil,
+        limits: ResourceLimits = ResourceLimits(),
         handler: any Handler = UnsupportedRequestHandler()
     ) {
+        self.limits = limits
         self.id = id
         self.name = name
         self.executable = executable

@@ -21,6 +21,9 @@ public enum SupervisionNotice: Sendable, Hashable {
     case watchdogKill(pid: Int32, error: String)
     /// The runtime is being aborted; `force` restarts it even after a graceful abort.
     case abort(pid: Int32, force: Bool)
+    /// The runtime exceeded its memory limit: the kernel OOM-killed (part of) it and the whole sandbox is
+    /// being killed; `kills` is the cgroup's OOM kill count. A ``stopped(pid:exit:requested:)`` follows.
+    case outOfMemory(pid: Int32, memoryLimit: UInt64?, kills: UInt64)
 }
 
 /// Where a runtime's output goes instead of swift-log (``ProvisionerConfiguration/makeOutputSink``).

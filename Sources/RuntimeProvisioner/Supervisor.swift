@@ -136,6 +136,8 @@ struct Supervisor {
             }
         case .healthy(let generation) where generation == incarnation.generation:
             ticker = nil  // upstream stops the ticker after 15 min: the next failure starts afresh
+        case .outOfMemory(let generation) where generation == incarnation.generation:
+            await endIncarnation(incarnation, kill: true, reason: "out of memory", outOfMemory: true)
         default:
             break  // An input about an earlier incarnation.
         }
@@ -165,7 +167,9 @@ struct Supervisor {
     }
 
     /// Kills (if asked) and reaps the current incarnation, then reports it stopped.
-    private mutating func endIncarnation(_ incarnation: Incarnation, kill: Bool, reason: String) async {
+    private mutating func endIncarnation(
+        _ incarnation: Incarnation, kill: Bool, reason: String, outOfMemory: Bool = false
+    ) async {
         current = nil
         runtime.updateState {
             $0.connection = nil
@@ -175,9 +179,20 @@ struct Supervisor {
             $0.status.pid = nil
             $0.status.state = .backoff
         }
-        let status = await incarnation.tearDown(kill ? .kill : .reap)
+        // Seen before the tear-down removes the cgroup: an exit the kernel's OOM killer caused.
+        let outOfMemory = outOfMemory || (incarnation.cgroup.map { $0.oomKills() > 0 } ?? false)
+        if outOfMemory {
+            let kills = incarnation.cgroup?.oomKills() ?? 0
+            logger.error("runtime exceeded its memory limit, killing the whole sandbox",
+                         metadata: ["oom_kills": "\(kills)", "memory_bytes": "\(runtime.spec.limits.memoryBytes.map { "\($0)" } ?? "-")"])
+            notify(.outOfMemory(pid: incarnation.runtimePID, memoryLimit: runtime.spec.limits.memoryBytes, kills: kills))
+            runtime.updateState { $0.status.oomKilled += 1 }
+        }
+        let logger = self.logger
+        let status = await incarnation.tearDown(kill || outOfMemory ? .kill : .reap, logger: logger)
+        runtime.updateState { $0.cgroup = nil }
         notify(.stopped(pid: incarnation.runtimePID, exit: status, requested: false))
-        runtime.emit(.stopped(exit: "\(status)"))
+        runtime.emit(.stopped(exit: outOfMemory ? "out of memory (\(status))" : "\(status)"))
     }
 
     // MARK: Stopping
@@ -190,7 +205,9 @@ struct Supervisor {
             runtime.updateState { $0.connection = nil }
             // Reap even though this task is cancelled: stop() promises the process is gone.
             let ending = Incarnation.Ending.terminate(grace: timings.stopGracePeriod)
-            ended = (incarnation.runtimePID, await Task { await incarnation.tearDown(ending) }.value)
+            let logger = self.logger
+            ended = (incarnation.runtimePID, await Task { await incarnation.tearDown(ending, logger: logger) }.value)
+            runtime.updateState { $0.cgroup = nil }
         }
         let stopped = ProvisionerError(gaveUp ? .gaveUp : .stopped, gaveUp ? "supervision gave up" : "runtime stopped")
         for request in runtime.takeQueuedAborts() {

@@ -99,8 +99,11 @@ public final class NamespaceSandbox: SandboxBackend {
         var plan = MountPlan(arena: arena)
         try plan.build(spec: spec, executable: executable, libraries: libraryMounts, bag: &bag)
         let (stdinFD, stdoutFD, stderrFD, stdoutReader, stderrReader) = try SpawnSupport.stdio(spec, bag: &bag)
+        let cgroupFDs = try SpawnSupport.cgroupProcs(spec.cgroupDirectories, bag: &bag)
 
         var config = sbx_sandbox_config()
+        config.nofile_limit = spec.limits.openFiles ?? 0
+        config.clone_cgroup_fd = SpawnSupport.cloneIntoCgroup(spec.cgroupDirectories, bag: &bag)
         config.exec_path = UnsafePointer(arena.string(SandboxSpec.entrypointPath.string))
         config.argv = UnsafePointer(arena.array([spec.executable.string] + spec.arguments))
         config.envp = UnsafePointer(arena.array(environment))
@@ -122,7 +125,10 @@ public final class NamespaceSandbox: SandboxBackend {
         var result = sbx_spawn_result()
         let rc = filter.program.withUnsafeBytes { bpf in
             keep.withUnsafeBufferPointer { keepBuffer in
+                cgroupFDs.withUnsafeBufferPointer { cgroupBuffer in
                 plan.ops.withUnsafeMutableBufferPointer { ops in
+                    config.cgroup_fds = cgroupBuffer.baseAddress
+                    config.cgroup_count = cgroupBuffer.count
                     config.bpf = bpf.baseAddress
                     config.bpf_count = UInt16(filter.instructionCount)
                     config.keep_fds = keepBuffer.baseAddress
@@ -130,6 +136,7 @@ public final class NamespaceSandbox: SandboxBackend {
                     config.ops = ops.baseAddress
                     config.op_count = ops.count
                     return sbx_sandbox_spawn(&config, &result)
+                }
                 }
             }
         }
@@ -151,7 +158,8 @@ public final class NamespaceSandbox: SandboxBackend {
             standardOutput: stdoutReader.map { SandboxOutput(takingOwnershipOf: $0) },
             standardError: stderrReader.map { SandboxOutput(takingOwnershipOf: $0) },
             spawnTimings: SpawnTimings(clone: .nanoseconds(result.clone_ns), idMaps: .nanoseconds(result.maps_ns),
-                                       setup: .nanoseconds(result.setup_ns)),
+                                       setup: .nanoseconds(result.setup_ns),
+                                       clonedIntoCgroup: result.cloned_into_cgroup != 0),
             onExit: { allocator.release(hostID) }
         )
         process.startMonitoring()
@@ -215,7 +223,8 @@ struct MountPlan {
         add(SBX_OP_DEVPTS, target: "/dev/pts", flags: devFlags, options: "newinstance,ptmxmode=0666,mode=620",
             description: "devpts /dev/pts")
         add(SBX_OP_SYMLINK, target: "/dev/ptmx", source: "pts/ptmx", description: "symlink /dev/ptmx")
-        add(SBX_OP_TMPFS, target: "/dev/shm", flags: SBX_ATTR_NOSUID | SBX_ATTR_NODEV, options: "mode=1777",
+        add(SBX_OP_TMPFS, target: "/dev/shm", flags: SBX_ATTR_NOSUID | SBX_ATTR_NODEV,
+            options: SpawnSupport.tmpfsOptions("mode=1777", spec.limits),
             description: "tmpfs /dev/shm")
         if spec.mountProc {
             for (name, destination) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
@@ -227,7 +236,8 @@ struct MountPlan {
             add(SBX_OP_PROC, target: "/proc", flags: SBX_ATTR_NOSUID | SBX_ATTR_NODEV | SBX_ATTR_NOEXEC,
                 description: "proc /proc")
         }
-        add(SBX_OP_TMPFS, target: "/tmp", flags: SBX_ATTR_NOSUID | SBX_ATTR_NODEV, options: "mode=1777",
+        add(SBX_OP_TMPFS, target: "/tmp", flags: SBX_ATTR_NOSUID | SBX_ATTR_NODEV,
+            options: SpawnSupport.tmpfsOptions("mode=1777", spec.limits),
             description: "tmpfs /tmp")
         bind(hostPath: executable, target: SandboxSpec.entrypointPath.string, flags: Self.readOnly, what: "entrypoint")
         if spec.allowNetwork, case .success(let resolv) = SpawnSupport.realPath("/etc/resolv.conf") {

@@ -32,8 +32,10 @@ struct PlainChild {
         }
         var bag = DescriptorBag()
         let (stdinFD, stdoutFD, stderrFD, stdoutReader, stderrReader) = try SpawnSupport.stdio(spec, bag: &bag)
+        let cgroupFDs = try SpawnSupport.cgroupProcs(spec.cgroupDirectories, bag: &bag)
         let arena = CStringArena()
         var config = sbx_plain_config()
+        config.nofile_limit = spec.limits.openFiles ?? 0
         config.exec_path = UnsafePointer(arena.string(spec.executable.string))
         config.argv = UnsafePointer(arena.array([spec.executable.string] + spec.arguments))
         config.envp = UnsafePointer(arena.array(environment))
@@ -52,11 +54,15 @@ struct PlainChild {
         var result = sbx_spawn_result()
         let rc = keep.withUnsafeBufferPointer { keepBuffer in
             moves.withUnsafeBufferPointer { moveBuffer in
+              cgroupFDs.withUnsafeBufferPointer { cgroupBuffer in
+                config.cgroup_fds = cgroupBuffer.baseAddress
+                config.cgroup_count = cgroupBuffer.count
                 config.keep_fds = keepBuffer.baseAddress
                 config.keep_count = keepBuffer.count
                 config.moves = moveBuffer.baseAddress
                 config.move_count = moveBuffer.count
                 return sbx_plain_spawn(&config, &result)
+              }
             }
         }
         withExtendedLifetime(arena) {}

@@ -204,6 +204,8 @@ public struct SpawnTimings: Sendable, Hashable {
     public var idMaps: Duration
     /// Release until the runtime's `execve` succeeded (mounts, pivot_root, privileges, seccomp).
     public var setup: Duration
+    /// The sandbox was created inside its cgroup v2 directory by `clone3(CLONE_INTO_CGROUP)` (no migration).
+    public var clonedIntoCgroup: Bool = false
 
     public var total: Duration { clone + idMaps + setup }
 }

@@ -28,6 +28,12 @@ public struct SandboxSpec: Sendable, Hashable {
     public var inheritedDescriptors: [FileDescriptor]
     /// Resolve and bind the shared libraries the executable needs (off for static binaries is harmless).
     public var bindSharedLibraries: Bool
+    /// Limits the backend applies itself: `RLIMIT_NOFILE` and the size of `/tmp` and `/dev/shm`
+    /// (`RLIMIT_CORE` is always 0). cgroup limits are the caller's, see ``cgroupDirectories``.
+    public var limits: ProcessLimits
+    /// cgroup directories (one per hierarchy, from ``RuntimeCgroup/directories``) the sandbox joins
+    /// before it runs any code of the runtime; empty: it stays in the daemon's cgroups.
+    public var cgroupDirectories: [FilePath]
 
     public init(
         executable: FilePath,
@@ -41,7 +47,9 @@ public struct SandboxSpec: Sendable, Hashable {
         hostname: String = SandboxSpec.defaultHostname,
         mountProc: Bool = false,
         inheritedDescriptors: [FileDescriptor] = [],
-        bindSharedLibraries: Bool = true
+        bindSharedLibraries: Bool = true,
+        limits: ProcessLimits = ProcessLimits(),
+        cgroupDirectories: [FilePath] = []
     ) {
         self.executable = executable
         self.arguments = arguments
@@ -55,12 +63,28 @@ public struct SandboxSpec: Sendable, Hashable {
         self.mountProc = mountProc
         self.inheritedDescriptors = inheritedDescriptors
         self.bindSharedLibraries = bindSharedLibraries
+        self.limits = limits
+        self.cgroupDirectories = cgroupDirectories
     }
 
     /// The seed's hostname inside the sandbox.
     public static let defaultHostname = "oasis-core"
     /// Where the executable appears inside a sandbox.
     public static let entrypointPath: FilePath = "/entrypoint"
+}
+
+/// Per-process limits a backend applies before the runtime's `execve` (no cgroup needed).
+public struct ProcessLimits: Sendable, Hashable {
+    /// `RLIMIT_NOFILE`, soft and hard; `nil` keeps the daemon's.
+    public var openFiles: UInt64?
+    /// `size=` of the sandbox's `/tmp` and of its `/dev/shm` (each); `nil`: tmpfs's default (half of RAM).
+    /// Not enforceable by the `none` backend (it has no tmpfs of its own).
+    public var tmpfsBytes: UInt64?
+
+    public init(openFiles: UInt64? = nil, tmpfsBytes: UInt64? = nil) {
+        self.openFiles = openFiles
+        self.tmpfsBytes = tmpfsBytes
+    }
 }
 
 /// A host path made visible inside the sandbox.

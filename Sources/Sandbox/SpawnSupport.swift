@@ -42,6 +42,40 @@ struct DescriptorBag: ~Copyable {
 }
 
 enum SpawnSupport {
+    /// Opens `cgroup.procs` of each directory write-only for the shim (descriptors go to `bag`).
+    static func cgroupProcs(_ directories: [FilePath], bag: inout DescriptorBag) throws(SandboxError) -> [Int32] {
+        var fds: [Int32] = []
+        for directory in directories {
+            let path = directory.appending("cgroup.procs").string
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw SandboxError(.setupFailed, "cannot open \(path)", stage: "cgroup", errno: Errno(rawValue: errno))
+            }
+            fds.append(bag.add(fd))
+        }
+        return fds
+    }
+
+    /// A cgroup v2 directory to clone straight into (`CLONE_INTO_CGROUP`): the single directory of
+    /// `directories` when it is on cgroup2 (v1 hierarchies need the `cgroup.procs` writes). -1 otherwise.
+    static func cloneIntoCgroup(_ directories: [FilePath], bag: inout DescriptorBag) -> Int32 {
+        guard directories.count == 1 else { return -1 }
+        let fd = open(directories[0].string, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return -1 }
+        var isCgroup2: CInt = 0
+        guard sbx_is_cgroup2(fd, &isCgroup2) == 0, isCgroup2 != 0 else {
+            close(fd)
+            return -1
+        }
+        return bag.add(fd)
+    }
+
+    /// tmpfs options with the spec's size, e.g. `mode=1777,size=67108864`.
+    static func tmpfsOptions(_ base: String, _ limits: ProcessLimits) -> String {
+        guard let bytes = limits.tmpfsBytes else { return base }
+        return base + ",size=\(bytes)"
+    }
+
     /// `/proc/sys/kernel/cap_last_cap`, read once (63 if unreadable: dropping unknown caps is harmless).
     static let lastCapability: Int32 = {
         let fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC)

@@ -42,6 +42,10 @@ public final class UnsandboxedBackend: SandboxBackend {
     }
 
     public func spawnBlocking(_ spec: SandboxSpec) throws(SandboxError) -> SandboxProcess {
+        if spec.limits.tmpfsBytes != nil {
+            // Never silently unenforced: without a mount namespace there is no /tmp of its own to size.
+            throw SandboxError(.invalidSpec, "the none backend cannot limit tmpfs sizes (it has no tmpfs of its own)")
+        }
         for bind in spec.binds where bind.source != bind.target {
             logger.warning("none backend: bind ignored", metadata: ["source": "\(bind.source)", "target": "\(bind.target)"])
         }

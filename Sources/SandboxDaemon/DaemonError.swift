@@ -27,6 +27,8 @@ public struct DaemonError: Error, Sendable, Equatable, CustomStringConvertible {
         case internalError = "internal"
         /// The caller's deadline (e.g. an abort's `timeout_ms`) passed before the daemon could answer.
         case timeout
+        /// A spec asks for a resource limit this host (or its backend) cannot enforce.
+        case limitUnavailable = "limit_unavailable"
     }
 
     public var code: Code
@@ -43,7 +45,7 @@ public struct DaemonError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The HTTP status the control API answers with for this error.
     public var httpStatus: Int {
         switch code {
-        case .invalidJSON, .invalidSpec, .unknownField, .invalidConfig: 400
+        case .invalidJSON, .invalidSpec, .unknownField, .invalidConfig, .limitUnavailable: 400
         case .peerForbidden, .backendForbidden: 403
         case .notFound, .routeNotFound: 404
         case .methodNotAllowed: 405

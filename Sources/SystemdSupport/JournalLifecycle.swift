@@ -53,6 +53,8 @@ public struct JournalLifecycle: Sendable {
         if let error = details.error { fields.append("SANDBOX_ERROR", error) }
         if let version = details.version { fields.append("SANDBOX_RUNTIME_VERSION", version) }
         if let force = details.force { fields.append("SANDBOX_ABORT_FORCE", force ? "1" : "0") }
+        if let limit = details.memoryLimit { fields.append("SANDBOX_MEMORY_LIMIT", String(limit)) }
+        if let kills = details.oomKills { fields.append("SANDBOX_OOM_KILLS", String(kills)) }
         fields.append("CODE_FILE", file)
         fields.append("CODE_LINE", String(line))
         fields.append("CODE_FUNC", function)
@@ -83,6 +85,9 @@ public struct JournalLifecycle: Sendable {
             return "\(name) did not answer the watchdog ping; killed it."
         case .abort:
             return "\(name) aborted" + (details.force == true ? " (forced)." : ".")
+        case .outOfMemory:
+            let limit = details.memoryLimit.map { " of \($0) bytes" } ?? ""
+            return "\(name) ran out of memory (limit\(limit)); killed the whole sandbox." 
         case .reload:
             return runtime.map { "Runtime \($0.name): configuration reloaded." } ?? "sandboxd reloaded its configuration."
         }

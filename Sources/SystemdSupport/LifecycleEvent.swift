@@ -10,6 +10,8 @@ public enum LifecycleEvent: String, Sendable, CaseIterable {
     case gaveUp = "gave_up"
     case watchdogKill = "watchdog_kill"
     case abort
+    /// The runtime exceeded its memory limit and was killed as a whole.
+    case outOfMemory = "out_of_memory"
     /// The daemon reloaded its configuration (SIGHUP); the only kind that is not about one runtime.
     case reload
 
@@ -24,6 +26,7 @@ public enum LifecycleEvent: String, Sendable, CaseIterable {
         case .watchdogKill: "483acd737b224ccc85723b6420232c3b"
         case .abort: "2ee75edd552d43b4b3ba73bf6b489186"
         case .reload: "6b6c151493fc4426895222e181a80dfd"
+        case .outOfMemory: "2d3087b7435e4933a4fd70f81eb9936b"
         }
     }
 
@@ -31,7 +34,7 @@ public enum LifecycleEvent: String, Sendable, CaseIterable {
         switch self {
         case .started: .info
         case .stopped, .restartScheduled, .abort, .reload: .notice
-        case .watchdogKill: .warning
+        case .watchdogKill, .outOfMemory: .warning
         case .failedToStart, .gaveUp: .error
         }
     }
@@ -67,6 +70,10 @@ public struct LifecycleDetails: Sendable, Hashable {
     public var version: String?
     /// Whether an abort was forced (`SANDBOX_ABORT_FORCE`).
     public var force: Bool?
+    /// The memory limit that was exceeded (`SANDBOX_MEMORY_LIMIT`, bytes).
+    public var memoryLimit: UInt64?
+    /// OOM kills counted in the runtime's cgroup (`SANDBOX_OOM_KILLS`).
+    public var oomKills: UInt64?
 
     public init(
         exitStatus: Int32? = nil, signal: Int32? = nil, restartCount: Int? = nil, backoff: Duration? = nil,

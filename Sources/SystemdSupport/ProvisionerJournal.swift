@@ -71,6 +71,11 @@ public final class ProvisionerJournal: Sendable {
             lifecycle.record(.watchdogKill, runtime: identity(pid), details: .init(error: error))
         case .abort(let pid, let force):
             lifecycle.record(.abort, runtime: identity(pid), details: .init(force: force))
+        case .outOfMemory(let pid, let memoryLimit, let kills):
+            var details = LifecycleDetails()
+            details.memoryLimit = memoryLimit
+            details.oomKills = kills
+            lifecycle.record(.outOfMemory, runtime: identity(pid), details: details)
         }
     }
 }

@@ -54,6 +54,31 @@ struct BenchProvision: AsyncParsableCommand {
             medians[backend] = stats.median
             print(pad(backend.rawValue, 12), pad(format(stats.median), 10), pad(format(stats.p99), 9))
         }
+        // "with limits": the same starts with one cgroup per runtime and the daemon's default limits.
+        let cgroups = CgroupHost.detect(groupName: "sandboxd-bench-\(getpid())", logger: Logger(label: "bench"))
+        defer { for directory in cgroups.groupDirectories { rmdir(directory.string) } }
+        var limits = ResourceLimits(tmpfsBytes: 64 << 20, openFiles: 4096)
+        if cgroups.supports(.memory) { limits.memoryBytes = 1 << 30 }
+        if cgroups.supports(.pids) { limits.pids = 256 }
+        if cgroups.supports(.cpu) {
+            limits.cpuPercent = 100
+            limits.cpuWeight = 100
+        }
+        var limitedMedian: Double?
+        for backend in [SandboxBackendKind.none, .namespaces] {
+            let provisioner = try makeProvisioner(backend: backend, root: root, cgroups: cgroups)
+            var samples: [Duration] = []
+            for index in 0..<starts {
+                var limited = limits
+                if backend == .none { limited.tmpfsBytes = nil }
+                samples.append(try await startToStarted(provisioner, executable: executable, index: index, limits: limited))
+            }
+            let stats = Stats(samples)
+            if backend == .namespaces { limitedMedian = stats.median }
+            print(pad(backend.rawValue + "+limits", 12), pad(format(stats.median), 10), pad(format(stats.p99), 9))
+        }
+        let available = cgroups.status.available.map(\.rawValue).sorted().joined(separator: ",")
+        print("limits: cgroup \(cgroups.status.version?.rawValue ?? "none") [\(available)]")
 
         let provisioner = try makeProvisioner(backend: .namespaces, root: root)
         let runtime = provisioner.newRuntime(spec(executable: executable, name: "ping"))
@@ -78,31 +103,38 @@ struct BenchProvision: AsyncParsableCommand {
         if let namespaces = medians[.namespaces], let bubblewrap = medians[.bubblewrap] {
             print("bubblewrap / namespaces: \(format(bubblewrap / namespaces))× (goal ≥ 2×)")
         }
+        if let namespaces = medians[.namespaces], let limitedMedian {
+            print("namespaces+limits − namespaces: \(format(limitedMedian - namespaces)) ms, \(format(limitedMedian / namespaces))×")
+        }
     }
 
-    private func makeProvisioner(backend: SandboxBackendKind, root: URL) throws -> Provisioner {
+    private func makeProvisioner(backend: SandboxBackendKind, root: URL, cgroups: CgroupHost? = nil) throws -> Provisioner {
         var configuration = ProvisionerConfiguration(
             hostInfo: HostInfo(consensusChainContext: String(repeating: "ab", count: 32)))
         configuration.defaultBackend = backend
         configuration.runtimeDirectory = .init(root.path)
         configuration.hostIDs = HostIDRange(base: 500_000, count: 10_000)
+        configuration.cgroups = cgroups
         return try Provisioner(configuration: configuration)
     }
 
-    private func spec(executable: String, name: String) -> RuntimeSpec {
+    private func spec(executable: String, name: String, limits: ResourceLimits = ResourceLimits()) -> RuntimeSpec {
         RuntimeSpec(
             id: try! Namespace(hex: "8000000000000000000000000000000000000000000000000000000000000001"),
             name: name,
             executable: .init(executable),
-            mountProc: true
+            mountProc: true,
+            limits: limits
         )
     }
 
     /// One sample: a fresh runtime from `newRuntime` to its `started` event; stopped outside the timing.
-    private func startToStarted(_ provisioner: Provisioner, executable: String, index: Int) async throws -> Duration {
+    private func startToStarted(
+        _ provisioner: Provisioner, executable: String, index: Int, limits: ResourceLimits = ResourceLimits()
+    ) async throws -> Duration {
         let clock = ContinuousClock()
         let began = clock.now
-        let runtime = provisioner.newRuntime(spec(executable: executable, name: "bench\(index)"))
+        let runtime = provisioner.newRuntime(spec(executable: executable, name: "bench\(index)", limits: limits))
         let events = runtime.events()
         runtime.start()
         var elapsed: Duration?

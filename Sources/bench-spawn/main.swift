@@ -8,7 +8,12 @@ import Glibc
 #endif
 import Logging
 import Sandbox
+import Synchronization
 import SystemPackage
+
+/// Times of removing a runtime cgroup after its process exited, and of creating one (µs).
+let removals = Mutex<[Double]>([])
+let creations = Mutex<[Double]>([])
 
 struct Options {
     var iterations = 200
@@ -106,14 +111,31 @@ func posixSpawnSample(_ payload: String) -> Double {
 }
 
 /// One spawn through a backend's blocking entry point.
-func backendSample(_ payload: String, spawn: (SandboxSpec) throws(SandboxError) -> SandboxProcess) async -> (Double, SandboxProcess) {
+func backendSample(
+    _ payload: String, cgroup: CgroupHost? = nil, tmpfs: Bool = true,
+    spawn: (SandboxSpec) throws(SandboxError) -> SandboxProcess
+) async -> (Double, SandboxProcess) {
     let (reader, writer) = startedPipe()
     defer { close(reader) }
-    let spec = SandboxSpec(executable: FilePath(payload), arguments: ["\(writer)"], standardOutput: .discard,
+    var spec = SandboxSpec(executable: FilePath(payload), arguments: ["\(writer)"], standardOutput: .discard,
                            standardError: .discard, inheritedDescriptors: [FileDescriptor(rawValue: writer)],
                            bindSharedLibraries: false)
     let clock = ContinuousClock()
     let start = clock.now
+    // "with limits": the cgroup work a runtime start pays (create + limits, then placement in the spawn),
+    // plus the rlimits and tmpfs sizes; the cgroup's removal after exit is timed separately.
+    var runtimeCgroup: RuntimeCgroup?
+    if let cgroup {
+        do throws(CgroupError) {
+            runtimeCgroup = try await cgroup.create(prefix: "bench", limits: benchLimits)
+        } catch {
+            fail("cgroup: \(error)")
+        }
+        creations.withLock { $0.append(microseconds(clock.now - start)) }
+        spec.cgroupDirectories = runtimeCgroup!.directories
+        spec.limits = benchLimits.process
+        if !tmpfs { spec.limits.tmpfsBytes = nil }  // `none` has no tmpfs of its own (and refuses a size)
+    }
     let process: SandboxProcess
     do throws(SandboxError) {
         process = try spawn(spec)
@@ -125,6 +147,11 @@ func backendSample(_ payload: String, spawn: (SandboxSpec) throws(SandboxError) 
     let elapsed = clock.now - start
     let status = await process.waitForExit()
     guard status == .exited(0) else { fail("the payload exited with \(status)") }
+    if let runtimeCgroup {
+        let removal = clock.now
+        do throws(CgroupError) { try await runtimeCgroup.remove() } catch { fail("cgroup removal: \(error)") }
+        removals.withLock { $0.append(microseconds(clock.now - removal)) }
+    }
     return (microseconds(elapsed), process)
 }
 
@@ -184,6 +211,18 @@ let none = UnsandboxedBackend(logger: logger)
 let namespaces = NamespaceSandbox(configuration: .init(hostIDs: ids.range), hostIDs: ids, logger: logger)
 let bubblewrap = BubblewrapBackend(hostIDs: ids, logger: logger)
 let warmup = 10
+/// The "with limits" rows: one cgroup per spawn below this process's own, in every hierarchy it has.
+let cgroups = CgroupHost.detect(groupName: "sandboxd-bench-\(getpid())", logger: logger)
+let benchLimits: ResourceLimits = {
+    var limits = ResourceLimits(tmpfsBytes: 16 << 20, openFiles: 1024)
+    if cgroups.supports(.memory) { limits.memoryBytes = 256 << 20 }
+    if cgroups.supports(.pids) { limits.pids = 64 }
+    if cgroups.supports(.cpu) {
+        limits.cpuPercent = 100
+        limits.cpuWeight = 100
+    }
+    return limits
+}()
 
 var rows: [(String, Figures)] = []
 var samples: [Double] = []
@@ -194,11 +233,13 @@ for index in 0..<(warmup + options.iterations) {
 rows.append(("posix_spawn", Figures(samples)))
 
 /// Median/p99 of one backend, and its spawn phases when it reports them.
-func measure(_ spawn: (SandboxSpec) throws(SandboxError) -> SandboxProcess) async -> (Figures, [SpawnTimings]) {
+func measure(
+    limited: Bool = false, tmpfs: Bool = true, _ spawn: (SandboxSpec) throws(SandboxError) -> SandboxProcess
+) async -> (Figures, [SpawnTimings]) {
     var samples: [Double] = []
     var phases: [SpawnTimings] = []
     for index in 0..<(warmup + options.iterations) {
-        let (sample, process) = await backendSample(options.payload, spawn: spawn)
+        let (sample, process) = await backendSample(options.payload, cgroup: limited ? cgroups : nil, tmpfs: tmpfs, spawn: spawn)
         if index >= warmup {
             samples.append(sample)
             if let timings = process.spawnTimings { phases.append(timings) }
@@ -210,6 +251,11 @@ rows.append(("none", await measure { (spec) throws(SandboxError) in try none.spa
 let (namespaceFigures, phases) = await measure { (spec) throws(SandboxError) in try namespaces.spawnBlocking(spec) }
 rows.append(("namespaces", namespaceFigures))
 rows.append(("bubblewrap", await measure { (spec) throws(SandboxError) in try bubblewrap.spawnBlocking(spec) }.0))
+rows.append(("none+limits", await measure(limited: true, tmpfs: false) { (spec) throws(SandboxError) in try none.spawnBlocking(spec) }.0))
+let (limitedFigures, limitedPhases) = await measure(limited: true) { (spec) throws(SandboxError) in
+    try namespaces.spawnBlocking(spec)
+}
+rows.append(("ns+limits", limitedFigures))
 rows.append(("c-baseline", baselineFigures(options.baseline, payload: options.payload, iterations: options.iterations)))
 
 print("bench-spawn: \(options.iterations) spawns each (after \(warmup) warm-up), spawn → payload's first write; bench RSS \(residentKilobytes())")
@@ -219,7 +265,18 @@ func median(_ values: [Duration]) -> String { format(microseconds(values.sorted(
 if !phases.isEmpty {
     print("namespaces phases (median us): clone \(median(phases.map(\.clone))) id-maps \(median(phases.map(\.idMaps))) setup \(median(phases.map(\.setup)))")
 }
+if !limitedPhases.isEmpty {
+    print("ns+limits phases (median us): clone \(median(limitedPhases.map(\.clone))) id-maps+cgroup+rlimits \(median(limitedPhases.map(\.idMaps))) setup \(median(limitedPhases.map(\.setup)))")
+}
+let removalTimes = removals.withLock { $0 }.sorted()
+let available = cgroups.status.available.map(\.rawValue).sorted().joined(separator: ",")
+print("limits: cgroup \(cgroups.status.version?.rawValue ?? "none") [\(available)], \(benchLimits); cgroup removal after exit median \(format(removalTimes[removalTimes.count / 2])) us")
+let creationTimes = creations.withLock { $0 }.sorted()
+print("limits: cgroup creation (mkdir + limit files) median \(format(creationTimes[creationTimes.count / 2])) us, p99 \(format(creationTimes[min(creationTimes.count - 1, creationTimes.count * 99 / 100)])) us")
+for directory in cgroups.groupDirectories { rmdir(directory.string) }
 let figures = Dictionary(uniqueKeysWithValues: rows)
+let added = figures["ns+limits"]!.median - figures["namespaces"]!.median
+print("ns+limits - namespaces = \(format(added)) us, ratio \(format(figures["ns+limits"]!.median / figures["namespaces"]!.median))x (goal <= 150 us added: \(added <= 150 ? "met" : "missed"))")
 let bwrapRatio = figures["bubblewrap"]!.median / figures["namespaces"]!.median
 let baselineRatio = figures["namespaces"]!.median / figures["c-baseline"]!.median
 print("bubblewrap/namespaces = \(format(bwrapRatio))x (goal >= 2.5x: \(bwrapRatio >= 2.5 ? "met" : "missed"))")

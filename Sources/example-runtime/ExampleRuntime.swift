@@ -58,6 +58,7 @@ struct ExampleRuntime: AsyncParsableCommand {
         }
         await main(Array(arguments.dropFirst()))
     }
+    @OptionGroup(title: "Resource abuse (limits tests)") var misbehaviour: Misbehaviour
 
     func validate() throws {
         guard Version(version) != nil else { throw ValidationError("--version must be MAJOR.MINOR.PATCH, got \(version)") }
@@ -74,6 +75,7 @@ struct ExampleRuntime: AsyncParsableCommand {
             Self.fail("OASIS_WORKER_HOST is not set: it must name the host's UNIX socket")
         }
 
+        misbehaviour.reportEarly()
         let chores = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
         if let crashAfter {
             let code = exitCode
@@ -112,6 +114,7 @@ struct ExampleRuntime: AsyncParsableCommand {
                     return RuntimeInfoResponse(protocolVersion: .rhp, runtimeVersion: runtimeVersion)
                 }
                 logger.info("handshake done", metadata: ["version": "\(runtimeVersion)"])
+                misbehaviour.startAbuse()
                 if sendGarbage {
                     // A header announcing 5 bytes, then five CBOR break codes: not a message.
                     connection.sendRawBytes([0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0xff])

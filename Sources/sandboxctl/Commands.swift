@@ -126,6 +126,12 @@ struct Provision: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Share the host network.") var network: Bool?
     @Flag(name: .customLong("proc"), inversion: .prefixedNo, help: "Mount /proc in the sandbox (off by default, as in Oasis).") var mountProc: Bool?
     @Flag(inversion: .prefixedNo, help: "Start it right away (default: yes).") var autostart: Bool?
+    @Option(help: "limits.memory_bytes: memory limit in bytes (no swap).") var memoryBytes: Int64?
+    @Option(help: "limits.pids: most tasks (processes + threads).") var pids: Int64?
+    @Option(help: "limits.cpu_percent: CPU quota in percent of one CPU.") var cpuPercent: Int64?
+    @Option(help: "limits.cpu_weight: relative CPU weight (1-10000, default 100).") var cpuWeight: Int64?
+    @Option(help: "limits.tmpfs_bytes: size of /tmp and /dev/shm in the sandbox.") var tmpfsBytes: Int64?
+    @Option(help: "limits.open_files: RLIMIT_NOFILE inside.") var openFiles: Int64?
 
     func run() throws {
         var spec: [String: Any] = [:]
@@ -154,6 +160,15 @@ struct Provision: ParsableCommand {
         if let network { spec["network"] = network }
         if let mountProc { spec["mount_proc"] = mountProc }
         if let autostart { spec["autostart"] = autostart }
+        let limitFlags: [(String, Int64?)] = [
+            ("memory_bytes", memoryBytes), ("pids", pids), ("cpu_percent", cpuPercent), ("cpu_weight", cpuWeight),
+            ("tmpfs_bytes", tmpfsBytes), ("open_files", openFiles),
+        ]
+        if limitFlags.contains(where: { $0.1 != nil }) {
+            var limits = spec["limits"] as? [String: Any] ?? [:]
+            for case let (key, value?) in limitFlags { limits[key] = value }
+            spec["limits"] = limits
+        }
         guard !spec.isEmpty else { throw CLIError.usage("give a spec with -f FILE and/or --name/--id/--executable") }
         let bytes = try [UInt8](JSONSerialization.data(withJSONObject: spec, options: [.sortedKeys]))
         let body = try API.call(global, "POST", "/v1/runtimes", body: bytes)

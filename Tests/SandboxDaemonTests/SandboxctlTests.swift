@@ -97,4 +97,27 @@ struct SandboxctlTests {
         #expect(status?["state"] as? String == "running")
         try await daemon.stop()
     }
+
+    @Test("provision --memory-bytes … --open-files become the spec's limits; a bad one is the API's 400", .enabled(if: binary != nil))
+    func provisionLimits() async throws {
+        let daemon = try await TestDaemon()
+        var result = await Self.run([
+            "--socket", daemon.socketPath, "--json", "provision", "--name", "lim", "--id", Specs.id(7),
+            "--executable", "/bin/true", "--memory-bytes", "67108864", "--pids", "32", "--cpu-percent", "50",
+            "--cpu-weight", "200", "--tmpfs-bytes", "1048576", "--open-files", "512",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let status = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        let limits = status?["limits"] as? [String: Any]
+        #expect(limits?["memory_bytes"] as? Int == 67_108_864 && limits?["pids"] as? Int == 32)
+        #expect(limits?["cpu_percent"] as? Int == 50 && limits?["cpu_weight"] as? Int == 200)
+        #expect(limits?["tmpfs_bytes"] as? Int == 1_048_576 && limits?["open_files"] as? Int == 512)
+        result = await Self.run([
+            "--socket", daemon.socketPath, "provision", "--name", "lim2", "--id", Specs.id(8),
+            "--executable", "/bin/true", "--pids", "0",
+        ])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("limits.pids"), "\(result.stderr)")
+        try await daemon.stop()
+    }
 }

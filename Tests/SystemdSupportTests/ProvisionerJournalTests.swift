@@ -23,7 +23,10 @@ extension SystemdIntegrationTests {
             let journal = RecordingJournal()
             let directory: URL
 
-            init(rateLimit: RuntimeOutputForwarder.RateLimit = .default, adjust: (inout SupervisionTimings) -> Void = { _ in }) throws {
+            init(
+                rateLimit: RuntimeOutputForwarder.RateLimit = .default, cgroups: CgroupHost? = nil,
+                adjust: (inout SupervisionTimings) -> Void = { _ in }
+            ) throws {
                 directory = try TestEnvironment.temporaryDirectory("provisioner-journal")
                 var configuration = ProvisionerConfiguration(hostInfo: HostInfo(consensusChainContext: String(repeating: "ab", count: 32)))
                 configuration.defaultBackend = .none
@@ -36,6 +39,7 @@ extension SystemdIntegrationTests {
                 var logger = Logger(label: "test.provisioner-journal")
                 logger.logLevel = .critical
                 configuration.logger = logger
+                configuration.cgroups = cgroups
                 ProvisionerJournal(sink: journal, rateLimit: rateLimit).install(into: &configuration)
                 provisioner = try Provisioner(configuration: configuration)
             }

@@ -19,6 +19,10 @@ int sbx_pidfd_send_signal(int pidfd, int signal);
 /* memfd_create + seals: Swift's Glibc module hides memfd_create. Sealed, CLOEXEC, offset 0. */
 int sbx_sealed_memfd(const void *bytes, size_t length, int *out_fd);
 
+/* fstatfs(2) f_type == CGROUP2_SUPER_MAGIC: Swift's Glibc module leaves <sys/vfs.h> out.
+ * *out_is_cgroup2 is 1 for a descriptor on cgroup2 (the v2 hierarchy), else 0. */
+int sbx_is_cgroup2(int fd, int *out_is_cgroup2);
+
 /* pipe2(O_CLOEXEC): Swift's Glibc module hides pipe2; pipe()+fcntl would race with spawns. */
 int sbx_pipe_cloexec(int fds[2]);
 
@@ -66,7 +70,9 @@ enum sbx_stage {
     SBX_STAGE_EXEC = 38,        /* runtime: execve */
     SBX_STAGE_MOVE_FDS = 39,    /* plain spawn: placing descriptors at fixed numbers */
     SBX_STAGE_PARENT_DEATH = 40, /* plain spawn: PR_SET_PDEATHSIG, or the parent already gone */
-    SBX_STAGE_COUNT_ = 41
+    SBX_STAGE_CGROUP = 41,      /* joining the runtime's cgroups (parent for namespaces, child for plain) */
+    SBX_STAGE_RLIMITS = 42,     /* RLIMIT_NOFILE / RLIMIT_CORE */
+    SBX_STAGE_COUNT_ = 43
 };
 
 /* The stage's stable, human-readable name ("bind", "exec", ...); "unknown" for others. */
@@ -134,6 +140,19 @@ struct sbx_sandbox_config {
     uint16_t bpf_count;
     int32_t last_cap;            /* /proc/sys/kernel/cap_last_cap, read before clone */
     int32_t timeout_ms;          /* setup deadline, parent side */
+    /* Resource limits: the parent writes the child's pid into each `cgroup.procs` descriptor (opened
+     * O_WRONLY by the caller) and sets the rlimits with prlimit while the child still waits on the sync
+     * pipe, so nothing of the runtime ever runs outside its cgroups. prlimit from the parent, not
+     * setrlimit in the child: the child has CAP_SYS_RESOURCE only in its own user namespace and could
+     * not raise RLIMIT_NOFILE above the daemon's hard limit. RLIMIT_CORE is always 0. */
+    const int32_t *cgroup_fds;
+    size_t cgroup_count;
+    uint64_t nofile_limit;       /* RLIMIT_NOFILE soft = hard; 0 keeps the daemon's */
+    /* A cgroup v2 directory (O_RDONLY|O_DIRECTORY) to clone straight into with clone3(CLONE_INTO_CGROUP),
+     * so the child never runs outside it and no migration happens. When clone3 or the flag is
+     * unavailable (ENOSYS, E2BIG, EINVAL) the shim falls back to clone() plus the cgroup.procs writes.
+     * 0 (a zero-initialized config) or -1: none (descriptor 0 is stdin, never a cgroup directory). */
+    int32_t clone_cgroup_fd;
 };
 
 /* The result of a spawn: on success pid/pidfd/control_fd are set (all CLOEXEC, owned by the
@@ -148,6 +167,8 @@ struct sbx_spawn_result {
     /* Parent-side timings of a sandbox spawn (CLOCK_MONOTONIC ns): the clone() call itself, the
      * id maps + release, and release -> the runtime's execve (EOF on the report pipe). */
     int64_t clone_ns, maps_ns, setup_ns;
+    /* 1 when clone3(CLONE_INTO_CGROUP) placed the child (no cgroup.procs write was needed). */
+    int32_t cloned_into_cgroup;
 };
 
 /* Starts a sandbox: clone with the namespaces, maps, mounts, PID-1 reaper, runtime as pid 2.
@@ -176,6 +197,11 @@ struct sbx_plain_config {
     size_t move_count;    /* keep_count + move_count <= SBX_MAX_KEEP_FDS */
     int32_t parent_death_signal; /* nonzero: PR_SET_PDEATHSIG (fires when the spawning *thread* exits) */
     int32_t expected_parent;     /* with parent_death_signal: the child exits when getppid() differs */
+    /* The child joins each cgroup (writes "0" to these `cgroup.procs` descriptors) and sets its rlimits
+     * first thing, still with the caller's privileges and before it execs anything. RLIMIT_CORE is 0. */
+    const int32_t *cgroup_fds;
+    size_t cgroup_count;
+    uint64_t nofile_limit; /* RLIMIT_NOFILE soft = hard; 0 keeps the caller's */
 };
 
 /* Starts a plain process with vfork semantics; exec failures come back as stage "exec". */

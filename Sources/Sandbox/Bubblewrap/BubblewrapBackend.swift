@@ -93,7 +93,8 @@ public final class BubblewrapBackend: SandboxBackend {
         let bwrapSpec = SandboxSpec(
             executable: bwrapPath, arguments: invocation.commandLine, environment: [:],
             standardOutput: spec.standardOutput, standardError: spec.standardError,
-            inheritedDescriptors: spec.inheritedDescriptors, bindSharedLibraries: false)
+            inheritedDescriptors: spec.inheritedDescriptors, bindSharedLibraries: false,
+            limits: ProcessLimits(openFiles: spec.limits.openFiles), cgroupDirectories: spec.cgroupDirectories)
         let moves = channels.moves
         let deadline = ContinuousClock.now.advanced(by: setupTimeout)
         let child: PlainChild

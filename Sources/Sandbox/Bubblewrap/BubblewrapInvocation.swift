@@ -52,8 +52,12 @@ struct BubblewrapInvocation: Sendable {
             "--unshare-all",
             "--cap-drop", "ALL",
             "--hostname", spec.hostname,
-            "--tmpfs", "/tmp",
-            "--dev", "/dev",
+        ]
+        // `--size` applies to the next --tmpfs only; /dev/shm gets its own sized tmpfs over --dev's dir.
+        let size = spec.limits.tmpfsBytes.map { ["--size", String($0)] } ?? []
+        args += size + ["--tmpfs", "/tmp", "--dev", "/dev"]
+        if !size.isEmpty { args += size + ["--tmpfs", "/dev/shm"] }
+        args += [
             "--die-with-parent",
             "--new-session",
             "--clearenv",

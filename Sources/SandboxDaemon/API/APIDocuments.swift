@@ -16,10 +16,16 @@ public struct StatusDocument: Sendable, Hashable, Encodable {
     public var desired: String
     /// `api` (provisioned over the socket, persisted) or `config` (declared in the config file).
     public var source: String
+    /// The effective limits (the spec's, config defaults filled in where enforceable).
+    public var limits: JSONValue
+    /// Incarnations killed for exceeding `limits.memory_bytes`.
+    public var oomKilled: Int
+    /// Read from the cgroup: only in `GET /v1/runtimes/{name}` while running, else null.
+    public var usage: UsageDocument?
 
     enum CodingKeys: String, CodingKey {
         case name, id, state, pid, version, restarts, lastError = "last_error", startedAt = "started_at"
-        case sandbox, desired, source
+        case sandbox, desired, source, limits, oomKilled = "oom_killed", usage
     }
 
     public init(spec: RuntimeSpecification, snapshot: RuntimeSnapshot, desiredRunning: Bool, source: String) {
@@ -34,6 +40,9 @@ public struct StatusDocument: Sendable, Hashable, Encodable {
         sandbox = spec.sandbox
         desired = desiredRunning ? "running" : "stopped"
         self.source = source
+        limits = LimitsSpec.document(snapshot.limits ?? spec.limits)
+        oomKilled = snapshot.oomKilled
+        usage = nil
     }
 
     // Explicit so that nil optionals are written as `null` instead of being left out.
@@ -50,6 +59,40 @@ public struct StatusDocument: Sendable, Hashable, Encodable {
         try container.encode(sandbox, forKey: .sandbox)
         try container.encode(desired, forKey: .desired)
         try container.encode(source, forKey: .source)
+        try container.encode(limits, forKey: .limits)
+        try container.encode(oomKilled, forKey: .oomKilled)
+        try container.encode(usage, forKey: .usage)
+    }
+}
+
+/// `usage` of a Status: what the runtime's cgroup has consumed.
+public struct UsageDocument: Sendable, Hashable, Encodable {
+    public var memoryBytes: UInt64?
+    public var memoryPeakBytes: UInt64?
+    public var pids: UInt64?
+    public var cpuMicroseconds: UInt64?
+    public var oomKills: UInt64
+
+    init(_ usage: ResourceUsage) {
+        memoryBytes = usage.memoryBytes
+        memoryPeakBytes = usage.memoryPeakBytes
+        pids = usage.pids
+        cpuMicroseconds = usage.cpuMicroseconds
+        oomKills = usage.oomKills
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case memoryBytes = "memory_bytes", memoryPeakBytes = "memory_peak_bytes", pids, cpuMicroseconds = "cpu_usec"
+        case oomKills = "oom_kills"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(memoryBytes, forKey: .memoryBytes)
+        try container.encode(memoryPeakBytes, forKey: .memoryPeakBytes)
+        try container.encode(pids, forKey: .pids)
+        try container.encode(cpuMicroseconds, forKey: .cpuMicroseconds)
+        try container.encode(oomKills, forKey: .oomKills)
     }
 }
 
@@ -65,15 +108,41 @@ public struct HealthDocument: Sendable, Encodable {
         public var running, starting, backoff, stopped, failed: Int
     }
 
+    /// Which limits this host enforces: `{"cgroup": "v1"|"v2"|null, "controllers": {"memory": true, …},
+    /// "unavailable": {"pids": "reason", …}, "defaults": {…}}`.
+    public struct Limits: Sendable, Encodable {
+        public var cgroup: String?
+        public var controllers: [String: Bool]
+        public var unavailable: [String: String]
+        public var defaults: JSONValue
+
+        public func encode(to encoder: any Encoder) throws {
+            enum Keys: String, CodingKey { case cgroup, controllers, unavailable, defaults }
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(cgroup, forKey: .cgroup)
+            try container.encode(controllers, forKey: .controllers)
+            try container.encode(unavailable, forKey: .unavailable)
+            try container.encode(defaults, forKey: .defaults)
+        }
+    }
+
     public var status: String
     public var runtimes: Counts
+    public var limits: Limits
 
-    public init(counts: [RuntimeState: Int]) {
+    public init(counts: [RuntimeState: Int], limits support: LimitSupport = .unrestricted) {
         status = "ok"
         runtimes = Counts(
             running: counts[.running] ?? 0, starting: counts[.starting] ?? 0, backoff: counts[.backoff] ?? 0,
             stopped: counts[.stopped] ?? 0, failed: counts[.failed] ?? 0
         )
+        limits = Limits(
+            cgroup: support.cgroupVersion,
+            controllers: Dictionary(uniqueKeysWithValues: CgroupController.allCases.map {
+                ($0.rawValue, support.available.contains($0))
+            }),
+            unavailable: Dictionary(uniqueKeysWithValues: support.reasons.map { ($0.key.rawValue, $0.value) }),
+            defaults: LimitsSpec.document(support.defaults))
     }
 }
 

@@ -14,7 +14,7 @@ public struct ControlAPI: Sendable {
     }
 
     func health() async -> APIResponse {
-        .document(.ok, HealthDocument(counts: await registry.counts()))
+        .document(.ok, HealthDocument(counts: await registry.counts(), limits: validator.limitSupport ?? .unrestricted))
     }
 
     func list() async -> APIResponse {

@@ -34,6 +34,8 @@ public struct RuntimeSpecification: Sendable, Hashable {
     public var expectedVersion: RuntimeVersion?
     public var sandbox: SandboxBackendKind
     public var autostart: Bool
+    /// The spec's own limits (unset fields get the config's defaults when the runtime is made).
+    public var limits: ResourceLimits = ResourceLimits()
 
     /// The canonical API form (every field present, defaults filled in).
     public var document: JSONValue {
@@ -55,6 +57,7 @@ public struct RuntimeSpecification: Sendable, Hashable {
             "expected_version": expectedVersion.map { .string($0.description) } ?? .null,
             "sandbox": .string(sandbox.rawValue),
             "autostart": .bool(autostart),
+            "limits": LimitsSpec.document(limits),
         ])
     }
 }

@@ -14,14 +14,19 @@ public struct SpecValidator: Sendable {
     /// valid when accepted stays recorded even if its executable vanished (its start then fails visibly).
     public var checkFilesystem: Bool
 
-    public init(defaultBackend: SandboxBackendKind, checkFilesystem: Bool = true) {
+    /// What the host can enforce: a spec asking for more is refused with `limit_unavailable`. `nil` (config
+    /// files, persisted state) skips the check; the backend checks again when it makes the runtime.
+    public var limitSupport: LimitSupport?
+
+    public init(defaultBackend: SandboxBackendKind, checkFilesystem: Bool = true, limitSupport: LimitSupport? = nil) {
         self.defaultBackend = defaultBackend
         self.checkFilesystem = checkFilesystem
+        self.limitSupport = limitSupport
     }
 
     static let topLevelKeys: Set<String> = [
         "name", "id", "executable", "args", "env", "binds", "data", "network", "mount_proc", "local_config",
-        "expected_version", "sandbox", "autostart",
+        "expected_version", "sandbox", "autostart", "limits",
     ]
 
     /// `[a-z0-9][a-z0-9._-]{0,62}`
@@ -120,10 +125,13 @@ public struct SpecValidator: Sendable {
             sandbox = kind
         }
 
+        let limits = try LimitsSpec.parse(present(object, "limits"), prefix: "limits.")
+        try limitSupport?.check(limits, backend: sandbox)
+
         return RuntimeSpecification(
             name: name, id: id, executable: executable, arguments: arguments, environment: environment,
             binds: binds, dataFiles: dataFiles, network: network, mountProc: mountProc, localConfig: localConfig,
-            expectedVersion: expectedVersion, sandbox: sandbox, autostart: autostart
+            expectedVersion: expectedVersion, sandbox: sandbox, autostart: autostart, limits: limits
         )
     }
 

@@ -40,7 +40,7 @@ public enum ConfigLoader {
         if root == .null { return DaemonConfiguration() }
         let reader = try ObjectReader(root, path: "", allowed: [
             "socket", "state_directory", "runtime_directory", "log_level", "host", "sandbox", "api",
-            "supervision", "shutdown_timeout", "runtimes", "journal", "runtime_log_max_bytes",
+            "supervision", "shutdown_timeout", "runtimes", "journal", "runtime_log_max_bytes", "limits",
         ])
         var config = DaemonConfiguration()
 
@@ -120,6 +120,21 @@ public enum ConfigLoader {
             config.journal.outputBurst = Int(
                 try journal.integer("output_burst", in: 1...10_000_000) ?? Int64(config.journal.outputBurst)
             )
+        }
+
+        if let limits = try reader.object("limits", allowed: ["cgroups", "defaults"]) {
+            config.limits.cgroups = try limits.bool("cgroups") ?? config.limits.cgroups
+            if case .object(let given)? = limits.object["defaults"] {
+                // A key set to null removes that default; a missing key keeps it.
+                let parsed = try LimitsSpec.parse(.object(given), prefix: "limits.defaults.", code: .invalidConfig)
+                var defaults = config.limits.defaults
+                for field in LimitsSpec.fields where given[field.key] != nil {
+                    field.set(&defaults, field.get(parsed))
+                }
+                config.limits.defaults = defaults
+            } else if let other = limits.object["defaults"], other != .null {
+                throw DaemonError(.invalidConfig, "must be a mapping", field: "limits.defaults")
+            }
         }
 
         if let api = try reader.object("api", allowed: ["max_body_bytes", "request_timeout", "max_connections"]) {

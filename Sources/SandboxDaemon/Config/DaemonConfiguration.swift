@@ -33,6 +33,8 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public var api = APILimits()
     /// Per-runtime rate limit of output forwarded to the journal (excess lines are dropped and counted).
     public var journal = JournalSettings()
+    /// Resource limits: whether to use cgroups at all, and the defaults every runtime gets.
+    public var limits = LimitSettings()
     /// Supervision timers: the seed's, except a 5 s SIGTERM grace on stop (the seed kills at once).
     public var supervision: SupervisionTimings = {
         var timings = SupervisionTimings.standard
@@ -43,6 +45,22 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public var shutdownTimeout: Duration = .seconds(30)
     /// Runtimes declared in the file, provisioned at start and re-applied on SIGHUP.
     public var runtimes: [RuntimeSpecification] = []
+
+    public init() {}
+}
+
+/// The `limits` section: cgroups on/off and per-runtime defaults.
+///
+/// The defaults bound each runtime so that 500 of them cannot take a host down together in tasks
+/// (500 × 256 = 128k tasks, under `kernel.threads-max` of a 16 GiB host and systemd's `pid_max`) or CPU
+/// (one CPU each at most, equal weights), and a single one cannot exhaust memory (1 GiB, no swap; the
+/// sandbox tmpfs pages count against it). They are ceilings, not reservations: bound the sum with the unit's
+/// `MemoryMax=`/`TasksMax=`. A default applies only where the host has the controller.
+public struct LimitSettings: Sendable, Hashable {
+    /// Create a cgroup per runtime (off: no cgroup limits at all; specs asking for one get `limit_unavailable`).
+    public var cgroups = true
+    public var defaults = ResourceLimits(
+        memoryBytes: 1 << 30, pids: 256, cpuPercent: 100, cpuWeight: 100, tmpfsBytes: 64 << 20, openFiles: 4096)
 
     public init() {}
 }

@@ -83,10 +83,14 @@ public final class Daemon: Sendable {
             backend: backend, store: store, events: events,
             policy: .init(allowNone: config.allowNone, pingTimeout: config.supervision.watchdogTimeout), logger: logger
         )
+        await backend.prepare()
         await registry.restore(declared: config.runtimes)
         logger.debug("desired state restored")
 
-        var api = ControlAPI(registry: registry, validator: SpecValidator(defaultBackend: config.defaultBackend))
+        var api = ControlAPI(
+            registry: registry,
+            validator: SpecValidator(defaultBackend: config.defaultBackend, limitSupport: backend.limitSupport)
+        )
         api.logs = backend.logFiles
         let logFiles = backend.logFiles
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -135,6 +139,7 @@ public final class Daemon: Sendable {
             logger.error("service group ended with an error", metadata: ["error": "\(error)"])
         }
         try? await group.shutdownGracefully()
+        await backend.finish()
         logger.notice("sandboxd stopped")
     }
 

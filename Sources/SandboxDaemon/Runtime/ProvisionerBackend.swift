@@ -17,6 +17,8 @@ public struct ProvisionerBackend: RuntimeBackend {
     let bubblewrapEnabled: Bool
     /// Every runtime's output as a bounded, rotated file under `<state>/logs` (with or without journald).
     public let logFiles: RuntimeLogFiles?
+    let cgroups: CgroupHost?
+    public let limitSupport: LimitSupport
 
     /// - Parameter journal: receives runtime output and supervision steps (sandboxd's journald integration).
     public init(configuration: DaemonConfiguration, logger: Logger, journal: ProvisionerJournal? = nil) throws {
@@ -54,11 +56,46 @@ public struct ProvisionerBackend: RuntimeBackend {
             )
         }
         logFiles = files
+        if configuration.limits.cgroups {
+            let host = CgroupHost.detect(groupName: Self.cgroupGroupName(configuration.runtimeDirectory), logger: logger)
+            settings.cgroups = host
+            cgroups = host
+            limitSupport = LimitSupport(
+                cgroupVersion: host.status.version?.rawValue, available: host.status.available,
+                reasons: host.status.reasons, defaults: configuration.limits.defaults)
+        } else {
+            cgroups = nil
+            let reason = "cgroups are disabled in the configuration (limits.cgroups: false)"
+            limitSupport = LimitSupport(
+                cgroupVersion: nil, available: [],
+                reasons: Dictionary(uniqueKeysWithValues: CgroupController.allCases.map { ($0, reason) }),
+                defaults: configuration.limits.defaults)
+        }
         provisioner = try Provisioner(configuration: settings)
         bubblewrapEnabled = configuration.bubblewrapPath != nil
     }
 
+    /// `sandboxd-<8 hex>` from the runtime directory: stable across restarts of one daemon, distinct between
+    /// daemons (and test instances) that share a cgroup.
+    static func cgroupGroupName(_ runtimeDirectory: String) -> String {
+        var hash: UInt32 = 2_166_136_261
+        for byte in runtimeDirectory.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        let hex = String(hash, radix: 16)
+        return "sandboxd-" + String(repeating: "0", count: 8 - hex.count) + hex
+    }
+
+    /// Kills and removes cgroups of a previous run (a daemon SIGKILL leaves them).
+    public func prepare() async {
+        await cgroups?.removeStale()
+    }
+
+    /// Removes the daemon's group directories (empty once every runtime stopped).
+    public func finish() async {
+        cgroups?.removeGroupDirectories()
+    }
+
     public func makeRuntime(_ spec: RuntimeSpecification) throws -> any ManagedRuntime {
+        try limitSupport.check(spec.limits, backend: spec.sandbox)
         if spec.sandbox == .bubblewrap, !bubblewrapEnabled {
             throw DaemonError(
                 .backendForbidden, "the bubblewrap backend is disabled (sandbox.bubblewrap_path is null)",
@@ -78,7 +115,8 @@ public struct ProvisionerBackend: RuntimeBackend {
             mountProc: spec.mountProc,
             localConfig: (spec.localConfig ?? [:]).mapValues(Self.cbor),
             expectedVersion: spec.expectedVersion.map { Version(major: $0.major, minor: $0.minor, patch: $0.patch) },
-            backend: spec.sandbox
+            backend: spec.sandbox,
+            limits: limitSupport.effective(spec.limits, backend: spec.sandbox)
         )
         return ProvisionedRuntime(runtime: provisioner.newRuntime(runtimeSpec))
     }
@@ -121,9 +159,13 @@ struct ProvisionedRuntime: ManagedRuntime {
             version: status.version.map(Self.version),
             restarts: status.restarts,
             lastError: status.lastError,
-            startedAt: status.startedAt
+            startedAt: status.startedAt,
+            oomKilled: status.oomKilled,
+            limits: status.limits
         )
     }
+
+    func usage() -> ResourceUsage? { runtime.usage() }
 
     func events() -> AsyncStream<RuntimeEventKind> {
         let source = runtime.events()

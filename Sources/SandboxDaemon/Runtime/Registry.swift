@@ -56,8 +56,12 @@ public actor Registry {
         entries.values.sorted { $0.spec.name < $1.spec.name }.map(Self.document)
     }
 
+    /// One runtime's status, with its cgroup usage (read now).
     public func status(_ name: String) throws(DaemonError) -> StatusDocument {
-        Self.document(try entry(name))
+        let entry = try entry(name)
+        var document = Self.document(entry)
+        document.usage = entry.runtime.usage().map(UsageDocument.init)
+        return document
     }
 
     /// Runtime count per state.

@@ -1,5 +1,5 @@
 public import Foundation
-import Sandbox
+public import Sandbox
 
 /// The one seam between the daemon and the provisioner: everything the registry needs to run a runtime.
 ///
@@ -11,10 +11,19 @@ public protocol RuntimeBackend: Sendable {
     func makeRuntime(_ spec: RuntimeSpecification) throws -> any ManagedRuntime
     /// Where the runtimes' output is kept as files, if anywhere.
     var logFiles: RuntimeLogFiles? { get }
+    /// What the host can enforce and the configured defaults (`GET /v1/health`, `limit_unavailable`).
+    var limitSupport: LimitSupport { get }
+    /// Runs once at start before any runtime is made: e.g. removes cgroups a killed daemon left behind.
+    func prepare() async
+    /// Runs once at exit after every runtime stopped: e.g. removes the daemon's empty cgroup directories.
+    func finish() async
 }
 
 extension RuntimeBackend {
     public var logFiles: RuntimeLogFiles? { nil }
+    public var limitSupport: LimitSupport { .unrestricted }
+    public func prepare() async {}
+    public func finish() async {}
 }
 
 /// One supervised runtime, as the registry drives it. Mirrors the provisioner's `Runtime`.
@@ -32,6 +41,12 @@ public protocol ManagedRuntime: Sendable {
     var status: RuntimeSnapshot { get }
     /// Lifecycle events from now on; one stream per subscriber.
     func events() -> AsyncStream<RuntimeEventKind>
+    /// What the running incarnation has consumed (read from its cgroup when asked); nil without one.
+    func usage() -> ResourceUsage?
+}
+
+extension ManagedRuntime {
+    public func usage() -> ResourceUsage? { nil }
 }
 
 /// Supervision states, as the API reports them.
@@ -48,11 +63,17 @@ public struct RuntimeSnapshot: Sendable, Hashable {
     public var restarts: Int
     public var lastError: String?
     public var startedAt: Date?
+    /// Incarnations killed for exceeding their memory limit.
+    public var oomKilled: Int
+    /// The effective limits.
+    public var limits: ResourceLimits?
 
     public init(
         state: RuntimeState, pid: Int32? = nil, version: RuntimeVersion? = nil, restarts: Int = 0,
-        lastError: String? = nil, startedAt: Date? = nil
+        lastError: String? = nil, startedAt: Date? = nil, oomKilled: Int = 0, limits: ResourceLimits? = nil
     ) {
+        self.oomKilled = oomKilled
+        self.limits = limits
         self.state = state
         self.pid = pid
         self.version = version

@@ -1,0 +1,172 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+public import SystemPackage
+
+/// The cgroup of one runtime incarnation: made by ``CgroupHost/create(name:limits:)``, joined by the
+/// sandbox through ``SandboxSpec/cgroupDirectories`` before the runtime runs, emptied and removed by
+/// ``remove()``.
+///
+/// On v2 there is one directory with `memory.oom.group=1`, so an OOM kill takes the whole runtime down;
+/// on v1 there is one directory per hierarchy, and the caller kills the whole cgroup when
+/// ``oomKills()`` rises (v1 kills only the chosen process).
+public final class RuntimeCgroup: Sendable {
+    public let name: String
+    public let version: CgroupHost.Version
+    let byController: [CgroupController: FilePath]
+    let cpuacct: FilePath?
+    let cgroupKill: Bool
+    /// Whether the host has swap: without it there is no swap to forbid (one write less per start).
+    let hostSwap: Bool
+
+    init(
+        name: String, version: CgroupHost.Version, directories: [CgroupController: FilePath], cpuacct: FilePath?,
+        cgroupKill: Bool, hostSwap: Bool = true
+    ) {
+        self.hostSwap = hostSwap
+        self.name = name
+        self.version = version
+        self.byController = directories
+        self.cpuacct = cpuacct
+        self.cgroupKill = cgroupKill
+    }
+
+    /// The distinct directories the runtime joins (v2: one; v1: one per hierarchy).
+    public var directories: [FilePath] {
+        var seen: [FilePath] = []
+        for controller in CgroupController.allCases {
+            if let directory = byController[controller], !seen.contains(directory) { seen.append(directory) }
+        }
+        if let cpuacct, !seen.contains(cpuacct) { seen.append(cpuacct) }
+        return seen
+    }
+
+    /// Writes the limits. Values equal to a fresh cgroup's defaults are not written (each write costs
+    /// ~13 µs of a runtime's start): `cpu.cfs_period_us` 100000, `cpu.shares` 1024 / `cpu.weight` 100, and
+    /// the swap limits on a host without swap.
+    func apply(_ limits: ResourceLimits) throws(CgroupError) {
+        func set(_ controller: CgroupController, _ file: String, _ value: String, optional: Bool = false) throws(CgroupError) {
+            guard let directory = byController[controller] else { return }
+            let path = directory.appending(file)
+            if optional && !CgroupFiles.exists(path) { return }
+            try CgroupFiles.write(path, value)
+        }
+        switch version {
+        case .v2:
+            if let bytes = limits.memoryBytes {
+                try set(.memory, "memory.max", "\(bytes)")
+                if hostSwap { try set(.memory, "memory.swap.max", "0", optional: true) }
+            }
+            try set(.memory, "memory.oom.group", "1", optional: true)
+            if let pids = limits.pids { try set(.pids, "pids.max", "\(pids)") }
+            if let percent = limits.cpuPercent { try set(.cpu, "cpu.max", "\(percent * 1000) 100000") }
+            if let weight = limits.cpuWeight, weight != 100 { try set(.cpu, "cpu.weight", "\(weight)") }
+        case .v1:
+            if let bytes = limits.memoryBytes {
+                try set(.memory, "memory.limit_in_bytes", "\(bytes)")
+                // memsw = memory + swap; equal to the memory limit means no swap (only with swap accounting).
+                if hostSwap { try set(.memory, "memory.memsw.limit_in_bytes", "\(bytes)", optional: true) }
+            }
+            if let pids = limits.pids { try set(.pids, "pids.max", "\(pids)") }
+            // A new cgroup's cfs_period_us is 100000 (100 ms): the quota below is per that period.
+            if let percent = limits.cpuPercent { try set(.cpu, "cpu.cfs_quota_us", "\(percent * 1000)") }
+            if let weight = limits.cpuWeight, weight != 100 {
+                try set(.cpu, "cpu.shares", "\(max(2, weight * 1024 / 100))")
+            }
+        }
+    }
+
+    /// OOM kills in this cgroup so far (v2 `memory.events`, v1 `memory.oom_control`).
+    public func oomKills() -> UInt64 {
+        guard let memory = byController[.memory] else { return 0 }
+        let file = version == .v2 ? "memory.events" : "memory.oom_control"
+        guard let text = try? CgroupFiles.read(memory.appending(file), limit: 4096) else { return 0 }
+        return CgroupFiles.keyed(text, "oom_kill") ?? 0
+    }
+
+    /// What the cgroup has consumed (a few small reads; only when asked).
+    public func usage() -> ResourceUsage {
+        var usage = ResourceUsage(oomKills: oomKills())
+        if let memory = byController[.memory] {
+            switch version {
+            case .v2:
+                usage.memoryBytes = CgroupFiles.number(memory.appending("memory.current"))
+                usage.memoryPeakBytes = CgroupFiles.number(memory.appending("memory.peak"))
+            case .v1:
+                usage.memoryBytes = CgroupFiles.number(memory.appending("memory.usage_in_bytes"))
+                usage.memoryPeakBytes = CgroupFiles.number(memory.appending("memory.max_usage_in_bytes"))
+            }
+        }
+        if let pids = byController[.pids] { usage.pids = CgroupFiles.number(pids.appending("pids.current")) }
+        switch version {
+        case .v2:
+            if let cpu = byController[.cpu] ?? byController.values.first,
+               let text = try? CgroupFiles.read(cpu.appending("cpu.stat"), limit: 4096) {
+                usage.cpuMicroseconds = CgroupFiles.keyed(text, "usage_usec")
+            }
+        case .v1:
+            if let cpuacct, let nanoseconds = CgroupFiles.number(cpuacct.appending("cpuacct.usage")) {
+                usage.cpuMicroseconds = nanoseconds / 1000
+            }
+        }
+        return usage
+    }
+
+    /// Whether any process is left in any of the directories.
+    public var isEmpty: Bool { directories.allSatisfy { CgroupFiles.pids($0).isEmpty } }
+
+    /// Kills every process in the cgroup (v2 `cgroup.kill`, else SIGKILL to each listed process until
+    /// none is left) and waits until it is empty.
+    public func killAll(timeout: Duration = .seconds(5)) async throws(CgroupError) {
+        for directory in directories {
+            try await Self.kill(directory, cgroupKill: cgroupKill, deadline: ContinuousClock.now.advanced(by: timeout))
+        }
+    }
+
+    /// Kills what is left and removes every directory. Idempotent.
+    public func remove(timeout: Duration = .seconds(5)) async throws(CgroupError) {
+        for directory in directories {
+            try await Self.empty(directory, cgroupKill: cgroupKill, timeout: timeout)
+        }
+    }
+
+    /// Kills everything below `directory` (depth first: a runtime may not make cgroups, but be thorough)
+    /// and removes it.
+    static func empty(_ directory: FilePath, cgroupKill: Bool, timeout: Duration = .seconds(5)) async throws(CgroupError) {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        for child in CgroupFiles.subdirectories(directory) {
+            try await empty(directory.appending(child), cgroupKill: cgroupKill, timeout: timeout)
+        }
+        guard CgroupFiles.exists(directory) else { return }
+        try await kill(directory, cgroupKill: cgroupKill, deadline: deadline)
+        while rmdir(directory.string) != 0 {
+            let code = errno
+            if code == ENOENT { return }
+            guard code == EBUSY, ContinuousClock.now < deadline else {
+                throw CgroupError(code == EBUSY ? .busy : .io, "cannot remove \(directory)", errno: Errno(rawValue: code))
+            }
+            // Killed tasks leave the cgroup as they exit; poll briefly.
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
+    static func kill(_ directory: FilePath, cgroupKill: Bool, deadline: ContinuousClock.Instant) async throws(CgroupError) {
+        let killFile = directory.appending("cgroup.kill")
+        if cgroupKill, CgroupFiles.exists(killFile) {
+            try CgroupFiles.write(killFile, "1")
+        }
+        while true {
+            let pids = CgroupFiles.pids(directory)
+            if pids.isEmpty { return }
+            // A pid read from cgroup.procs is ours until it is reaped; a tiny reuse window remains on v1
+            // without a freezer (documented).
+            for pid in pids where pid > 1 { Glibc.kill(pid, SIGKILL) }
+            guard ContinuousClock.now < deadline else {
+                throw CgroupError(.busy, "\(pids.count) processes still in \(directory) after the kill deadline")
+            }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+    }
+}
