@@ -62,7 +62,7 @@ struct Incarnation: Sendable {
                     sandboxed: sandboxed,
                     owner: reservedHostID.map { (uid: $0, gid: $0) },
                     handler: spec.handler,
-                    connectionConfiguration: ConnectionConfiguration(),
+                    connectionConfiguration: Self.connectionConfiguration,
                     logger: runtime.logger
                 ))
             var sandboxSpec = try configuration.sandboxSpecBuilder(spec)
@@ -162,6 +162,14 @@ struct Incarnation: Sendable {
             },
         ]
     }
+
+    /// The provisioner is the host and the runtime untrusted: bodies the host never reads are
+    /// validated and discarded without being built (RHP ``ConnectionConfiguration/discardUnusedBodies``).
+    static let connectionConfiguration: ConnectionConfiguration = {
+        var configuration = ConnectionConfiguration()
+        configuration.discardUnusedBodies = true
+        return configuration
+    }()
 
     /// Re-logs the runtime's stdout and stderr until the pipes close (the process exits).
     ///

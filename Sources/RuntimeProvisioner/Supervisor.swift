@@ -211,11 +211,13 @@ struct Supervisor {
         runtime.environment.configuration.supervisionObserver(runtime, notice)
     }
 
+    /// The text status, events and logs show for `error`, bounded (it may carry the runtime's words).
     static func describe(_ error: any Error) -> String {
-        switch error {
+        let text = switch error {
         case let error as ProvisionerError: error.description
         case let error as RHPError: error.description
         default: String(describing: error)
         }
+        return BoundedText.bounded(text, limit: BoundedText.runtimeLimit + 512)
     }
 }
