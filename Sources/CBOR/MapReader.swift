@@ -78,7 +78,7 @@ struct MapReader {
     /// Every key, in wire (canonical) order.
     func keys() -> [String] {
         var keys: [String] = []
-        keys.reserveCapacity(count)
+        keys.reserveCapacity(min(count, 4096))
         var position = firstEntry
         for _ in 0..<count {
             let key = input.head(at: position)

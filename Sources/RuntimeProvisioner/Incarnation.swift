@@ -182,8 +182,14 @@ struct Incarnation: Sendable {
             for (output, stream) in streams {
                 guard let output else { continue }
                 Task {
-                    // Cut lines are passed on in parts (marked incomplete), never dropped.
-                    for await line in output.lines() { sink.line(line.bytes, stream: stream, complete: !line.isPartial) }
+                    // Cut lines are passed on in parts (marked incomplete), never dropped. Over the
+                    // sink's budget the pump waits without reading: the runtime blocks in write().
+                    for await line in output.lines() {
+                        while let delay = sink.readDelay() {
+                            do { try await Task.sleep(for: delay) } catch { break }
+                        }
+                        sink.line(line.bytes, stream: stream, complete: !line.isPartial)
+                    }
                     sink.finish(stream: stream)
                 }
             }

@@ -86,4 +86,8 @@ struct ForwardingOutputSink: RuntimeOutputSink {
     func finish(stream: RuntimeLogWrapper.Stream) {
         forwarder.flushDropped()
     }
+
+    func readDelay() -> Duration? {
+        forwarder.readDelay()
+    }
 }
