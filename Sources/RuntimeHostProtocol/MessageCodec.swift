@@ -146,7 +146,12 @@ enum MessageCodec {
             body = unit(kind)
         case .error:
             let decoder = CBORDecoder(limits: payloadLimits)
-            body = .error(try decoder.decode(ErrorPayload.self, from: payload))
+            if discarding == .none {
+                body = .error(try decoder.decode(ErrorPayload.self, from: payload))
+            } else {
+                // A host reading an untrusted runtime builds at most 4 KiB of its error text.
+                body = .error(try decoder.decode(BoundedErrorPayload.self, from: payload).payload)
+            }
         case .runtimeInfoRequest:
             body = .runtimeInfoRequest(try CBORDecoder(limits: payloadLimits).decode(RuntimeInfoRequest.self, from: payload))
         case .runtimeInfoResponse:

@@ -74,6 +74,21 @@ struct HostileInputTests {
         _ = await guest.waitUntilClosed()
     }
 
+    @Test("a host reading an Error builds at most 4 KiB of its message and module, cut on a character")
+    func hostBuildsBoundedErrorText() throws {
+        let long = String(repeating: "é", count: 100_000)
+        let payload = try Message.response(id: 3, .error(ErrorPayload(module: long, code: 9, message: long))).payload()
+        let host = try Message(payload: payload, discarding: .unusedByHost)
+        guard case .error(let error) = host.body else { Issue.record("\(host.body.kind)"); return }
+        #expect(error.code == 9)
+        #expect(error.message.hasPrefix(String(repeating: "é", count: 2048)))
+        #expect(error.message.hasSuffix("… [195904 bytes cut]"), "\(error.message.suffix(40))")
+        #expect(error.module.utf8.count < 4200)
+        let whole = try Message(payload: payload)
+        guard case .error(let full) = whole.body else { Issue.record("\(whole.body.kind)"); return }
+        #expect(full.message == long)
+    }
+
     @Test("a runtime-supplied error message is bounded in the error's text, kept whole in `remote`")
     func remoteErrorTextIsBounded() {
         let payload = ErrorPayload(module: "m", code: 3, message: String(repeating: "é", count: 100_000))
