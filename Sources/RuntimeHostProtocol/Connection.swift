@@ -370,19 +370,28 @@ public final class Connection: Sendable {
             handshakeArrived(id, request)
             return
         }
-        let hold = state.withLock { state -> UInt64? in
-            if state.ready || state.closeReason != nil { return nil }
+        enum Hold { case none, held(UInt64), full }
+        let hold = state.withLock { state -> Hold in
+            if state.ready || state.closeReason != nil { return .none }
+            // A peer flooding requests before the handshake cannot grow the hold without bound.
+            if state.held.count >= Self.maximumHeldRequests { return .full }
             state.heldToken &+= 1
             state.held.append(HeldRequest(token: state.heldToken, id: id, body: body))
-            return state.heldToken
+            return .held(state.heldToken)
         }
-        if let token = hold {
+        if case .full = hold {
+            peerWarning("rhp: request \(id) (\(body.kind)) before ready with \(Self.maximumHeldRequests) already held; answering not ready")
+            respond(to: id, with: .error(.notReady))
+        } else if case .held(let token) = hold {
             logger.debug("rhp: holding request \(id) (\(body.kind)) until ready")
             channel.eventLoop.scheduleTask(in: TimeAmount(configuration.notReadyHold)) { self.expireHeld(token: token) }
         } else if closeReason == nil {
             spawnHandler(id, body)
         }
     }
+
+    /// Most requests held until the handshake completes; later ones are answered not ready at once.
+    static let maximumHeldRequests = 256
 
     private func spawnHandler(_ id: UInt64, _ request: Body) {
         if let response = handler.immediateResponse(to: request) {

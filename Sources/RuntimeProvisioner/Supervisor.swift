@@ -121,13 +121,13 @@ struct Supervisor {
             logger.error("runtime process has terminated unexpectedly", metadata: ["exit": "\(status)"])
             await endIncarnation(incarnation, kill: false, reason: "runtime exited: \(status)")
         case .connectionClosed(let generation, let reason) where generation == incarnation.generation:
-            logger.warning("runtime connection closed, killing runtime", metadata: ["reason": "\(reason)"])
+            logger.warning("runtime connection closed, killing runtime", metadata: ["reason": "\(BoundedText.bounded("\(reason)"))"])
             incarnation.process.kill()
         case .watchdogTick(let generation) where generation == incarnation.generation:
             do {
                 try await incarnation.connection.ping(timeout: timings.watchdogTimeout)
             } catch {
-                logger.warning("watchdog ping failed, terminating runtime", metadata: ["error": "\(error)"])
+                logger.warning("watchdog ping failed, terminating runtime", metadata: ["error": "\(Self.describe(error))"])
                 notify(.watchdogKill(pid: incarnation.runtimePID, error: Self.describe(error)))
                 incarnation.process.kill()
             }
