@@ -9,6 +9,9 @@
  *                     whose local_config holds an array of 10M short strings; then behave
  *   unsolicited [N]   after the handshake send N (default 100000) responses to ids never asked for
  *   flood-output      after the handshake write short lines to stdout as fast as write() allows
+ *   sockets           after the handshake try socket() with families the seccomp filter must refuse
+ *                     (vsock, packet, alg, netlink audit) and allow (unix, inet, inet6, netlink route);
+ *                     prints `socket.NAME=ok|ERRNO` lines on stdout
  *
  * The host socket is $OASIS_WORKER_HOST. Writes of frames are serialized with a mutex. */
 #define _GNU_SOURCE
@@ -199,6 +202,19 @@ static void send_unsolicited(size_t count) {
     free(b.p);
 }
 
+static void try_sockets(void) {
+    struct { const char *name; int family, type, protocol; } families[] = {
+        {"unix", AF_UNIX, SOCK_STREAM, 0}, {"inet", AF_INET, SOCK_DGRAM, 0}, {"inet6", AF_INET6, SOCK_DGRAM, 0},
+        {"netlink_route", AF_NETLINK, SOCK_RAW, 0}, {"netlink_audit", AF_NETLINK, SOCK_RAW, 9},
+        {"vsock", 40, SOCK_STREAM, 0}, {"packet", AF_PACKET, SOCK_RAW, 0}, {"alg", 38, SOCK_SEQPACKET, 0},
+    };
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+        int fd = socket(families[i].family, families[i].type | SOCK_CLOEXEC, families[i].protocol);
+        if (fd >= 0) { printf("socket.%s=ok\n", families[i].name); close(fd); }
+        else printf("socket.%s=%d\n", families[i].name, errno);
+    }
+}
+
 static void *flood_output(void *arg) {
     (void)arg;
     static const char line[] = "flood flood flood flood flood flood\n";
@@ -240,6 +256,7 @@ int main(int argc, char **argv) {
             handshaken = 1;
             if (!strcmp(mode, "big-frame")) send_big_frame((size_t)(amount > 0 ? amount : 60));
             if (!strcmp(mode, "unsolicited")) send_unsolicited((size_t)(amount > 0 ? amount : 100000));
+            if (!strcmp(mode, "sockets")) try_sockets();
             if (!strcmp(mode, "flood-output")) {
                 pthread_t thread;
                 pthread_create(&thread, NULL, flood_output, NULL);

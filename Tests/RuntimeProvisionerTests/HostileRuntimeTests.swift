@@ -133,6 +133,46 @@ struct HostileRuntimeTests {
     }
 }
 
+extension HostileRuntimeTests {
+    @Test("inside its sandbox, socket() works for AF_UNIX/INET/INET6/NETLINK_ROUTE and fails with EAFNOSUPPORT otherwise")
+    func socketFamiliesAreFiltered() async throws {
+        let sink = LineSink()
+        let fixture = try ProvisionerFixture(backend: .namespaces, configure: {
+            $0.makeOutputSink = { _, _ in sink }
+        })
+        defer { fixture.remove() }
+        let runtime = try hostile(fixture, ["sockets"])
+        let recorder = EventRecorder(runtime)
+        try await supervising(runtime) {
+            runtime.start()
+            try await recorder.wait(within: .seconds(30), "started") { $0.isStarted }
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline, sink.lines.filter({ $0.hasPrefix("socket.") }).count < 8 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let seen = Dictionary(sink.lines.compactMap { line -> (String, String)? in
+                let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+                return parts.count == 2 ? (parts[0], parts[1]) : nil
+            }, uniquingKeysWith: { $1 })
+            for name in ["unix", "inet", "netlink_route"] { #expect(seen["socket.\(name)"] == "ok", "\(name): \(seen)") }
+            for name in ["netlink_audit", "vsock", "packet", "alg"] {
+                #expect(seen["socket.\(name)"] == "\(EAFNOSUPPORT)", "\(name): \(seen)")
+            }
+            await runtime.stop()
+        }
+    }
+}
+
+/// Collects the output lines it is given.
+final class LineSink: RuntimeOutputSink {
+    private let collected = Mutex<[String]>([])
+    var lines: [String] { collected.withLock { $0 } }
+    func line(_ bytes: [UInt8], stream: RuntimeLogWrapper.Stream, complete: Bool) {
+        collected.withLock { $0.append(String(decoding: bytes, as: UTF8.self)) }
+    }
+    func finish(stream: RuntimeLogWrapper.Stream) {}
+}
+
 /// A sink with a line budget (like the journal forwarder's), counting what it was given.
 final class BudgetSink: RuntimeOutputSink {
     private struct State { var lines = 0; var start: ContinuousClock.Instant? }
