@@ -195,6 +195,7 @@ struct Incarnation: Sendable {
             }
             return
         }
+        let budget = OutputBudget(runtime.environment.configuration.outputBudget)
         for (output, stream) in streams {
             guard let output else { continue }
             Task {
@@ -206,7 +207,21 @@ struct Incarnation: Sendable {
                     makeLogger: runtime.environment.configuration.makeRuntimeLogger
                 )
                 var continuingCutLine = false
+                var lastNotice = ContinuousClock.now
                 for await line in output.lines(maximumLength: RuntimeLogWrapper.maximumLineLength) {
+                    // Over budget: wait without reading (the runtime blocks in write), say so once a second.
+                    while let delay = budget.take() {
+                        do { try await Task.sleep(for: delay) } catch { break }
+                    }
+                    if ContinuousClock.now - lastNotice >= .seconds(1) {
+                        lastNotice = .now
+                        let waits = budget.takeWaits()
+                        if waits > 0 {
+                            runtime.logger.warning("runtime output throttled", metadata: [
+                                "pauses": "\(waits)", "lines_per_second": "\(budget.limit.linesPerSecond)", "burst": "\(budget.limit.burst)",
+                            ])
+                        }
+                    }
                     if !continuingCutLine { wrapper.log(line: line.bytes, truncated: line.isPartial) }
                     continuingCutLine = line.isPartial
                 }

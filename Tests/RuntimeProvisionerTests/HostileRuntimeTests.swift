@@ -163,6 +163,38 @@ extension HostileRuntimeTests {
     }
 }
 
+extension HostileRuntimeTests {
+    @Test("without a sink (swift-log path) output over the budget is not read either")
+    func outputFloodIsBackpressuredOnTheLoggerPath() async throws {
+        let logs = CapturedLogs()
+        let fixture = try ProvisionerFixture(backend: .namespaces, configure: {
+            $0.outputBudget = .init(linesPerSecond: 100, burst: 100)
+            $0.makeRuntimeLogger = { Logger(label: $0) { CapturedLogs.CaptureHandler(label: $0, sink: logs) } }
+        })
+        defer { fixture.remove() }
+        let runtime = try hostile(fixture, ["flood-output"])
+        let recorder = EventRecorder(runtime)
+        try await supervising(runtime) {
+            runtime.start()
+            try await recorder.wait(within: .seconds(30), "started") { $0.isStarted }
+            let began = ContinuousClock.now
+            let pid = try #require(runtime.status.pid)
+            let deadline = ContinuousClock.now + .seconds(20)
+            var blocked = false
+            while ContinuousClock.now < deadline, !blocked {
+                blocked = ProcessMemory.threadsWaiting(pid: pid, in: "pipe_write")
+                if !blocked { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(blocked, "no thread of \(pid) waits in pipe_write")
+            let elapsed = ContinuousClock.now - began
+            let lines = logs.all.filter { $0.message.contains("flood") }.count
+            let budget = 100 + 100 * (Double(elapsed.components.seconds) + 1)
+            #expect(Double(lines) <= budget, "\(lines) lines logged in \(elapsed)")
+            await runtime.stop()
+        }
+    }
+}
+
 /// Collects the output lines it is given.
 final class LineSink: RuntimeOutputSink {
     private let collected = Mutex<[String]>([])
