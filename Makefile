@@ -11,7 +11,7 @@ SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
 CATALOGDIR   ?= $(PREFIX)/lib/systemd/catalog
 BIN          = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 
-.PHONY: all build test deps run install install-systemd bench-daemon bench-rhp bench-spawn bench-provision clean
+.PHONY: all build test deps run install install-systemd bench-daemon bench-hostile bench-rhp bench-spawn bench-provision clean
 
 all: build
 
@@ -66,6 +66,18 @@ bench-daemon: deps
 	$(SWIFT) build -c release --product example-runtime
 	$(SWIFT) build -c release --product bench-daemon
 	$$($(SWIFT) build -c release --show-bin-path)/bench-daemon --bin $$($(SWIFT) build -c release --show-bin-path) $(BENCH_DAEMON_FLAGS)
+
+# Issue #11's attacks by the hostile C runtime (bench/hostile-runtime.c) against a release sandboxd: per
+# attack, daemon RSS before/peak/after, an innocent runtime's ping p50/p99, daemon log lines and CPU,
+# beside the same window without the attack. HOSTILE_WINDOW sets the seconds per window.
+HOSTILE_WINDOW ?= 10
+bench-hostile: deps
+	$(SWIFT) build -c release --product sandboxd
+	$(SWIFT) build -c release --product bench-daemon
+	mkdir -p .build/bench
+	cc -O2 -Wall -Wextra -static -pthread -o .build/bench/hostile-runtime bench/hostile-runtime.c
+	$$($(SWIFT) build -c release --show-bin-path)/bench-daemon --bin $$($(SWIFT) build -c release --show-bin-path) \
+		--hostile $(CURDIR)/.build/bench/hostile-runtime --hostile-window $(HOSTILE_WINDOW)
 
 # Units (ExecStart follows PREFIX), the sandboxd group and the journal catalog; without DESTDIR also
 # creates the group, rebuilds the catalog database and reloads a running systemd.

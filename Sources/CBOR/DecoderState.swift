@@ -172,6 +172,13 @@ struct DecoderState {
 
     // MARK: Composite values
 
+    /// Capacity to reserve for a container claiming `count` entries whose entries start at `offset`:
+    /// never more than the bytes left could hold (one byte per entry at least), and at most 4096 up
+    /// front; a genuinely larger container grows as its entries are actually built.
+    static func reservation(_ count: UInt64, from offset: Int, in buffer: UnsafeBufferPointer<UInt8>) -> Int {
+        Int(min(count, UInt64(max(0, buffer.count - offset)), 4096))
+    }
+
     /// Reads the free-form value at `offset` and moves `offset` past it.
     func value(at offset: inout Int) throws(CBORDecodingError) -> CBORValue {
         let start = offset
@@ -190,14 +197,14 @@ struct DecoderState {
             return .text(String(decoding: UnsafeBufferPointer(rebasing: buffer[head.next..<offset]), as: UTF8.self))
         case Major.array:
             var elements: [CBORValue] = []
-            elements.reserveCapacity(Int(head.argument))
+            elements.reserveCapacity(Self.reservation(head.argument, from: offset, in: buffer))
             for _ in 0..<head.argument {
                 elements.append(try value(at: &offset))
             }
             return .array(elements)
         case Major.map:
             var entries: [String: CBORValue] = [:]
-            entries.reserveCapacity(Int(head.argument))
+            entries.reserveCapacity(Self.reservation(head.argument, from: offset, in: buffer))
             for _ in 0..<head.argument {
                 let keyOffset = offset
                 let key = try mapKey(at: offset)

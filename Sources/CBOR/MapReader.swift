@@ -2,7 +2,8 @@
 ///
 /// Keys are in strictly ascending length-first order (the validator enforces it), so a lookup scans
 /// from the first entry and stops as soon as it passes the wanted key; maps with more than
-/// ``indexThreshold`` pairs get a table of entries once and are searched by bisection.
+/// ``indexThreshold`` (and at most ``indexLimit``) pairs get a table of entries once and are
+/// searched by bisection.
 struct MapReader {
     struct Entry {
         let keyStart: Int
@@ -10,6 +11,9 @@ struct MapReader {
     }
 
     static let indexThreshold = 16
+    /// Larger maps are scanned, not indexed: a hostile map of millions of unknown keys must not
+    /// cost an index many times the size of the frame (a struct looks up only its few fields).
+    static let indexLimit = 1 << 16
 
     let input: DecoderState
     let offset: Int
@@ -26,16 +30,17 @@ struct MapReader {
         self.offset = offset
         self.count = Int(head.argument)
         self.firstEntry = head.next
-        if input.hasNonTextKeys || count > Self.indexThreshold {
+        let indexed = count > Self.indexThreshold && count <= Self.indexLimit
+        if input.hasNonTextKeys || indexed {
             var entries = ContiguousArray<Entry>()
-            entries.reserveCapacity(count)
+            if indexed { entries.reserveCapacity(count) }
             var position = head.next
             for _ in 0..<count {
                 let key = try input.mapKey(at: position)
-                entries.append(Entry(keyStart: key.lowerBound, keyLength: key.count))
+                if indexed { entries.append(Entry(keyStart: key.lowerBound, keyLength: key.count)) }
                 position = input.skip(key.upperBound)
             }
-            index = count > Self.indexThreshold ? entries : nil
+            index = indexed ? entries : nil
         } else {
             index = nil
         }
@@ -73,7 +78,7 @@ struct MapReader {
     /// Every key, in wire (canonical) order.
     func keys() -> [String] {
         var keys: [String] = []
-        keys.reserveCapacity(count)
+        keys.reserveCapacity(min(count, 4096))
         var position = firstEntry
         for _ in 0..<count {
             let key = input.head(at: position)

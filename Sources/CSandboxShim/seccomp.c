@@ -4,10 +4,45 @@
 /* Exists because libseccomp is a C API: the filter is built and exported once per daemon. */
 #include "csandbox_shim.h"
 #include <errno.h>
+#include <linux/netlink.h>
 #include <seccomp.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+/* One comparison on argument n (SCMP_A0 and friends leave datum_b unset, which -Werror rejects). */
+#define SBX_ARG(n, op, value) ((struct scmp_arg_cmp){(n), (op), (scmp_datum_t)(value), 0})
+
+/* Families above this all fail with EAFNOSUPPORT by one range rule; below it, one rule each. */
+#define SBX_AF_RULE_LIMIT 64
+
+/* systemd's RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK for `nr` (socket or
+ * socketpair): those families are allowed (AF_NETLINK only with protocol NETLINK_ROUTE, so
+ * getifaddrs works), every other family fails with EAFNOSUPPORT. Comparisons are on the full
+ * 64-bit register, so a family with junk in the upper half is >= the limit and fails too. */
+static int add_socket_family_rules(scmp_filter_ctx ctx, int nr) {
+    int rc;
+    const scmp_datum_t allowed[] = {AF_UNIX, AF_INET, AF_INET6};
+    for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SBX_ARG(0, SCMP_CMP_EQ, allowed[i]));
+        if (rc < 0) return rc;
+    }
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SBX_ARG(0, SCMP_CMP_EQ, AF_NETLINK),
+                          SBX_ARG(2, SCMP_CMP_EQ, NETLINK_ROUTE));
+    if (rc < 0) return rc;
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), nr, 2, SBX_ARG(0, SCMP_CMP_EQ, AF_NETLINK),
+                          SBX_ARG(2, SCMP_CMP_NE, NETLINK_ROUTE));
+    if (rc < 0) return rc;
+    for (scmp_datum_t family = 0; family < SBX_AF_RULE_LIMIT; family++) {
+        if (family == AF_UNIX || family == AF_INET || family == AF_INET6 || family == AF_NETLINK) continue;
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), nr, 1, SBX_ARG(0, SCMP_CMP_EQ, family));
+        if (rc < 0) return rc;
+    }
+    return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), nr, 1,
+                            SBX_ARG(0, SCMP_CMP_GE, (scmp_datum_t)SBX_AF_RULE_LIMIT));
+}
 
 int sbx_seccomp_build(const char *const *allowed, size_t allowed_count, uint64_t clone_forbidden_mask,
                       void **out_bpf, uint16_t *out_count, size_t *out_unknown) {
@@ -21,6 +56,8 @@ int sbx_seccomp_build(const char *const *allowed, size_t allowed_count, uint64_t
     if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)) < 0) goto out;
 
     for (size_t i = 0; i < allowed_count; i++) {
+        /* socket/socketpair get family rules below instead of an unconditional allow. */
+        if (strcmp(allowed[i], "socket") == 0 || strcmp(allowed[i], "socketpair") == 0) continue;
         int nr = seccomp_syscall_resolve_name(allowed[i]);
         if (nr == __NR_SCMP_ERROR) {
             unknown++;
@@ -38,6 +75,9 @@ int sbx_seccomp_build(const char *const *allowed, size_t allowed_count, uint64_t
     /* clone3 passes flags in memory the filter cannot read: ENOSYS makes libc fall back to clone. */
     rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
     if (rc < 0) goto out;
+
+    if ((rc = add_socket_family_rules(ctx, SCMP_SYS(socket))) < 0) goto out;
+    if ((rc = add_socket_family_rules(ctx, SCMP_SYS(socketpair))) < 0) goto out;
 
     memfd = memfd_create("sbx-seccomp", MFD_CLOEXEC);
     if (memfd < 0) {

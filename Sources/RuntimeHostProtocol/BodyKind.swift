@@ -82,3 +82,41 @@ public enum BodyKind: String, Sendable, Hashable, CaseIterable, CustomStringConv
         }
     }
 }
+
+/// A set of body kinds, as a bit set (no allocation, cheap to test on every frame).
+struct BodyKindSet: Sendable, Hashable {
+    private var bits: (UInt64, UInt64) = (0, 0)
+
+    static let none = BodyKindSet()
+
+    init() {}
+
+    init(_ kinds: some Sequence<BodyKind>) {
+        for kind in kinds { insert(kind) }
+    }
+
+    private static let index: [BodyKind: Int] = Dictionary(
+        uniqueKeysWithValues: BodyKind.allCases.enumerated().map { ($1, $0) })
+
+    mutating func insert(_ kind: BodyKind) {
+        let position = Self.index[kind]!
+        if position < 64 { bits.0 |= 1 << UInt64(position) } else { bits.1 |= 1 << UInt64(position - 64) }
+    }
+
+    func contains(_ kind: BodyKind) -> Bool {
+        if bits == (0, 0) { return false }
+        let position = Self.index[kind]!
+        return position < 64 ? bits.0 & (1 << UInt64(position)) != 0 : bits.1 & (1 << UInt64(position - 64)) != 0
+    }
+
+    static func == (lhs: BodyKindSet, rhs: BodyKindSet) -> Bool { lhs.bits == rhs.bits }
+    func hash(into hasher: inout Hasher) { hasher.combine(bits.0); hasher.combine(bits.1) }
+
+    /// What a host never reads from its runtime: every body except the ones its own calls expect
+    /// back (`Empty`, `Error`, `RuntimeInfoResponse`, `RuntimeAbortResponse`) and the unit requests
+    /// (whose payload must be `{}` anyway). A runtime's requests are answered without their payload.
+    static let unusedByHost = BodyKindSet(BodyKind.allCases.filter {
+        ![.empty, .error, .runtimeInfoResponse, .runtimeAbortResponse,
+          .runtimePingRequest, .runtimeShutdownRequest, .runtimeAbortRequest].contains($0)
+    })
+}

@@ -61,7 +61,8 @@ extension Connection {
         configuration: ConnectionConfiguration = ConnectionConfiguration(),
         logger: Logger
     ) throws -> Connection {
-        let channelHandler = ConnectionChannelHandler(writeTimeout: configuration.writeTimeout)
+        let channelHandler = ConnectionChannelHandler(
+            writeTimeout: configuration.writeTimeout, offLoopThreshold: configuration.offLoopDecodingThreshold)
         let connection = Connection(
             channel: channel,
             role: role,

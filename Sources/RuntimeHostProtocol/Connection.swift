@@ -32,6 +32,9 @@ public final class Connection: Sendable {
     private let io: NIOLoopBound<ConnectionChannelHandler>
     private let nextRequestID = Atomic<UInt64>(0)
     private let state = Mutex(State())
+    private let peerWarnings: PeerWarningLimiter
+    /// Bodies this connection validates but never builds (host role with `discardUnusedBodies`).
+    private let discarded: BodyKindSet
 
     /// Must run on `channel.eventLoop`; installs nothing (see the factories).
     init(
@@ -51,6 +54,8 @@ public final class Connection: Sendable {
         self.logger = logger
         self.taskExecutor = EventLoopTaskExecutor(channel.eventLoop)
         self.io = NIOLoopBound(channelHandler, eventLoop: channel.eventLoop)
+        self.peerWarnings = PeerWarningLimiter(burst: configuration.peerWarningBurst, window: configuration.peerWarningWindow)
+        self.discarded = role == .host && configuration.discardUnusedBodies ? .unusedByHost : .none
         channelHandler.connection = self
     }
 
@@ -314,12 +319,28 @@ public final class Connection: Sendable {
     // MARK: Internals: receiving (on the event loop)
 
     func received(_ payload: ByteBuffer) {
+        handle(Result { () throws(RHPError) in try decode(payload) })
+    }
+
+    /// Decodes one frame payload; pure, so it may run off the event loop (big frames do).
+    func decode(_ payload: ByteBuffer) throws(RHPError) -> Message {
+        try Message(payload: payload.readableBytesView, discarding: discarded)
+    }
+
+    /// A warning the peer can trigger at will: rate-limited per connection.
+    private func peerWarning(_ message: @autoclosure () -> Logger.Message) {
+        peerWarnings.warning(message(), logger: logger, eventLoop: channel.eventLoop)
+    }
+
+    /// Acts on one decoded frame (on the event loop, in arrival order).
+    func handle(_ result: Result<Message, RHPError>) {
         let message: Message
-        do {
-            message = try Message(payload: payload.readableBytesView)
-        } catch {
+        switch result {
+        case .success(let decoded):
+            message = decoded
+        case .failure(let error):
             if error.code == .unsupportedMessageType {
-                logger.warning("rhp: dropping malformed message: \(error.message)")
+                peerWarning("rhp: dropping malformed message: \(BoundedText.bounded(error.message))")
             } else {
                 fail(error)
             }
@@ -334,7 +355,7 @@ public final class Connection: Sendable {
 
     private func complete(_ id: UInt64, _ body: Body) {
         guard let call = state.withLock({ $0.pending.removeValue(forKey: id) }) else {
-            logger.warning("rhp: dropping response for unknown request id \(id) (\(body.kind))")
+            peerWarning("rhp: dropping response for unknown request id \(id) (\(body.kind))")
             return
         }
         if case .error(let payload) = body {
@@ -349,19 +370,28 @@ public final class Connection: Sendable {
             handshakeArrived(id, request)
             return
         }
-        let hold = state.withLock { state -> UInt64? in
-            if state.ready || state.closeReason != nil { return nil }
+        enum Hold { case none, held(UInt64), full }
+        let hold = state.withLock { state -> Hold in
+            if state.ready || state.closeReason != nil { return .none }
+            // A peer flooding requests before the handshake cannot grow the hold without bound.
+            if state.held.count >= Self.maximumHeldRequests { return .full }
             state.heldToken &+= 1
             state.held.append(HeldRequest(token: state.heldToken, id: id, body: body))
-            return state.heldToken
+            return .held(state.heldToken)
         }
-        if let token = hold {
+        if case .full = hold {
+            peerWarning("rhp: request \(id) (\(body.kind)) before ready with \(Self.maximumHeldRequests) already held; answering not ready")
+            respond(to: id, with: .error(.notReady))
+        } else if case .held(let token) = hold {
             logger.debug("rhp: holding request \(id) (\(body.kind)) until ready")
             channel.eventLoop.scheduleTask(in: TimeAmount(configuration.notReadyHold)) { self.expireHeld(token: token) }
         } else if closeReason == nil {
             spawnHandler(id, body)
         }
     }
+
+    /// Most requests held until the handshake completes; later ones are answered not ready at once.
+    static let maximumHeldRequests = 256
 
     private func spawnHandler(_ id: UInt64, _ request: Body) {
         if let response = handler.immediateResponse(to: request) {
@@ -389,7 +419,7 @@ public final class Connection: Sendable {
             return state.held.remove(at: index)
         }
         guard let request else { return }
-        logger.warning("rhp: request \(request.id) (\(request.body.kind)) still not ready after the hold; answering not ready")
+        peerWarning("rhp: request \(request.id) (\(request.body.kind)) still not ready after the hold; answering not ready")
         respond(to: request.id, with: .error(.notReady))
     }
 
@@ -417,7 +447,7 @@ public final class Connection: Sendable {
         }
         switch waiter {
         case .duplicate:
-            logger.warning("rhp: second RuntimeInfoRequest (id \(id)) refused")
+            peerWarning("rhp: second RuntimeInfoRequest (id \(id)) refused")
             respond(to: id, with: .error(ErrorPayload(module: "rhp/dispatcher", code: 1, message: "rhp: already initialized")))
         case .deliver(let continuation):
             continuation.resume(returning: .success((id, request)))
@@ -494,7 +524,7 @@ public final class Connection: Sendable {
         }
         guard let (calls, waiter) = taken else { return }
         switch reason {
-        case .failed: logger.warning("rhp: closing connection: \(reason)")
+        case .failed: logger.warning("rhp: closing connection: \(BoundedText.bounded("\(reason)"))")
         default: logger.debug("rhp: connection \(reason)")
         }
         let error = Self.closedError(reason)

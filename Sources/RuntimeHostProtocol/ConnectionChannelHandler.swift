@@ -1,3 +1,4 @@
+import Dispatch
 import SystemPackage
 import NIOCore
 
@@ -6,6 +7,10 @@ import NIOCore
 /// Writes are batched: the frames of one read burst or one event-loop tick go out with a single
 /// flush. Each flush carries a promise; a batch that the kernel has not taken within the write
 /// timeout (a peer that stopped reading) fails the connection.
+///
+/// Frames of at least ``ConnectionConfiguration/offLoopDecodingThreshold`` bytes are decoded on
+/// ``decodingQueue`` instead of the event loop: reading pauses (`autoRead` off), frames already
+/// split off wait in ``backlog``, and the results are handled on the loop in arrival order.
 final class ConnectionChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -21,9 +26,18 @@ final class ConnectionChannelHandler: ChannelInboundHandler, RemovableChannelHan
     private var flushScheduled = false
     private var unwrittenBatchDeadlines = CircularBuffer<NIODeadline>()
     private var writeTimerArmed = false
+    /// A big frame is being decoded off the loop; later frames wait in `backlog`.
+    private var decodingOffLoop = false
+    private var backlog = CircularBuffer<ByteBuffer>()
+    private let offLoopThreshold: Int
 
-    init(writeTimeout: Duration) {
+    /// One serial queue for every connection's big frames: one big decode at a time in the whole
+    /// process bounds both the CPU taken from the event loops and the memory of decoded frames.
+    static let decodingQueue = DispatchQueue(label: "rhp.frame-decoding", qos: .utility)
+
+    init(writeTimeout: Duration, offLoopThreshold: Int = ConnectionConfiguration().offLoopDecodingThreshold) {
         self.writeTimeout = TimeAmount(writeTimeout)
+        self.offLoopThreshold = offLoopThreshold
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -34,11 +48,49 @@ final class ConnectionChannelHandler: ChannelInboundHandler, RemovableChannelHan
         self.context = nil
         self.lastFrame = nil
         self.connection = nil
+        self.backlog.removeAll()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         inRead = true
-        connection?.received(unwrapInboundIn(data))
+        let payload = unwrapInboundIn(data)
+        if decodingOffLoop || !backlog.isEmpty {
+            backlog.append(payload)
+            return
+        }
+        deliver(payload, context: context)
+    }
+
+    /// Small frames: decoded and handled now. Big ones: decoded on `decodingQueue`, handled later.
+    private func deliver(_ payload: ByteBuffer, context: ChannelHandlerContext) {
+        guard let connection else { return }
+        guard payload.readableBytes >= offLoopThreshold else {
+            connection.received(payload)
+            return
+        }
+        decodingOffLoop = true
+        _ = try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: false)
+        let loop = context.eventLoop
+        let handler = NIOLoopBound(self, eventLoop: loop)
+        Self.decodingQueue.async {
+            let result = Result { () throws(RHPError) in try connection.decode(payload) }
+            loop.execute { handler.value.decodedOffLoop(result) }
+        }
+    }
+
+    /// Back on the loop: handles the big frame, then the frames that waited behind it.
+    private func decodedOffLoop(_ result: Result<Message, RHPError>) {
+        decodingOffLoop = false
+        guard let context, let connection else { return }
+        connection.handle(result)
+        while !decodingOffLoop, let next = backlog.popFirst() {
+            deliver(next, context: context)
+        }
+        flush()
+        if !decodingOffLoop {
+            _ = try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+            context.read()
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

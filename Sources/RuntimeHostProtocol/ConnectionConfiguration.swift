@@ -18,6 +18,19 @@ public struct ConnectionConfiguration: Sendable {
     /// How long peer requests that arrive before the handshake wait before `rhp: not ready`.
     public var notReadyHold: Duration = .seconds(5)
     public var handlerExecution: HandlerExecution = .globalExecutor
+    /// Host role only: bodies the host never reads (everything but `Empty`, `Error`,
+    /// `RuntimeInfoResponse`, `RuntimeAbortResponse` and the unit requests) are validated and
+    /// discarded without being built; the handler sees `.raw(kind, {})`. Off by default, so a
+    /// library host can still read every payload; the provisioner turns it on.
+    public var discardUnusedBodies = false
+    /// Frames at least this large are decoded off the event loop (on one shared decoding thread,
+    /// in arrival order per connection, reading paused meanwhile), so a huge frame from one peer
+    /// cannot delay the other connections on the loop.
+    public var offLoopDecodingThreshold = 256 * 1024
+    /// Peer-triggered warnings (unknown response ids, malformed messages, …) logged per
+    /// ``peerWarningWindow``; the rest are counted and reported in one "suppressed N" line.
+    public var peerWarningBurst = 20
+    public var peerWarningWindow: Duration = .seconds(10)
 
     public init() {}
 }

@@ -1,3 +1,4 @@
+import CBOR
 /// The payload of the `Error` body: `{code, module, message}`, each left out when empty.
 ///
 /// Also an `Error`: a ``Handler`` that throws one answers with exactly this payload.
@@ -33,5 +34,27 @@ public struct ErrorPayload: Error, Sendable, Hashable, Codable, CustomStringConv
         if code != 0 { try container.encode(code, forKey: AnyCodingKey("code")) }
         if !module.isEmpty { try container.encode(module, forKey: AnyCodingKey("module")) }
         if !message.isEmpty { try container.encode(message, forKey: AnyCodingKey("message")) }
+    }
+}
+
+/// An `Error` payload as a host reads it from an untrusted runtime: `module` and `message` are
+/// built only up to 4 KiB each (the rest validated, never built), the cut stated in the text.
+struct BoundedErrorPayload: Decodable {
+    var payload: ErrorPayload
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: AnyCodingKey.self)
+        try container.rejectUnknownKeys(["code", "module", "message"], in: "Error")
+        let empty = CBORTextPrefix.empty
+        let module = try container.decodeField(CBORTextPrefix.self, "module", default: empty)
+        let message = try container.decodeField(CBORTextPrefix.self, "message", default: empty)
+        payload = ErrorPayload(
+            module: Self.text(module),
+            code: try container.decodeField(UInt32.self, "code", default: 0),
+            message: Self.text(message))
+    }
+
+    private static func text(_ value: CBORTextPrefix) -> String {
+        value.isTruncated ? value.prefix + "… [\(value.totalBytes - value.prefix.utf8.count) bytes cut]" : value.prefix
     }
 }

@@ -79,8 +79,14 @@ extension Message {
     /// ``RHPError/Code/unsupportedMessageType`` for a valid message whose type is neither request
     /// nor response (a connection drops those and carries on).
     public init(payload: some Collection<UInt8>) throws(RHPError) {
+        try self.init(payload: payload, discarding: .none)
+    }
+
+    /// As ``init(payload:)``, but payloads of the kinds in `discarding` are only validated, never
+    /// built: their body is `.raw(kind, {})` (a host's bodies it never reads, RHP.md §12).
+    init(payload: some Collection<UInt8>, discarding: BodyKindSet) throws(RHPError) {
         let fast: Message?? = payload.withContiguousStorageIfAvailable { buffer in
-            try? MessageCodec.parse(UnsafeRawBufferPointer(buffer))
+            try? MessageCodec.parse(UnsafeRawBufferPointer(buffer), discarding: discarding)
         }
         let message: Message
         if let parsed = fast ?? nil {

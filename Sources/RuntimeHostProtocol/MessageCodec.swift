@@ -105,7 +105,10 @@ enum MessageCodec {
 
     /// Parses a canonical message, or returns nil when `bytes` is not in the canonical shape.
     /// Throws only for a payload that cannot be valid (the full decoder would reject it too).
-    static func parse(_ bytes: UnsafeRawBufferPointer) throws -> Message? {
+    ///
+    /// With `discarding`, payloads of the kinds it names are validated but not built (nor copied):
+    /// the body becomes `.raw(kind, {})`. The host uses this for bodies it never reads.
+    static func parse(_ bytes: UnsafeRawBufferPointer, discarding: BodyKindSet = .none) throws -> Message? {
         var reader = Reader(bytes: bytes)
         guard reader.take(0xa3), reader.take(idKey), let id = reader.canonicalUInt() else { return nil }
         guard reader.take(bodyKey), reader.take(0xa1), let nameLength = reader.canonicalTextLength(),
@@ -132,13 +135,23 @@ enum MessageCodec {
         guard payloadEnd > payloadStart else { return nil }
         let payload = UnsafeRawBufferPointer(rebasing: bytes[payloadStart..<payloadEnd])
         let body: Body
+        if discarding.contains(kind), !(payload.count == 1 && payload[0] == 0xa0) {
+            guard payload[0] >> 5 == 5 else { return nil }
+            try CBORDecoder(limits: payloadLimits).validate(payload)
+            return Message(id: id, messageType: MessageType(rawValue: typeValue), body: .raw(kind, CBORRawItem(bytes: unitPayload)))
+        }
         switch kind {
         case .empty, .runtimePingRequest, .runtimeShutdownRequest, .runtimeAbortRequest, .runtimeAbortResponse:
             guard payload.count == 1, payload[0] == 0xa0 else { return nil }
             body = unit(kind)
         case .error:
             let decoder = CBORDecoder(limits: payloadLimits)
-            body = .error(try decoder.decode(ErrorPayload.self, from: payload))
+            if discarding == .none {
+                body = .error(try decoder.decode(ErrorPayload.self, from: payload))
+            } else {
+                // A host reading an untrusted runtime builds at most 4 KiB of its error text.
+                body = .error(try decoder.decode(BoundedErrorPayload.self, from: payload).payload)
+            }
         case .runtimeInfoRequest:
             body = .runtimeInfoRequest(try CBORDecoder(limits: payloadLimits).decode(RuntimeInfoRequest.self, from: payload))
         case .runtimeInfoResponse:

@@ -74,7 +74,9 @@ public struct RHPError: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// The error a call fails with when the peer answers with an `Error` body.
     public static func remote(_ payload: ErrorPayload) -> RHPError {
-        RHPError(.remote, "rhp: peer error: \(payload)", remote: payload)
+        // The peer's text is untrusted: the message (what logs and status show) is bounded; the
+        // payload itself stays available to the caller in `remote`.
+        RHPError(.remote, "rhp: peer error: \(BoundedText.bounded(payload.description))", remote: payload)
     }
 
     public var description: String {

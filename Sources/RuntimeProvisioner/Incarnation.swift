@@ -73,7 +73,7 @@ struct Incarnation: Sendable {
                     sandboxed: sandboxed,
                     owner: reservedHostID.map { (uid: $0, gid: $0) },
                     handler: spec.handler,
-                    connectionConfiguration: ConnectionConfiguration(),
+                    connectionConfiguration: Self.connectionConfiguration,
                     logger: runtime.logger
                 ))
             var sandboxSpec = try configuration.sandboxSpecBuilder(
@@ -207,6 +207,14 @@ struct Incarnation: Sendable {
         ]
     }
 
+    /// The provisioner is the host and the runtime untrusted: bodies the host never reads are
+    /// validated and discarded without being built (RHP ``ConnectionConfiguration/discardUnusedBodies``).
+    static let connectionConfiguration: ConnectionConfiguration = {
+        var configuration = ConnectionConfiguration()
+        configuration.discardUnusedBodies = true
+        return configuration
+    }()
+
     /// Re-logs the runtime's stdout and stderr until the pipes close (the process exits).
     ///
     /// A line longer than ``RuntimeLogWrapper/maximumLineLength`` is logged cut, with a warning; the rest of
@@ -218,13 +226,20 @@ struct Incarnation: Sendable {
             for (output, stream) in streams {
                 guard let output else { continue }
                 Task {
-                    // Cut lines are passed on in parts (marked incomplete), never dropped.
-                    for await line in output.lines() { sink.line(line.bytes, stream: stream, complete: !line.isPartial) }
+                    // Cut lines are passed on in parts (marked incomplete), never dropped. Over the
+                    // sink's budget the pump waits without reading: the runtime blocks in write().
+                    for await line in output.lines() {
+                        while let delay = sink.readDelay() {
+                            do { try await Task.sleep(for: delay) } catch { break }
+                        }
+                        sink.line(line.bytes, stream: stream, complete: !line.isPartial)
+                    }
                     sink.finish(stream: stream)
                 }
             }
             return
         }
+        let budget = OutputBudget(runtime.environment.configuration.outputBudget)
         for (output, stream) in streams {
             guard let output else { continue }
             Task {
@@ -236,7 +251,21 @@ struct Incarnation: Sendable {
                     makeLogger: runtime.environment.configuration.makeRuntimeLogger
                 )
                 var continuingCutLine = false
+                var lastNotice = ContinuousClock.now
                 for await line in output.lines(maximumLength: RuntimeLogWrapper.maximumLineLength) {
+                    // Over budget: wait without reading (the runtime blocks in write), say so once a second.
+                    while let delay = budget.take() {
+                        do { try await Task.sleep(for: delay) } catch { break }
+                    }
+                    if ContinuousClock.now - lastNotice >= .seconds(1) {
+                        lastNotice = .now
+                        let waits = budget.takeWaits()
+                        if waits > 0 {
+                            runtime.logger.warning("runtime output throttled", metadata: [
+                                "pauses": "\(waits)", "lines_per_second": "\(budget.limit.linesPerSecond)", "burst": "\(budget.limit.burst)",
+                            ])
+                        }
+                    }
                     if !continuingCutLine { wrapper.log(line: line.bytes, truncated: line.isPartial) }
                     continuingCutLine = line.isPartial
                 }

@@ -76,6 +76,9 @@ public struct ProvisionerConfiguration: Sendable {
     /// When set, a runtime's output lines go to the sink it returns for (runtime id, runtime name) instead
     /// of ``makeRuntimeLogger`` (sandboxd: one journal entry per line). Called once per process.
     public var makeOutputSink: (@Sendable (_ runtimeID: String, _ runtimeName: String) -> any RuntimeOutputSink)?
+    /// Output budget per runtime on the ``makeRuntimeLogger`` path (a sink has its own, see
+    /// ``RuntimeOutputSink/readDelay()``): beyond it the runtime's pipes are not read.
+    public var outputBudget: OutputBudget.Limit = .default
     /// Observes every supervision step with its facts (see ``SupervisionNotice``); must not block.
     public var supervisionObserver: @Sendable (Runtime, SupervisionNotice) -> Void = { _, _ in }
     /// Creates the connector for one start attempt; the default is ``UnixSocketConnector``.

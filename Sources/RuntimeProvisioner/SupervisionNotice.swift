@@ -33,4 +33,12 @@ public protocol RuntimeOutputSink: Sendable {
     func line(_ bytes: [UInt8], stream: RuntimeLogWrapper.Stream, complete: Bool)
     /// One process's output stream ended.
     func finish(stream: RuntimeLogWrapper.Stream)
+    /// Backpressure: nil when the next line may be passed on now, otherwise how long the pump waits
+    /// (not reading the pipe, so the runtime blocks in `write`) before asking again.
+    func readDelay() -> Duration?
+}
+
+extension RuntimeOutputSink {
+    /// No budget: never wait.
+    public func readDelay() -> Duration? { nil }
 }

@@ -124,13 +124,13 @@ struct Supervisor {
             logger.error("runtime process has terminated unexpectedly", metadata: ["exit": "\(status)"])
             await endIncarnation(incarnation, kill: false, reason: "runtime exited: \(status)")
         case .connectionClosed(let generation, let reason) where generation == incarnation.generation:
-            logger.warning("runtime connection closed, killing runtime", metadata: ["reason": "\(reason)"])
+            logger.warning("runtime connection closed, killing runtime", metadata: ["reason": "\(BoundedText.bounded("\(reason)"))"])
             incarnation.process.kill()
         case .watchdogTick(let generation) where generation == incarnation.generation:
             do {
                 try await incarnation.connection.ping(timeout: timings.watchdogTimeout)
             } catch {
-                logger.warning("watchdog ping failed, terminating runtime", metadata: ["error": "\(error)"])
+                logger.warning("watchdog ping failed, terminating runtime", metadata: ["error": "\(Self.describe(error))"])
                 notify(.watchdogKill(pid: incarnation.runtimePID, error: Self.describe(error)))
                 incarnation.process.kill()
             }
@@ -233,11 +233,13 @@ struct Supervisor {
         runtime.environment.configuration.supervisionObserver(runtime, notice)
     }
 
+    /// The text status, events and logs show for `error`, bounded (it may carry the runtime's words).
     static func describe(_ error: any Error) -> String {
-        switch error {
+        let text = switch error {
         case let error as ProvisionerError: error.description
         case let error as RHPError: error.description
         default: String(describing: error)
         }
+        return BoundedText.bounded(text, limit: BoundedText.runtimeLimit + 512)
     }
 }

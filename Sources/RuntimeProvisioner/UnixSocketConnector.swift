@@ -33,13 +33,19 @@ public final class UnixSocketConnector: Connector {
         let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         let accepted = eventLoop.makePromise(of: Connection.self)
         let claimed = AtomicFlag()
+        let refusals = AtomicCounter()
         let listener: any Channel
         do {
             listener = try await ServerBootstrap(group: eventLoop)
                 .serverChannelOption(ChannelOptions.backlog, value: 4)
                 .childChannelInitializer { channel in
                     guard claimed.claim() else {
-                        context.logger.warning("second connection to host.sock refused")
+                        // The runtime can connect in a loop: one warning, the rest at debug level.
+                        if refusals.next() == 0 {
+                            context.logger.warning("second connection to host.sock refused (further refusals are logged at debug level)")
+                        } else {
+                            context.logger.debug("another connection to host.sock refused")
+                        }
                         return channel.close()
                     }
                     return channel.eventLoop.makeCompletedFuture {
@@ -125,6 +131,14 @@ public final class UnixSocketConnector: Connector {
 }
 
 /// A Sendable boolean shared with event-loop callbacks.
+/// A counter shared by escaping closures (`Atomic` itself cannot be captured).
+final class AtomicCounter: Sendable {
+    private let value = Atomic<Int>(0)
+
+    /// The value before this call's increment.
+    func next() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
+}
+
 final class AtomicFlag: Sendable {
     private let value = Atomic<Bool>(false)
 

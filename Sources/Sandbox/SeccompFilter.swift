@@ -12,7 +12,10 @@ import Musl
 /// than the seed where the seed is broken: `clone` is allowed only when none of the namespace
 /// flags in ``cloneNamespaceFlags`` is set (the seed swapped libseccomp's masked-equal operands,
 /// making its rule a no-op, and missed `CLONE_NEWCGROUP`); `clone3` fails with `ENOSYS` so libc
-/// falls back to `clone`; a foreign architecture kills the process. Compiled by libseccomp as a
+/// falls back to `clone`; a foreign architecture kills the process; `socket` and `socketpair` are
+/// filtered by address family as systemd's `RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+/// AF_NETLINK` does (`AF_NETLINK` only with `NETLINK_ROUTE`; every other family `EAFNOSUPPORT`),
+/// with or without a network namespace — vsock, for one, is not isolated by it. Compiled by libseccomp as a
 /// binary tree (`SCMP_FLTATR_CTL_OPTIMIZE` = 2).
 public struct SeccompFilter: Sendable, Hashable {
     /// `struct sock_filter` instructions, host byte order, 8 bytes each.

@@ -91,4 +91,8 @@ struct ForwardingOutputSink: RuntimeOutputSink {
     func finish(stream: RuntimeLogWrapper.Stream) {
         forwarder.flushDropped()
     }
+
+    func readDelay() -> Duration? {
+        forwarder.readDelay()
+    }
 }

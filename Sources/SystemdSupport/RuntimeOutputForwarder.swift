@@ -16,6 +16,12 @@ import Synchronization
 /// (`MESSAGE_ID` ``droppedMessageID``, `SANDBOX_DROPPED_LINES=N`): one a second at most, however long a
 /// flood lasts.
 ///
+/// Backpressure (issue #11): the provisioner's pump asks ``readDelay()`` before each line and, while the
+/// budget is spent, stops reading the pipe, so a flooding runtime blocks in `write` instead of costing
+/// the daemon CPU to read and drop its lines. Each such pause is counted; once the first is
+/// ``RateLimit/reportInterval`` old, the next forwarded line (or ``flushDropped()``) first writes one
+/// "output throttled" entry (`MESSAGE_ID` ``throttledMessageID``, `SANDBOX_THROTTLED_WAITS=N`).
+///
 /// The provisioner's log pump calls ``forward(line:stream:complete:)`` per line; stdout and stderr pumps
 /// may call it concurrently and share the runtime's rate limit.
 public final class RuntimeOutputForwarder: Sendable {
@@ -40,19 +46,25 @@ public final class RuntimeOutputForwarder: Sendable {
             self.reportInterval = reportInterval
         }
 
-        /// 1000 lines/s with bursts of 5000.
-        public static let `default` = RateLimit(linesPerSecond: 1000, burst: 5000)
+        /// 200 lines/s with bursts of 2000: at most 8000 lines per journald window (30 s), below
+        /// journald's per-unit default of 10000 and far below the unit's `LogRateLimitBurst=`, so one
+        /// flooding runtime cannot get other runtimes' or the daemon's entries suppressed.
+        public static let `default` = RateLimit(linesPerSecond: 200, burst: 2000)
     }
 
     /// Longest `MESSAGE` of one entry: 16 KiB.
     public static let maximumEntryLength = 16 * 1024
     /// `MESSAGE_ID` of the "dropped N lines" entry (explained in the catalog).
     public static let droppedMessageID = "052e8d29c7bc4bca9f07bf2794ba96de"
+    /// `MESSAGE_ID` of the "output throttled" entry (explained in the catalog).
+    public static let throttledMessageID = "7d4b0e2f63a84c1f9b2a6c3e5f718d40"
 
     private struct State: Sendable {
         var bucket: TokenBucket
         var dropped = 0
         var droppingSince: ContinuousClock.Instant?
+        var throttledWaits = 0
+        var throttlingSince: ContinuousClock.Instant?
         var pid: Int32?
     }
 
@@ -93,6 +105,18 @@ public final class RuntimeOutputForwarder: Sendable {
         state.withLock { $0.pid = pid }
     }
 
+    /// Backpressure: nil when the next line may be forwarded now; otherwise how long the pump should
+    /// wait, not reading the runtime's pipe, before asking again (a tenth of a second's budget at once).
+    public func readDelay() -> Duration? {
+        state.withLock { state in
+            let now = clock()
+            guard let delay = state.bucket.delay(batch: Int(rateLimit.linesPerSecond / 10), now: now) else { return nil }
+            state.throttledWaits += 1
+            if state.throttlingSince == nil { state.throttlingSince = now }
+            return delay
+        }
+    }
+
     /// Forwards one line (without its newline).
     ///
     /// - Parameter complete: false when the pump cut the line itself and more of it follows in the next
@@ -108,6 +132,7 @@ public final class RuntimeOutputForwarder: Sendable {
                 return
             }
             if let since = state.droppingSince, now - since >= rateLimit.reportInterval { emitDropped(&state) }
+            if let since = state.throttlingSince, now - since >= rateLimit.reportInterval { emitThrottled(&state) }
             let oasis = parts.count == 1 ? OutputLevel.oasisFields(bytes) : nil
             // A JSON object without a known level is info, as upstream logs it; any other line is a warning.
             let priority = oasis.map { $0.level ?? .info } ?? stream.defaultPriority
@@ -124,7 +149,26 @@ public final class RuntimeOutputForwarder: Sendable {
 
     /// Writes the pending "dropped N lines" entry now, if lines were dropped (call when the output ends).
     public func flushDropped() {
-        state.withLock { emitDropped(&$0) }
+        state.withLock {
+            emitDropped(&$0)
+            emitThrottled(&$0)
+        }
+    }
+
+    private func emitThrottled(_ state: inout State) {
+        guard state.throttledWaits > 0 else { return }
+        var fields = JournalFields()
+        fields.append("MESSAGE", "Runtime \(runtime.name): output throttled, reading paused \(state.throttledWaits) times "
+            + "(rate limit \(Self.formatted(rateLimit.linesPerSecond)) lines/s, burst \(rateLimit.burst)); the runtime waited in write.")
+        fields.append("MESSAGE_ID", Self.throttledMessageID)
+        fields.append("PRIORITY", JournalPriority.warning.field)
+        fields.append("SYSLOG_IDENTIFIER", "sandboxd")
+        fields.append("SANDBOX_RUNTIME_ID", runtime.id)
+        fields.append("SANDBOX_RUNTIME_NAME", runtime.name)
+        fields.append("SANDBOX_THROTTLED_WAITS", String(state.throttledWaits))
+        state.throttledWaits = 0
+        state.throttlingSince = nil
+        send(fields)
     }
 
     private func emitDropped(_ state: inout State) {

@@ -20,8 +20,15 @@ struct BenchDaemon: ParsableCommand {
     @Option(help: "Backend for the burst and idle phases.") var burstSandbox = "namespaces"
     @Option(help: "Idle runtimes for the CPU phase.") var idle = 100
     @Option(help: "CPU measurement window in seconds.") var window = 60
+    @Option(help: "Run issue #11's hostile-runtime attacks with this runtime binary instead (make bench-hostile).")
+    var hostile: String?
+    @Option(help: "Seconds per hostile-bench window.") var hostileWindow = 10
 
     func run() throws {
+        if let hostile {
+            try HostileBench(bin: bin, hostileRuntime: hostile, window: hostileWindow).run()
+            return
+        }
         let directory = "/tmp/sbd-bench-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }

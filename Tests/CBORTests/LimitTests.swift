@@ -121,3 +121,22 @@ struct LimitTests {
         #expect(try CBORDecoder().decode([Int].self, from: ArraySlice([0xff] + wire).dropFirst()) == [1, 2, 3])
     }
 }
+
+/// Hostile shapes (issue #11): nothing is reserved beyond what the input holds.
+@Suite struct HostileShapeTests {
+    struct Small: Decodable, Equatable { var a: UInt64 }
+
+    @Test("a struct inside a map of 200,000 unknown keys decodes by scanning, without an index")
+    func hugeMapOfUnknownKeys() throws {
+        var entries: [String: CBORValue] = ["a": .unsigned(1)]
+        for index in 0..<200_000 { entries["k\(index)"] = .null }
+        let bytes = try CBOREncoder().encode(CBORValue.map(entries))
+        #expect(try CBORDecoder().decode(Small.self, from: bytes) == Small(a: 1))
+    }
+
+    @Test("an array claiming 10M elements with 3 bytes behind it is refused before any allocation")
+    func claimedCountWithoutBytes() {
+        let bytes: [UInt8] = [0x9a, 0x00, 0x98, 0x96, 0x80, 0x01, 0x02, 0x03]
+        #expect(throws: CBORDecodingError.self) { try CBORDecoder().decode(CBORValue.self, from: bytes) }
+    }
+}

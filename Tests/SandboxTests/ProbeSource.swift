@@ -159,6 +159,23 @@ int main(int argc, char **argv) {
     if (s >= 0 && ioctl(s, SIOCGIFFLAGS, &req) == 0) printf("lo_up=%d\n", (req.ifr_flags & IFF_UP) ? 1 : 0);
     else printf("lo_up=!%d\n", errno);
     if (s >= 0) close(s);
+    /* Address families through socket() and socketpair() (the seccomp family filter). */
+    struct { const char *name; int family, type, protocol; } families[] = {
+        {"unix", AF_UNIX, SOCK_STREAM, 0}, {"inet", AF_INET, SOCK_DGRAM, 0},
+        {"netlink_route", AF_NETLINK, SOCK_RAW, 0}, {"netlink_audit", AF_NETLINK, SOCK_RAW, 9},
+        {"vsock", 40, SOCK_STREAM, 0}, {"packet", AF_PACKET, SOCK_RAW, 0}, {"alg", 38, SOCK_SEQPACKET, 0},
+        {"bluetooth", 31, SOCK_STREAM, 0}, {"family200", 200, SOCK_STREAM, 0},
+    };
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+        int fd = socket(families[i].family, families[i].type | SOCK_CLOEXEC, families[i].protocol);
+        printf("socket.%s=%s\n", families[i].name, err(fd));
+        if (fd >= 0) close(fd);
+    }
+    int pair[2];
+    int pair_rc = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair);
+    printf("socketpair.unix=%s\n", err(pair_rc));
+    if (pair_rc == 0) { close(pair[0]); close(pair[1]); }
+    printf("socketpair.vsock=%s\n", err(socketpair(40, SOCK_STREAM, 0, pair)));
 
     list_dir("root", "/");
     list_dir("dev", "/dev");

@@ -114,3 +114,44 @@ struct OutputForwarderTests {
         #expect(journal.entries.map { $0["SANDBOX_RUNTIME_PID"] } == ["1234", nil])
     }
 }
+
+@Suite("Runtime output backpressure")
+struct OutputBackpressureTests {
+    let runtime = RuntimeIdentity(id: "r-2", name: "flood", pid: 7)
+
+    @Test("over budget the pump is told to wait (not read), and one throttled entry reports it")
+    func readDelayAndThrottledEntry() throws {
+        let journal = RecordingJournal()
+        let clock = ManualClock()
+        let limit = RuntimeOutputForwarder.RateLimit(linesPerSecond: 100, burst: 5)
+        let forwarder = RuntimeOutputForwarder(runtime: runtime, sink: journal, rateLimit: limit, clock: { clock.now }, onError: { _ in })
+        for index in 0..<5 {
+            #expect(forwarder.readDelay() == nil)
+            forwarder.forward(line: Array("line \(index)".utf8), stream: .stdout)
+        }
+        // Budget spent: the pump must wait (a batch of a tenth of a second: 10 lines at 100/s, capped at the burst).
+        let delay = try #require(forwarder.readDelay())
+        #expect(delay > .zero && delay <= .milliseconds(50))
+        #expect(forwarder.readDelay() != nil, "still no token without time passing")
+        clock.advance(.milliseconds(20))
+        #expect(forwarder.readDelay() == nil)
+        forwarder.forward(line: Array("after".utf8), stream: .stdout)
+        // Nothing was dropped: every line the pump passed on is there, and no dropped entry.
+        #expect(journal.entries.filter { $0["SANDBOX_STREAM"] == "stdout" }.count == 6)
+        #expect(journal.entries.allSatisfy { $0["MESSAGE_ID"] != RuntimeOutputForwarder.droppedMessageID })
+        // A second later the next line first writes the throttled entry.
+        clock.advance(.seconds(1))
+        forwarder.forward(line: Array("later".utf8), stream: .stdout)
+        let throttled = journal.entries.filter { $0["MESSAGE_ID"] == RuntimeOutputForwarder.throttledMessageID }
+        #expect(throttled.count == 1)
+        #expect(throttled.first?["SANDBOX_THROTTLED_WAITS"] == "2")
+        #expect(throttled.first?["MESSAGE"]?.contains("output throttled") == true)
+    }
+
+    @Test("the default budget stays below journald's per-unit default over its 30 s window")
+    func defaultBudgetFitsJournald() {
+        let limit = RuntimeOutputForwarder.RateLimit.default
+        let perWindow = Double(limit.burst) + limit.linesPerSecond * 30
+        #expect(perWindow < 10_000, "one runtime may log \(perWindow) lines per 30 s")
+    }
+}

@@ -44,6 +44,9 @@ extension SystemdIntegrationTests {
             let booted = try await system.waitFor("sandboxd.socket", ["ActiveState"]) { $0["ActiveState"] == "active" }
             try #require(booted != nil, "sandboxd.socket never became active")
             #expect(try await system.show("sandboxd.service", ["ActiveState"])["ActiveState"] == "inactive")
+            // journald's per-unit budget leaves room for many runtimes at their own output budget (#11).
+            let rateLimit = try await system.show("sandboxd.service", ["LogRateLimitBurst", "LogRateLimitIntervalUSec"])
+            #expect(rateLimit["LogRateLimitBurst"] == "100000" && rateLimit["LogRateLimitIntervalUSec"] == "30s", "\(rateLimit)")
             var socketInfo = stat()
             #expect(stat(system.socketPath, &socketInfo) == 0)
             #expect(socketInfo.st_mode & 0o777 == 0o660)

@@ -21,6 +21,45 @@ public enum ProductBinaries {
     public static var exampleRuntime: String? { path(of: "example-runtime") }
 }
 
+/// `bench/hostile-runtime.c`, the misbehaving runtime of issue #11, compiled once per test process
+/// (static, so it runs in any sandbox) into the products directory.
+public enum HostileRuntime {
+    public static let built: Result<String, HostileRuntimeUnavailable> = {
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("bench/hostile-runtime.c").path
+        guard FileManager.default.fileExists(atPath: source) else {
+            return .failure(HostileRuntimeUnavailable(reason: "no \(source)"))
+        }
+        let output = ProductBinaries.directory.appendingPathComponent("hostile-runtime-test").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/cc")
+        process.arguments = ["-O2", "-static", "-pthread", "-o", output, source]
+        do {
+            try process.run()
+            process.waitUntilExit()
+        } catch {
+            return .failure(HostileRuntimeUnavailable(reason: "cannot run cc: \(error)"))
+        }
+        guard process.terminationStatus == 0 else {
+            return .failure(HostileRuntimeUnavailable(reason: "cc failed on \(source) (static glibc: apt-get install libc6-dev)"))
+        }
+        return .success(output)
+    }()
+
+    public static var available: Bool { (try? built.get()) != nil }
+
+    public static var unavailableReason: String {
+        switch built {
+        case .success: ""
+        case .failure(let error): "SKIPPED: hostile runtime unavailable: \(error.reason)"
+        }
+    }
+}
+
+public struct HostileRuntimeUnavailable: Error, Sendable {
+    public let reason: String
+}
+
 /// Facts about the test environment that decide whether a test can run.
 public enum TestEnvironment {
     public static var isRoot: Bool { getuid() == 0 }

@@ -77,10 +77,12 @@ public struct HostSettings: Sendable, Hashable {
 
 /// Runtime output forwarded to the journal.
 public struct JournalSettings: Sendable, Hashable {
-    /// Sustained lines per second per runtime.
-    public var outputLinesPerSecond = 1000
+    /// Sustained lines per second per runtime; beyond it the runtime's pipe is not read (backpressure).
+    /// 200/s + 2000 burst is at most 8000 lines per journald window of 30 s (see `LogRateLimitBurst=`
+    /// in sandboxd.service).
+    public var outputLinesPerSecond = 200
     /// Lines a runtime may write in a burst above the sustained rate.
-    public var outputBurst = 5000
+    public var outputBurst = 2000
 
     public init() {}
 }

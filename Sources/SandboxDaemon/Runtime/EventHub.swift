@@ -3,9 +3,13 @@ import Synchronization
 
 /// Fans runtime events out to every API subscriber and keeps a bounded history of recent ones.
 ///
+/// The history is bounded in count and in bytes (each event's estimated JSON size), so events
+/// carrying long runtime-supplied text cannot make `GET /v1/events` answers large.
+///
 /// Each subscriber gets its own `AsyncStream` (buffering 1024 events, so one slow reader never blocks the
 /// registry). Events that do not fit are counted, and the subscriber gets one `dropped` record with the
-/// count (where the gap is, as soon as there is room again) instead of losing them silently. ``finish()`` ends every stream: that is how event connections end cleanly at
+/// count (where the gap is, as soon as there is room again) instead of losing them silently.
+/// ``finish()`` ends every stream: that is how event connections end cleanly at
 /// shutdown. Thread-safe through a `Mutex`.
 public final class EventHub: Sendable {
     private struct Subscriber {
@@ -23,16 +27,34 @@ public final class EventHub: Sendable {
         var subscribers: [UInt64: Subscriber] = [:]
         var nextID: UInt64 = 0
         var history: [EventDocument] = []
+        var historyBytes = 0
         var finished = false
     }
 
     private let state = Mutex(State())
     private let historyLimit: Int
     private let bufferLimit: Int
+    private let historyByteLimit: Int
 
-    public init(historyLimit: Int = 1000, bufferLimit: Int = 1024) {
+    /// - Parameters:
+    ///   - historyLimit: most events kept for `GET /v1/events?follow=false`.
+    ///   - historyByteLimit: most bytes (estimated JSON size) those events may take together.
+    ///   - bufferLimit: most events buffered per subscriber before it gets a `dropped` record.
+    public init(historyLimit: Int = 1000, historyByteLimit: Int = 1 << 20, bufferLimit: Int = 1024) {
         self.historyLimit = historyLimit
+        self.historyByteLimit = historyByteLimit
         self.bufferLimit = max(1, bufferLimit)
+    }
+
+    /// An upper estimate of the event's JSON size (fixed fields plus its strings).
+    static func estimatedSize(_ event: EventDocument) -> Int {
+        var size = 96 + event.runtime.utf8.count
+        switch event.kind {
+        case .failedToStart(let error): size += error.utf8.count
+        case .stopped(let exit): size += exit?.utf8.count ?? 0
+        case .started, .updated, .configUpdated, .dropped: size += 32
+        }
+        return size
     }
 
     /// Delivers one event to every subscriber and records it.
@@ -40,7 +62,16 @@ public final class EventHub: Sendable {
         let continuations = state.withLock { state -> [Subscriber] in
             guard !state.finished else { return [] }
             state.history.append(event)
-            if state.history.count > historyLimit { state.history.removeFirst(state.history.count - historyLimit) }
+            state.historyBytes += Self.estimatedSize(event)
+            var drop = max(0, state.history.count - historyLimit)
+            var bytes = state.historyBytes
+            for index in 0..<drop { bytes -= Self.estimatedSize(state.history[index]) }
+            while bytes > historyByteLimit, drop < state.history.count - 1 {
+                bytes -= Self.estimatedSize(state.history[drop])
+                drop += 1
+            }
+            if drop > 0 { state.history.removeFirst(drop) }
+            state.historyBytes = bytes
             return state.subscribers.values.filter { $0.runtime == nil || $0.runtime == event.runtime }
         }
         for subscriber in continuations {
