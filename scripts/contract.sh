@@ -16,9 +16,6 @@ fi
 WORK=$(mktemp -d /tmp/sandboxd-contract-XXXXXX)
 chmod 0711 "$WORK"
 SOCK="$WORK/s.sock"
-# The spec's examples name the example runtime and a bind source; give them real files.
-mkdir -p "$WORK/bin"
-cp "$BIN/example-runtime" "$WORK/bin/example-runtime"
 cat >"$WORK/sandboxd.yaml" <<YAML
 socket: {path: $SOCK}
 state_directory: $WORK/state
@@ -44,9 +41,12 @@ for _ in $(seq 100); do
 done
 
 status=0
-"$VENV/bin/st" run docs/openapi.yaml --url "http://127.0.0.1:$PORT" --checks all \
+PYTHONPATH="$PWD/scripts${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=contract_hooks \
+    "$VENV/bin/st" --config-file scripts/schemathesis.toml run docs/openapi.yaml --url "http://127.0.0.1:$PORT" --checks all \
     --max-time "${CONTRACT_SECONDS:-120}" --max-examples "${CONTRACT_EXAMPLES:-50}" \
-    --request-timeout 20 --workers 1 --no-color --seed "${CONTRACT_SEED:-1}" "$@" || status=$?
+    --request-timeout 20 --workers 1 --no-color --seed "${CONTRACT_SEED:-1}" "$@" 2>&1 | tee "$WORK/st.log" || status=$?
+# The summary's last line names failures and errors; count them even if st's exit status does not.
+if tail -3 "$WORK/st.log" | grep -qE '[0-9]+ (failure|error)'; then status=1; fi
 if [ $status -ne 0 ]; then
     echo "--- daemon log (last 30 lines)"; tail -30 "$WORK/daemon.log"
 fi

@@ -105,6 +105,16 @@ struct HostileClientTests {
         #expect(access(layout.secret + "/present", R_OK) == 0)
     }
 
+    @Test("paths are checked as bytes: a combining mark cannot hide a separator or a '..' component")
+    func pathsAsBytes() async throws {
+        let hidden = Self.bind("/etc/hostname").replacingOccurrences(of: #""target":"/x""#, with: #""target":"/a/../\u0301b""#)
+        #expect(await validate(hidden, as: nil).error?.field == "binds[0].target")
+        let joined = Specs.json(name: "e", executable: "/\u{1F3FB}missing")
+        let error = await validate(joined, as: nil).error
+        #expect(error?.field == "executable")
+        #expect(error?.message.contains("does not exist") == true, "\(String(describing: error))")
+    }
+
     // MARK: - Connection caps (attack 6)
 
     func limits(total: Int = 10, reserved: Int = 3, perUID: Int = 4, streams: Int = 2, streamsPerUID: Int = 1) -> APILimits {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import RuntimeHostProtocol
 public import Sandbox
 
 /// Turns an untrusted JSON document into a ``RuntimeSpecification`` or a ``DaemonError`` naming the field.
@@ -99,6 +100,9 @@ public struct SpecValidator: Sendable {
         let id = try requiredString(object, "id").lowercased()
         guard id.utf8.count == 64, id.utf8.allSatisfy(\.isASCIIHexDigit) else {
             throw .invalid("id", "must be 64 hexadecimal characters (the runtime's 32-byte namespace)")
+        }
+        guard (try? Namespace(hex: id)) != nil else {
+            throw .invalid("id", "reserved flag bits set: of the first 8 bytes only 0x80 and 0x40 of byte 0 may be set")
         }
 
         let executable = try requiredString(object, "executable")
@@ -244,7 +248,8 @@ public struct SpecValidator: Sendable {
     }
 
     private func checkAbsolutePath(_ path: String, field: String) throws(DaemonError) {
-        guard path.hasPrefix("/") else { throw .invalid(field, "must be an absolute path, got \"\(path)\"") }
+        // Bytes, not Characters: "/" followed by a combining mark is one grapheme, and must still count.
+        guard path.utf8.first == UInt8(ascii: "/") else { throw .invalid(field, "must be an absolute path, got \"\(path)\"") }
         guard !path.utf8.contains(0) else { throw .invalid(field, "must not contain NUL bytes") }
         // Characters (Unicode scalars), as the document's maxLength counts them; 1023 of them stay within
         // PATH_MAX (4096 bytes with the NUL) in any UTF-8.
@@ -255,9 +260,12 @@ public struct SpecValidator: Sendable {
 
     private func checkSandboxTarget(_ path: String, field: String) throws(DaemonError) {
         try checkAbsolutePath(path, field: field)
-        let components = path.split(separator: "/")
+        // Split the UTF-8 bytes as the kernel does: a Character-wise split would hide a "/" that a
+        // following combining mark joins into one grapheme (and with it a ".." component).
+        let components = Array(path.utf8).split(separator: UInt8(ascii: "/"))
         guard !components.isEmpty else { throw .invalid(field, "must not be the sandbox root") }
-        guard !components.contains(where: { $0 == ".." || $0 == "." }) else {
+        let dot = UInt8(ascii: ".")
+        guard !components.contains(where: { $0.elementsEqual([dot]) || $0.elementsEqual([dot, dot]) }) else {
             throw .invalid(field, "must not contain '.' or '..' components")
         }
     }
