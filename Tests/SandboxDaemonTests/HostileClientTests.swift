@@ -136,22 +136,26 @@ struct HostileClientTests {
             channels.append(channel)
             return tracker.admit(channel, uid: uid)
         }
+        // Peers outside the group take no slot while they wait for their 403.
+        let strangers = (0..<20).map { _ in EmbeddedChannel() }
+        for channel in strangers { #expect(tracker.admit(channel, uid: 4000, forbidden: true) == .forbidden) }
+        #expect(tracker.refusedCount == 20)
         // uid 1000 floods: 4 get in, the rest are refused per uid (a refused connection is closed at once).
         for _ in 0..<4 { #expect(admit(1000) == nil) }
         for _ in 0..<10 {
             #expect(admit(1000) == .perUID)
             _ = try channels.removeLast().finish()
         }
-        #expect(tracker.count == 4)
+        #expect(tracker.count == 24)
         // Other members fill the shared slots (10 - 3 reserved = 7).
         for uid: UInt32 in 1001...1003 { #expect(admit(uid) == nil) }
         #expect(admit(1004) == .total)
         // Root still gets in, up to the total (members' refused connections take no slot).
         for _ in 0..<3 { #expect(admit(0) == nil) }
         #expect(admit(0) == .total)
-        #expect(tracker.refusedCount == 2)
-        for channel in channels { _ = try? channel.finish() }
-        #expect(tracker.count == 0)
+        #expect(tracker.refusedCount == 22)
+        for channel in channels + strangers { _ = try? channel.finish() }
+        #expect(tracker.count == 0 && tracker.refusedCount == 0)
     }
 
     @Test("events streams have their own caps, root is exempt")

@@ -30,7 +30,7 @@ final class ConnectionTracker: Sendable {
 
     /// Why a connection or stream was refused.
     enum Refusal: Sendable, Equatable {
-        case total, perUID, streams, streamsPerUID, shuttingDown
+        case total, perUID, streams, streamsPerUID, shuttingDown, forbidden
 
         var message: String {
             switch self {
@@ -39,6 +39,7 @@ final class ConnectionTracker: Sendable {
             case .streams: "too many event streams; retry later"
             case .streamsPerUID: "too many event streams from your uid; retry later"
             case .shuttingDown: "the daemon is shutting down"
+            case .forbidden: "only root and members of the daemon's group may use this socket"
             }
         }
     }
@@ -55,11 +56,13 @@ final class ConnectionTracker: Sendable {
 
     /// Registers a new connection of `uid` (`nil`: unknown peer, treated as unprivileged); returns why it
     /// is over a cap, if it is. It counts until it closes either way (a refused one closes soon).
-    func admit(_ channel: any Channel, uid: UInt32?) -> Refusal? {
+    /// `forbidden`: a peer the policy refuses (403); tracked like a refused one, counted against nothing.
+    func admit(_ channel: any Channel, uid: UInt32?, forbidden: Bool = false) -> Refusal? {
         let id = ObjectIdentifier(channel)
         let privileged = uid.map(isPrivileged) ?? false
         let refusal: Refusal? = state.withLock { state in
             let refusal: Refusal? = {
+                if forbidden { return .forbidden }
                 if state.shuttingDown { return .shuttingDown }
                 // At least one shared slot whatever the config says (a tiny `max_connections` still admits members).
                 let reserved = privileged ? 0 : min(limits.rootReservedConnections, limits.maxConnections - 1)

@@ -116,14 +116,16 @@ public final class ControlServer: Service, Sendable, CustomStringConvertible {
         }
         return peer.flatMapThrowing { credentials in
             // Counted by peer uid: per-uid caps, and the reserved slots only privileged peers may take.
-            let refusal = tracker.admit(channel, uid: credentials?.uid)
-            // Refused connections get a 503 answer, but only so many may wait for it; past that they are
-            // closed at once (a flood of idle refused connections must not pin descriptors).
+            // Peers the policy refuses take no slot at all.
+            let allowed = credentials.map { settings.peerPolicy.allows($0) } ?? false
+            let refusal = tracker.admit(channel, uid: credentials?.uid, forbidden: !allowed)
+            // Refused connections get their 403/503 answer, but only so many may wait for it; past that
+            // they are closed at once (a flood of idle refused connections must not pin descriptors).
             if refusal != nil, tracker.refusedCount > settings.limits.maxConnections {
                 throw ChannelError.ioOnClosedChannel
             }
             let admission: Admission
-            if let credentials, settings.peerPolicy.allows(credentials) {
+            if let credentials, allowed {
                 admission = refusal.map { .overCapacity($0) } ?? .accepted(credentials)
             } else {
                 admission = .refusedPeer(credentials)
