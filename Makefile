@@ -3,7 +3,7 @@ SWIFT        ?= swift
 PREFIX       ?= /usr/local
 CONFIG       ?= debug
 BUILD_FLAGS  ?= -c $(CONFIG)
-APT_PACKAGES := libsystemd-dev libseccomp-dev bubblewrap pkg-config iproute2 libc6-dev gcc make curl systemd util-linux
+APT_PACKAGES := libsystemd-dev libseccomp-dev bubblewrap pkg-config iproute2 libc6-dev gcc make curl systemd util-linux socat python3-venv
 # systemd integration (make install-systemd): units, sysusers and journal catalog. Unit files under
 # $(PREFIX)/lib/systemd/system are found by systemd for PREFIX=/usr/local and /usr.
 UNITDIR      ?= $(PREFIX)/lib/systemd/system
@@ -11,7 +11,7 @@ SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
 CATALOGDIR   ?= $(PREFIX)/lib/systemd/catalog
 BIN          = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 
-.PHONY: all build test deps run install install-systemd bench-daemon bench-hostile bench-rhp bench-spawn bench-provision clean
+.PHONY: all build test deps run install install-systemd bench-daemon bench-hostile bench-rhp bench-spawn bench-provision clean fuzz fuzz-build contract
 
 all: build
 
@@ -28,6 +28,19 @@ build: deps
 test: deps
 	$(SWIFT) build $(BUILD_FLAGS) --build-tests
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build
+
+# libFuzzer harnesses (cbor, rhp-host, rhp-guest, http, config, elf), FUZZ_SECONDS each; own scratch path
+# because everything is built with -sanitize=fuzzer,address. Fails on a crash, leak, timeout or OOM.
+FUZZ_SECONDS ?= 60
+fuzz-build: deps
+	$(SWIFT) build --scratch-path .build-fuzz --product fuzz-sandboxd -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh
+
+# The API contract, checked by schemathesis against docs/openapi.yaml through a loopback bridge.
+contract: build
+	BIN="$(BIN)" ./scripts/contract.sh
 
 # RHP ping latency and pipelined throughput between two processes, beside the raw C ping-pong.
 bench-rhp: deps
@@ -95,4 +108,4 @@ install-systemd:
 	fi
 
 clean:
-	rm -rf .build .run
+	rm -rf .build .build-fuzz .run

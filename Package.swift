@@ -146,6 +146,7 @@ let package = Package(
         .target(
             name: "SandboxDaemon",
             dependencies: [
+                "CSandboxShim",
                 "Sandbox",
                 "RuntimeProvisioner",
                 "RuntimeHostProtocol",
@@ -194,6 +195,8 @@ let package = Package(
                 "SandboxDaemon",
                 "Sandbox",
                 "SystemCalls",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -214,6 +217,23 @@ let package = Package(
             dependencies: ["SystemdSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        // libFuzzer harnesses (`make fuzz`): the bodies live here so `FuzzRegressionTests` replays every
+        // kept crasher through them; `fuzz-sandboxd` is the libFuzzer entry (built with -DFUZZING and
+        // -sanitize=fuzzer,address into .build-fuzz), or a replayer of input files without it.
+        .target(
+            name: "FuzzHarnesses",
+            dependencies: [
+                "CBOR", "RuntimeHostProtocol", "Sandbox", "SandboxDaemon",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "fuzz-sandboxd", dependencies: ["FuzzHarnesses", "CSandboxShim"], swiftSettings: strict),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzHarnesses"], swiftSettings: strict),
         .testTarget(name: "CBORTests", dependencies: ["CBOR"], swiftSettings: strict),
         .testTarget(name: "RuntimeArgumentsTests", dependencies: ["RuntimeArguments"], swiftSettings: strict),
         .testTarget(

@@ -212,10 +212,17 @@ static int make_mount_point(char *target, int directory) {
         if (mkdir(target, 0755) < 0 && errno != EEXIST) return errno;
         return 0;
     }
-    int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0444);
-    if (fd < 0) return errno;
-    close(fd);
-    return 0;
+    /* Create only: an existing mount point (say a device node of the minimal /dev) is never opened,
+     * since opening a device acts; a directory there is refused as before (EISDIR). */
+    int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0444);
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    if (errno != EEXIST) return errno;
+    struct stat existing;
+    if (stat(target, &existing) < 0) return errno;
+    return S_ISDIR(existing.st_mode) ? EISDIR : 0;
 }
 
 static int run_op(struct sbx_mount_op *op, int *stage) {

@@ -17,7 +17,7 @@ enum RuntimeDirectory {
                 return String(cString: buffer.baseAddress!)
             }
             if let owner {
-                try retryingInterrupts("chown(\(path))") { chown(path, owner, owner) }
+                try secureOwnership(of: path, expecting: .directory, owner: (owner, owner))
             }
             return FilePath(path)
         } catch let error as SystemCallError {

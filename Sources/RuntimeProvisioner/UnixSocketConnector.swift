@@ -68,10 +68,10 @@ public final class UnixSocketConnector: Connector {
         let connector = UnixSocketConnector(
             socketPath: socketPath, sandboxed: context.sandboxed, listener: listener, accepted: accepted)
         do {
-            if let owner = context.owner {
-                try retryingInterrupts("chown(\(socketPath))") { chown(socketPath.string, owner.uid, owner.gid) }
-            }
-            try retryingInterrupts("chmod(\(socketPath))") { chmod(socketPath.string, 0o600) }
+            // By descriptor, not by path: a symlink swapped in after bind is refused, never followed.
+            try secureOwnership(
+                of: socketPath.string, expecting: .socket, owner: context.owner.map { ($0.uid, $0.gid) }, mode: 0o600
+            )
         } catch {
             connector.close()
             throw ProvisionerError(.hostSocket, "failed to secure host socket: \(error.operation)", errno: error.errno)

@@ -6,7 +6,8 @@ import Testing
 @Suite("Spec validation")
 struct SpecValidationTests {
     let validator = SpecValidator(defaultBackend: .namespaces)
-    static let id = String(repeating: "ab", count: 32)
+    // Flags word (bytes 0-7): only 0x80/0x40 of byte 0 may be set (a namespace with reserved bits is refused).
+    static let id = "c0" + String(repeating: "0", count: 14) + String(repeating: "ab", count: 24)
 
     func validate(_ json: String) throws(DaemonError) -> RuntimeSpecification {
         try validator.validate(try ControlAPI.decodeBody(Array(json.utf8)))

@@ -214,4 +214,16 @@ int sbx_plain_spawn(const struct sbx_plain_config *config, struct sbx_spawn_resu
 int sbx_seccomp_build(const char *const *allowed, size_t allowed_count, uint64_t clone_forbidden_mask,
                       void **out_bpf, uint16_t *out_count, size_t *out_unknown);
 
+/* Gives the calling thread only (raw syscalls) a client's filesystem identity: supplementary groups,
+ * fsgid, fsuid; the thread should exit afterwards. Spec checks made for a non-root client use it. */
+int sbx_thread_fs_identity(uint32_t uid, uint32_t gid, const uint32_t *groups, size_t count);
+
+/* faccessat2(AT_FDCWD, path, mode, AT_EACCESS): 0 or the errno, checked with the thread's fs identity. */
+int sbx_access_fs_identity(const char *path, int mode);
+
+/* libFuzzer's driver (not ours, no definition here): `fuzz-sandboxd`, built with -sanitize=fuzzer, calls
+ * it from its own main because SwiftPM renames an executable's entry point and libFuzzer's main is
+ * then never linked. Declared here only because Swift can call C functions only through a C module. */
+int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*callback)(const uint8_t *data, size_t size));
+
 #endif

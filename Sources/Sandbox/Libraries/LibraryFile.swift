@@ -8,8 +8,9 @@ import SystemPackage
 
 /// An open regular file read with `pread` at explicit, bounds-checked offsets.
 ///
-/// Opened `O_NONBLOCK` so a FIFO planted under a library name cannot hang resolution; anything but a
-/// regular file is rejected. Reads never go past the size seen at open: a shorter read is a typed
+/// Never opens anything but a regular file for reading (checked through an `O_PATH` handle first, so a
+/// device node or FIFO planted under a library or interpreter name is not even opened); opened
+/// `O_NONBLOCK` as well. Reads never go past the size seen at open: a shorter read is a typed
 /// ``SharedLibraryError/Code/truncatedFile`` error with the offset, not a crash.
 final class LibraryFile {
     let path: String
@@ -37,9 +38,32 @@ final class LibraryFile {
     }
 
     init(_ path: String) throws(SharedLibraryError) {
+        // The type is checked before the file is opened for reading: `open(O_RDONLY)` on a device node
+        // already acts (opening `/dev/watchdog` arms it), and a runtime's PT_INTERP, RPATH or NEEDED names
+        // are hostile input. `O_PATH` resolves the name without opening the object; only a regular file
+        // is then reopened for reading, through its `/proc/self/fd` link so the inode cannot be swapped
+        // between the check and the open. Without /proc the file is refused (fail closed).
+        let handle: Int32
+        do {
+            handle = try retryingInterrupts("open(\(path), O_PATH)") { open(path, openPathFlag | O_CLOEXEC) }
+        } catch {
+            throw SharedLibraryError(unreadable: path, error)
+        }
+        defer { close(handle) }
+        var checked = stat()
+        do {
+            try retryingInterrupts("fstat(\(path))") { fstat(handle, &checked) }
+        } catch {
+            throw SharedLibraryError(unreadable: path, error)
+        }
+        guard checked.st_mode & S_IFMT == S_IFREG else {
+            throw SharedLibraryError(.notRegularFile, "not a regular file", path: path)
+        }
         let descriptor: Int32
         do {
-            descriptor = try retryingInterrupts("open(\(path))") { open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK) }
+            descriptor = try retryingInterrupts("open(\(path))") {
+                open("/proc/self/fd/\(handle)", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+            }
         } catch {
             throw SharedLibraryError(unreadable: path, error)
         }
@@ -50,9 +74,9 @@ final class LibraryFile {
             close(descriptor)
             throw SharedLibraryError(unreadable: path, error)
         }
-        guard status.st_mode & S_IFMT == S_IFREG else {
+        guard status.st_mode & S_IFMT == S_IFREG, status.st_dev == checked.st_dev, status.st_ino == checked.st_ino else {
             close(descriptor)
-            throw SharedLibraryError(.notRegularFile, "not a regular file", path: path)
+            throw SharedLibraryError(.notRegularFile, "not a regular file (changed while being opened)", path: path)
         }
         self.path = path
         self.descriptor = descriptor

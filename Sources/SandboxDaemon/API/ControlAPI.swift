@@ -23,7 +23,7 @@ public struct ControlAPI: Sendable {
 
     func provision(_ request: APIRequest) async -> APIResponse {
         await answer(.created) { () async throws(DaemonError) in
-            let spec = try validator.validate(try Self.decodeBody(request.body))
+            let spec = try await validator.validate(try Self.decodeBody(request.body), as: request.peer)
             return try await registry.provision(spec)
         }
     }
@@ -100,7 +100,14 @@ public struct ControlAPI: Sendable {
 
     func events(_ request: APIRequest) -> APIResponse {
         let runtime = request.query["runtime"].flatMap { $0.isEmpty ? nil : $0 }
-        let follow = !["false", "0", "no"].contains(request.query["follow"] ?? "true")
+        // Exactly the document's boolean: anything else is a 400, not silently an endless stream.
+        let follow: Bool
+        switch request.query["follow"] {
+        case nil, "true"?: follow = true
+        case "false"?: follow = false
+        case let other?:
+            return .error(DaemonError(.invalidSpec, "follow must be true or false, got \"\(other)\"", field: "follow"))
+        }
         return .events(runtime: runtime, follow: follow)
     }
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import RuntimeHostProtocol
 public import Sandbox
 
 /// Turns an untrusted JSON document into a ``RuntimeSpecification`` or a ``DaemonError`` naming the field.
@@ -24,6 +25,9 @@ public struct SpecValidator: Sendable {
         self.limitSupport = limitSupport
     }
 
+    /// Longest accepted path (executable, bind source and target, data target), in characters.
+    public static let maximumPathLength = 1023
+
     static let topLevelKeys: Set<String> = [
         "name", "id", "executable", "args", "env", "binds", "data", "network", "mount_proc", "local_config",
         "expected_version", "sandbox", "autostart", "limits",
@@ -43,8 +47,51 @@ public struct SpecValidator: Sendable {
         return bytes.enumerated().allSatisfy { allowed($1, first: $0 == 0) }
     }
 
-    /// Validates a whole spec document (the decoded request body).
+    /// Validates a whole spec document with the daemon's own view of the filesystem (config file, tests).
     public func validate(_ value: JSONValue) throws(DaemonError) -> RuntimeSpecification {
+        let spec = try parse(value)
+        if checkFilesystem { try Self.checkFiles(of: spec).get() }
+        return spec
+    }
+
+    /// Validates a client's spec document; the filesystem checks see only what `peer` could see.
+    ///
+    /// For a non-root peer, the executable and bind sources are checked with the peer's fsuid, fsgid and
+    /// groups (``ClientFilesystemView``), so the answers are no existence oracle for files the client
+    /// cannot reach: a bind source under `/root` is "not accessible" to a group member whether or not it
+    /// exists. Root (and the daemon's own uid) is checked as before.
+    public func validate(_ value: JSONValue, as peer: PeerCredentials?) async throws(DaemonError) -> RuntimeSpecification {
+        let spec = try parse(value)
+        guard checkFilesystem else { return spec }
+        try await ClientFilesystemView(peer: peer).run { Self.checkFiles(of: spec) }.get()
+        return spec
+    }
+
+    /// The filesystem checks of a parsed spec, with the calling thread's identity: the executable is an
+    /// executable regular file, every bind source can be reached.
+    static func checkFiles(of spec: RuntimeSpecification) -> Result<Void, DaemonError> {
+        let executable = spec.executable
+        let found = ClientFilesystemView.status(executable)
+        guard let info = found.info else {
+            return .failure(.invalid("executable", found.errno == ENOENT || found.errno == ENOTDIR
+                ? "\(executable) does not exist" : "\(executable) is not accessible (\(String(cString: strerror(found.errno))))"))
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG, ClientFilesystemView.accessible(executable, X_OK) else {
+            return .failure(.invalid("executable", "\(executable) is not an executable regular file"))
+        }
+        for (index, bind) in spec.binds.enumerated() {
+            let source = bind.source
+            let reached = ClientFilesystemView.status(source)
+            if reached.info == nil {
+                return .failure(.invalid("binds[\(index)].source", reached.errno == ENOENT || reached.errno == ENOTDIR
+                    ? "\(source) does not exist" : "\(source) is not accessible (\(String(cString: strerror(reached.errno))))"))
+            }
+        }
+        return .success(())
+    }
+
+    /// Parses and checks everything but the filesystem.
+    func parse(_ value: JSONValue) throws(DaemonError) -> RuntimeSpecification {
         guard case .object(let object) = value else {
             throw DaemonError(.invalidSpec, "the spec must be a JSON object, got \(value.typeName)")
         }
@@ -59,18 +106,12 @@ public struct SpecValidator: Sendable {
         guard id.utf8.count == 64, id.utf8.allSatisfy(\.isASCIIHexDigit) else {
             throw .invalid("id", "must be 64 hexadecimal characters (the runtime's 32-byte namespace)")
         }
+        guard (try? Namespace(hex: id)) != nil else {
+            throw .invalid("id", "reserved flag bits set: of the first 8 bytes only 0x80 and 0x40 of byte 0 may be set")
+        }
 
         let executable = try requiredString(object, "executable")
         try checkAbsolutePath(executable, field: "executable")
-        if checkFilesystem {
-            var info = stat()
-            guard stat(executable, &info) == 0 else {
-                throw .invalid("executable", "\(executable) does not exist")
-            }
-            guard (info.st_mode & S_IFMT) == S_IFREG, access(executable, X_OK) == 0 else {
-                throw .invalid("executable", "\(executable) is not an executable regular file")
-            }
-        }
 
         var arguments: [String] = []
         if let value = present(object, "args") {
@@ -156,9 +197,6 @@ public struct SpecValidator: Sendable {
                 }
                 mode = parsed
             }
-            if checkFilesystem, access(source, F_OK) != 0 {
-                throw .invalid(prefix + ".source", "\(source) does not exist")
-            }
             binds.append(.init(source: source, target: target, mode: mode))
         }
         return binds
@@ -218,16 +256,24 @@ public struct SpecValidator: Sendable {
     }
 
     private func checkAbsolutePath(_ path: String, field: String) throws(DaemonError) {
-        guard path.hasPrefix("/") else { throw .invalid(field, "must be an absolute path, got \"\(path)\"") }
+        // Bytes, not Characters: "/" followed by a combining mark is one grapheme, and must still count.
+        guard path.utf8.first == UInt8(ascii: "/") else { throw .invalid(field, "must be an absolute path, got \"\(path)\"") }
         guard !path.utf8.contains(0) else { throw .invalid(field, "must not contain NUL bytes") }
-        guard path.utf8.count < 4096 else { throw .invalid(field, "is longer than PATH_MAX") }
+        // Characters (Unicode scalars), as the document's maxLength counts them; 1023 of them stay within
+        // PATH_MAX (4096 bytes with the NUL) in any UTF-8.
+        guard path.unicodeScalars.count <= Self.maximumPathLength else {
+            throw .invalid(field, "is longer than \(Self.maximumPathLength) characters")
+        }
     }
 
     private func checkSandboxTarget(_ path: String, field: String) throws(DaemonError) {
         try checkAbsolutePath(path, field: field)
-        let components = path.split(separator: "/")
+        // Split the UTF-8 bytes as the kernel does: a Character-wise split would hide a "/" that a
+        // following combining mark joins into one grapheme (and with it a ".." component).
+        let components = Array(path.utf8).split(separator: UInt8(ascii: "/"))
         guard !components.isEmpty else { throw .invalid(field, "must not be the sandbox root") }
-        guard !components.contains(where: { $0 == ".." || $0 == "." }) else {
+        let dot = UInt8(ascii: ".")
+        guard !components.contains(where: { $0.elementsEqual([dot]) || $0.elementsEqual([dot, dot]) }) else {
             throw .invalid(field, "must not contain '.' or '..' components")
         }
     }

@@ -137,10 +137,23 @@ public enum ConfigLoader {
             }
         }
 
-        if let api = try reader.object("api", allowed: ["max_body_bytes", "request_timeout", "max_connections"]) {
+        if let api = try reader.object("api", allowed: [
+            "max_body_bytes", "request_timeout", "max_connections", "root_reserved_connections",
+            "max_connections_per_uid", "max_event_streams", "max_event_streams_per_uid",
+        ]) {
             config.api.maxBodyBytes = Int(try api.integer("max_body_bytes", in: 1...(1 << 30)) ?? Int64(config.api.maxBodyBytes))
             config.api.requestTimeout = try api.duration("request_timeout") ?? config.api.requestTimeout
             config.api.maxConnections = Int(try api.integer("max_connections", in: 1...65536) ?? Int64(config.api.maxConnections))
+            config.api.rootReservedConnections = Int(
+                try api.integer("root_reserved_connections", in: 0...65535) ?? Int64(config.api.rootReservedConnections)
+            )
+            config.api.maxConnectionsPerUID = Int(
+                try api.integer("max_connections_per_uid", in: 1...65536) ?? Int64(config.api.maxConnectionsPerUID)
+            )
+            config.api.maxEventStreams = Int(try api.integer("max_event_streams", in: 1...65536) ?? Int64(config.api.maxEventStreams))
+            config.api.maxEventStreamsPerUID = Int(
+                try api.integer("max_event_streams_per_uid", in: 1...65536) ?? Int64(config.api.maxEventStreamsPerUID)
+            )
         }
 
         if let timers = try reader.object("supervision", allowed: [

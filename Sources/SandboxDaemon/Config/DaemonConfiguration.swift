@@ -95,6 +95,14 @@ public struct APILimits: Sendable, Hashable {
     public var requestTimeout: Duration = .seconds(10)
     /// Concurrent connections; the one over the cap gets 503 and is closed.
     public var maxConnections = 128
+    /// Of ``maxConnections``, the slots only root (and the daemon's own uid) may use: group members are
+    /// refused once `maxConnections - rootReservedConnections` connections are open.
+    public var rootReservedConnections = 8
+    /// Concurrent connections of one non-root peer uid.
+    public var maxConnectionsPerUID = 32
+    /// Concurrent `GET /v1/events` streams of non-root peers, all together and per uid (root is exempt).
+    public var maxEventStreams = 64
+    public var maxEventStreamsPerUID = 16
 
     public init() {}
 }

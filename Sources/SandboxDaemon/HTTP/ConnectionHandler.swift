@@ -4,9 +4,9 @@ import Logging
 
 /// Whether an accepted connection may be served (decided from SO_PEERCRED and the connection cap).
 enum Admission: Sendable {
-    case accepted
+    case accepted(PeerCredentials)
     case refusedPeer(PeerCredentials?)
-    case overCapacity
+    case overCapacity(ConnectionTracker.Refusal)
 }
 
 /// One accepted control connection with its admission verdict.
@@ -29,15 +29,17 @@ struct ConnectionHandler: Sendable {
             try await connection.channel.executeThenClose { inbound, outbound in
                 var parts = inbound.makeAsyncIterator()
                 let refusal: DaemonError?
+                var peer: PeerCredentials?
                 switch connection.admission {
-                case .accepted:
+                case .accepted(let credentials):
+                    peer = credentials
                     refusal = nil
                 case .refusedPeer(let peer):
                     logger.warning("control connection refused", metadata: ["peer": "\(peer.map(\.description) ?? "unknown")"])
                     refusal = DaemonError(.peerForbidden, "only root and members of the daemon's group may use this socket")
-                case .overCapacity:
-                    logger.warning("control connection refused: connection limit reached", metadata: ["limit": "\(limits.maxConnections)"])
-                    refusal = DaemonError(.tooManyConnections, "too many connections (limit \(limits.maxConnections)); retry later")
+                case .overCapacity(let reason):
+                    logger.warning("control connection refused: connection limit reached", metadata: ["reason": "\(reason)"])
+                    refusal = DaemonError(reason == .shuttingDown ? .shuttingDown : .tooManyConnections, reason.message)
                 }
                 if let refusal {
                     // Answer the first request (HTTP allows no response before one), then close. A client
@@ -52,10 +54,17 @@ struct ConnectionHandler: Sendable {
 
                 while true {
                     let outcome = try await readRequest(&parts, outbound)
-                    guard case .request(let request, let head) = outcome else { return }
+                    guard case .request(var request, let head) = outcome else { return }
+                    request.peer = peer
                     guard tracker.setBusy(channel, true) else { return }
                     let response = await router.dispatch(request)
                     if case .events(let runtime, let follow) = response {
+                        if let refused = tracker.beginStream(channel) {
+                            logger.warning("events stream refused", metadata: ["reason": "\(refused)"])
+                            let error = DaemonError(.tooManyConnections, refused.message)
+                            try await write(.error(error), to: outbound, keepAlive: false, head: head)
+                            return
+                        }
                         try await streamEvents(runtime: runtime, follow: follow, head: head, outbound, channel)
                         return
                     }

@@ -1,36 +1,128 @@
 import NIOCore
 import Synchronization
 
-/// Counts and tracks live control connections: enforces the connection cap and closes them at shutdown.
+/// Counts and tracks live control connections: enforces the connection caps and closes them at shutdown.
+///
+/// Caps (see ``APILimits``): all connections together; connections of one peer uid; `GET /v1/events`
+/// streams together and per uid. The last ``APILimits/rootReservedConnections`` connection slots are
+/// only for privileged peers (root and the daemon's own uid), which are also exempt from the per-uid and
+/// stream caps — so no number of connections or streams from group members can lock root out.
 final class ConnectionTracker: Sendable {
     private struct Live {
         var channel: any Channel
         var busy: Bool
+        var uid: UInt32?
+        /// Refused connections are kept (to close them at shutdown) but count against no cap, so a
+        /// flooding uid's refused connections cannot fill the shared slots while they linger.
+        var admitted: Bool
+        var streaming = false
     }
 
     private struct State {
         var live: [ObjectIdentifier: Live] = [:]
+        var admitted = 0
+        var refused = 0
+        var perUID: [UInt32: Int] = [:]
+        var streams = 0
+        var streamsPerUID: [UInt32: Int] = [:]
         var shuttingDown = false
     }
 
-    private let state = Mutex(State())
-    let limit: Int
+    /// Why a connection or stream was refused.
+    enum Refusal: Sendable, Equatable {
+        case total, perUID, streams, streamsPerUID, shuttingDown, forbidden
 
-    init(limit: Int) {
-        self.limit = limit
+        var message: String {
+            switch self {
+            case .total: "too many connections; retry later"
+            case .perUID: "too many connections from your uid; retry later"
+            case .streams: "too many event streams; retry later"
+            case .streamsPerUID: "too many event streams from your uid; retry later"
+            case .shuttingDown: "the daemon is shutting down"
+            case .forbidden: "only root and members of the daemon's group may use this socket"
+            }
+        }
     }
 
-    /// Registers a new connection; `false` when it is over the cap (it still counts until it closes).
-    func admit(_ channel: any Channel) -> Bool {
+    private let state = Mutex(State())
+    let limits: APILimits
+    /// Whether a uid is privileged (root-equivalent): root and the daemon's own uid.
+    let isPrivileged: @Sendable (UInt32) -> Bool
+
+    init(limits: APILimits, isPrivileged: @escaping @Sendable (UInt32) -> Bool) {
+        self.limits = limits
+        self.isPrivileged = isPrivileged
+    }
+
+    /// Registers a new connection of `uid` (`nil`: unknown peer, treated as unprivileged); returns why it
+    /// is over a cap, if it is. It counts until it closes either way (a refused one closes soon).
+    /// `forbidden`: a peer the policy refuses (403); tracked like a refused one, counted against nothing.
+    func admit(_ channel: any Channel, uid: UInt32?, forbidden: Bool = false) -> Refusal? {
         let id = ObjectIdentifier(channel)
-        let admitted = state.withLock { state in
-            state.live[id] = Live(channel: channel, busy: false)
-            return state.live.count <= limit && !state.shuttingDown
+        let privileged = uid.map(isPrivileged) ?? false
+        let refusal: Refusal? = state.withLock { state in
+            let refusal: Refusal? = {
+                if forbidden { return .forbidden }
+                if state.shuttingDown { return .shuttingDown }
+                // At least one shared slot whatever the config says (a tiny `max_connections` still admits members).
+                let reserved = privileged ? 0 : min(limits.rootReservedConnections, limits.maxConnections - 1)
+                if state.admitted >= limits.maxConnections - reserved { return .total }
+                if !privileged, let uid, state.perUID[uid, default: 0] >= limits.maxConnectionsPerUID { return .perUID }
+                return nil
+            }()
+            state.live[id] = Live(channel: channel, busy: false, uid: uid, admitted: refusal == nil)
+            if refusal == nil {
+                state.admitted += 1
+                if let uid { state.perUID[uid, default: 0] += 1 }
+            } else {
+                state.refused += 1
+            }
+            return refusal
         }
         channel.closeFuture.whenComplete { [self] _ in
-            _ = state.withLock { $0.live.removeValue(forKey: id) }
+            state.withLock { state in
+                guard let gone = state.live.removeValue(forKey: id) else { return }
+                guard gone.admitted else {
+                    state.refused -= 1
+                    return
+                }
+                state.admitted -= 1
+                if let uid = gone.uid {
+                    state.perUID[uid, default: 1] -= 1
+                    if state.perUID[uid] == 0 { state.perUID.removeValue(forKey: uid) }
+                }
+                if gone.streaming { Self.release(stream: gone.uid, in: &state) }
+            }
         }
-        return admitted
+        return refusal
+    }
+
+    /// Turns a connection into an events stream; the refusal if that is over a stream cap.
+    func beginStream(_ channel: any Channel) -> Refusal? {
+        state.withLock { state in
+            let id = ObjectIdentifier(channel)
+            guard let live = state.live[id] else { return .shuttingDown }
+            let privileged = live.uid.map(isPrivileged) ?? false
+            if !privileged {
+                if state.streams >= limits.maxEventStreams { return .streams }
+                if let uid = live.uid, state.streamsPerUID[uid, default: 0] >= limits.maxEventStreamsPerUID {
+                    return .streamsPerUID
+                }
+            }
+            guard !privileged else { return nil }  // root's streams are not counted against members
+            state.live[id]?.streaming = true
+            state.streams += 1
+            if let uid = live.uid { state.streamsPerUID[uid, default: 0] += 1 }
+            return nil
+        }
+    }
+
+    private static func release(stream uid: UInt32?, in state: inout State) {
+        state.streams -= 1
+        if let uid {
+            state.streamsPerUID[uid, default: 1] -= 1
+            if state.streamsPerUID[uid] == 0 { state.streamsPerUID.removeValue(forKey: uid) }
+        }
     }
 
     /// Marks a connection as handling a request; `false` if the daemon is shutting down (close it).
@@ -56,4 +148,8 @@ final class ConnectionTracker: Sendable {
     }
 
     var count: Int { state.withLock { $0.live.count } }
+    /// Refused connections still open (waiting to be told, or for their request timeout).
+    var refusedCount: Int { state.withLock { $0.refused } }
+    /// Live events streams of unprivileged peers.
+    var streamCount: Int { state.withLock { $0.streams } }
 }

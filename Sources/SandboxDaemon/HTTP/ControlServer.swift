@@ -11,7 +11,8 @@ public import ServiceLifecycle
 /// The control API server: HTTP/1.1 over the bound ``ControlSocket``, as a lifecycle `Service`.
 ///
 /// Every accepted connection is checked with `SO_PEERCRED` first (refused peers get 403 and are closed)
-/// and counted against the connection cap (503). Bodies over the limit get 413 — by `Content-Length`
+/// and counted against the connection caps (503): all together, per peer uid, with the last slots kept
+/// for root; events streams have their own caps (``ConnectionTracker``). Bodies over the limit get 413 — by `Content-Length`
 /// before reading, or while reading a chunked body. On graceful shutdown it stops accepting, ends every
 /// events stream, lets in-flight requests finish (bounded), then returns.
 public final class ControlServer: Service, Sendable, CustomStringConvertible {
@@ -50,7 +51,7 @@ public final class ControlServer: Service, Sendable, CustomStringConvertible {
         self.events = events
         self.settings = settings
         self.group = group
-        let tracker = ConnectionTracker(limit: settings.limits.maxConnections)
+        let tracker = ConnectionTracker(limits: settings.limits, isPrivileged: PeerPolicy.isPrivileged)
         self.tracker = tracker
         self.handler = ConnectionHandler(
             router: router, events: events, limits: settings.limits, tracker: tracker, logger: logger
@@ -104,7 +105,6 @@ public final class ControlServer: Service, Sendable, CustomStringConvertible {
     private static func initialize(
         _ channel: any Channel, settings: Settings, tracker: ConnectionTracker
     ) -> EventLoopFuture<ControlConnection> {
-        let admitted = tracker.admit(channel)
         let peer: EventLoopFuture<PeerCredentials?>
         if let provider = channel as? any SocketOptionProvider {
             peer = provider.unsafeGetSocketOption(
@@ -115,9 +115,18 @@ public final class ControlServer: Service, Sendable, CustomStringConvertible {
             peer = channel.eventLoop.makeSucceededFuture(nil)
         }
         return peer.flatMapThrowing { credentials in
+            // Counted by peer uid: per-uid caps, and the reserved slots only privileged peers may take.
+            // Peers the policy refuses take no slot at all.
+            let allowed = credentials.map { settings.peerPolicy.allows($0) } ?? false
+            let refusal = tracker.admit(channel, uid: credentials?.uid, forbidden: !allowed)
+            // Refused connections get their 403/503 answer, but only so many may wait for it; past that
+            // they are closed at once (a flood of idle refused connections must not pin descriptors).
+            if refusal != nil, tracker.refusedCount > settings.limits.maxConnections {
+                throw ChannelError.ioOnClosedChannel
+            }
             let admission: Admission
-            if let credentials, settings.peerPolicy.allows(credentials) {
-                admission = admitted ? .accepted : .overCapacity
+            if let credentials, allowed {
+                admission = refusal.map { .overCapacity($0) } ?? .accepted(credentials)
             } else {
                 admission = .refusedPeer(credentials)
             }

@@ -62,8 +62,11 @@ public struct ControlSocket: Sendable {
             do {
                 var address = try makeAddress(path)
                 // No umask games: umask is process-wide and would race with runtimes being spawned (their
-                // sandbox mount points would inherit it). The instant between bind and chmod is harmless
-                // because every connection is checked with SO_PEERCRED anyway.
+                // sandbox mount points would inherit it). Instead the socket's own inode mode is narrowed
+                // before bind (Linux creates the file with it, less the umask), so the file is never more
+                // open than 0600; the instant before the final mode is harmless anyway because every
+                // connection is checked with SO_PEERCRED.
+                try retryingInterrupts("fchmod(socket)") { fchmod(fd, 0o600) }
                 try withUnsafePointer(to: &address) { pointer in
                     try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
                         _ = try retryingInterrupts("bind(\(path))") {
@@ -71,15 +74,16 @@ public struct ControlSocket: Sendable {
                         }
                     }
                 }
+                // Owner and mode by descriptor (O_PATH|O_NOFOLLOW + fstat: still a socket, not a symlink
+                // swapped in since bind), never by a path a writable parent could redirect.
                 if let groupID {
-                    try retryingInterrupts("chown(\(path))") { chown(path, 0, groupID) }
-                    try retryingInterrupts("chmod(\(path))") { chmod(path, 0o660) }
+                    try secureOwnership(of: path, expecting: .socket, owner: (0, groupID), mode: 0o660)
                 } else {
-                    try retryingInterrupts("chmod(\(path))") { chmod(path, 0o600) }
+                    try secureOwnership(of: path, expecting: .socket, mode: 0o600)
                 }
                 try retryingInterrupts("listen(\(path))") { listen(fd, 512) }
                 var info = stat()
-                try retryingInterrupts("stat(\(path))") { stat(path, &info) }
+                try retryingInterrupts("lstat(\(path))") { lstat(path, &info) }
                 return ControlSocket(descriptor: fd, path: path, groupID: groupID, inode: info.st_ino)
             } catch {
                 close(fd)

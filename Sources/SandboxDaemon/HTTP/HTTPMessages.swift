@@ -8,6 +8,9 @@ public struct APIRequest: Sendable {
     public var query: [String: String]
     public var headers: HTTPHeaders
     public var body: [UInt8]
+    /// Who sent it (`SO_PEERCRED`); filesystem checks made for the request use these credentials. `nil`
+    /// only for in-process callers (tests, the daemon itself), which are treated as root.
+    public var peer: PeerCredentials?
 
     public init(method: HTTPMethod, uri: String, headers: HTTPHeaders = [:], body: [UInt8] = []) {
         self.method = method

@@ -29,8 +29,11 @@ public struct PeerPolicy: Sendable {
         self.groupID = groupID
     }
 
+    /// Root and the daemon's own uid: exempt from per-uid caps, may use the reserved connection slots.
+    public static func isPrivileged(_ uid: UInt32) -> Bool { uid == 0 || uid == geteuid() }
+
     public func allows(_ peer: PeerCredentials) -> Bool {
-        if peer.uid == 0 || peer.uid == geteuid() { return true }
+        if Self.isPrivileged(peer.uid) { return true }
         guard let groupID else { return false }
         if peer.gid == groupID { return true }
         if let groups = Self.supplementaryGroups(pid: peer.pid) { return groups.contains(groupID) }

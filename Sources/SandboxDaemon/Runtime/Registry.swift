@@ -8,6 +8,12 @@ import Sandbox
 /// method returns, so the API never answers about state it could lose. Runtimes declared in the config
 /// file (`source: config`) are owned by the config: they are not persisted and cannot be removed over the
 /// API; SIGHUP re-applies them through ``applyDeclared(_:)``.
+///
+/// Commands on one runtime name (provision, start, stop, abort, remove, and a reload's replace/drop) run
+/// strictly one after another in the order the actor accepted them (``serialized(_:_:)``): an actor alone
+/// would let a `start` slip in while a `stop` awaits a runtime that ignores SIGTERM, and then the stop's
+/// tail would undo it. So no accepted command is lost and the final state is the last one asked for.
+/// Reloads are serialized among themselves too.
 public actor Registry {
     /// Where a runtime came from.
     public enum Source: String, Sendable { case api, config }
@@ -34,6 +40,9 @@ public actor Registry {
     }
 
     private var entries: [String: Entry] = [:]
+    /// The last command queued per runtime name (and ``reloadLane`` for reloads); the next one awaits it.
+    private var lanes: [String: Task<Void, Never>] = [:]
+    private static let reloadLane = "\u{0}reload"
     private var shuttingDown = false
     private var shutdownStarted = false
     private let backend: any RuntimeBackend
@@ -75,7 +84,11 @@ public actor Registry {
     // MARK: - Commands
 
     /// Provisions a new runtime over the API: durable before it returns; started when `autostart`.
-    public func provision(_ spec: RuntimeSpecification) throws(DaemonError) -> StatusDocument {
+    public func provision(_ spec: RuntimeSpecification) async throws(DaemonError) -> StatusDocument {
+        try await serialized(spec.name) { (me: isolated Registry) throws(DaemonError) in try me.provisionNow(spec) }
+    }
+
+    private func provisionNow(_ spec: RuntimeSpecification) throws(DaemonError) -> StatusDocument {
         try checkNotShuttingDown()
         try checkAcceptable(spec)
         let runtime = try makeRuntime(spec)
@@ -85,35 +98,41 @@ public actor Registry {
         return Self.document(entries[spec.name]!)
     }
 
-    public func start(_ name: String) throws(DaemonError) -> StatusDocument {
-        try checkNotShuttingDown()
-        try setDesired(name, running: true)
-        let entry = try entry(name)
-        entry.runtime.start()
-        return Self.document(entry)
+    public func start(_ name: String) async throws(DaemonError) -> StatusDocument {
+        try await serialized(name) { (me: isolated Registry) throws(DaemonError) in
+            try me.checkNotShuttingDown()
+            try me.setDesired(name, running: true)
+            let entry = try me.entry(name)
+            entry.runtime.start()
+            return Self.document(entry)
+        }
     }
 
     public func stop(_ name: String) async throws(DaemonError) -> StatusDocument {
-        try checkNotShuttingDown()
-        try setDesired(name, running: false)
-        let runtime = try entry(name).runtime
-        await runtime.stop()
-        return try status(name)
+        try await serialized(name) { (me: isolated Registry) async throws(DaemonError) in
+            try me.checkNotShuttingDown()
+            try me.setDesired(name, running: false)
+            let runtime = try me.entry(name).runtime
+            await runtime.stop()
+            return try me.status(name)
+        }
     }
 
     /// Aborts a running runtime; with `force` it answers once the killed process is reaped (the restart
     /// follows). With `timeout` the caller gets `timeout` (504) once it passes; the abort goes on.
     public func abort(_ name: String, force: Bool, timeout: Duration? = nil) async throws(DaemonError) -> StatusDocument {
-        try checkNotShuttingDown()
-        let runtime = try runningRuntime(name)
-        do {
-            try await runtime.abort(force: force, timeout: timeout)
-        } catch let error as DaemonError where error.code == .timeout {
-            throw error
-        } catch {
-            throw DaemonError(.runtimeFailure, "abort of \(name) failed: \(error)")
+        try await serialized(name) { (me: isolated Registry) async throws(DaemonError) in
+            try me.checkNotShuttingDown()
+            let runtime = try me.runningRuntime(name)
+            do {
+                try await runtime.abort(force: force, timeout: timeout)
+            } catch let error as DaemonError where error.code == .timeout {
+                throw error
+            } catch {
+                throw DaemonError(.runtimeFailure, "abort of \(name) failed: \(error)")
+            }
+            return try me.status(name)
         }
-        return try status(name)
     }
 
     /// One RHP ping round trip to a running runtime.
@@ -128,6 +147,10 @@ public actor Registry {
 
     /// Stops a runtime and forgets it durably; returns its last status.
     public func remove(_ name: String) async throws(DaemonError) -> StatusDocument {
+        try await serialized(name) { (me: isolated Registry) async throws(DaemonError) in try await me.removeNow(name) }
+    }
+
+    private func removeNow(_ name: String) async throws(DaemonError) -> StatusDocument {
         try checkNotShuttingDown()
         let existing = try entry(name)
         guard existing.source == .api else {
@@ -172,27 +195,72 @@ public actor Registry {
     }
 
     /// Applies a reloaded config's declared runtimes: adds new ones, forgets dropped ones, restarts changed.
+    ///
+    /// Reloads run one at a time; each declared name is changed inside that name's command lane, so a
+    /// concurrent API command on it runs wholly before or wholly after the replacement.
     public func applyDeclared(_ declared: [RuntimeSpecification]) async {
+        _ = try? await serialized(Self.reloadLane) { (me: isolated Registry) async throws(DaemonError) in
+            await me.applyDeclaredNow(declared)
+        }
+    }
+
+    private func applyDeclaredNow(_ declared: [RuntimeSpecification]) async {
         let wanted = Dictionary(declared.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let current = entries.values.filter { $0.source == .config }
-        for entry in current where wanted[entry.spec.name] != entry.spec {
-            entries.removeValue(forKey: entry.spec.name)
+        let names = Set(entries.values.filter { $0.source == .config }.map(\.spec.name)).union(wanted.keys)
+        await withTaskGroup(of: Void.self) { group in
+            for name in names.sorted() {
+                let spec = wanted[name]
+                group.addTask {
+                    _ = try? await self.serialized(name) { (me: isolated Registry) async throws(DaemonError) in
+                        await me.applyDeclared(name: name, spec: spec)
+                    }
+                }
+            }
+        }
+    }
+
+    /// One declared name of a reload: replaces a changed runtime, drops a removed one, adds a new one.
+    private func applyDeclared(name: String, spec: RuntimeSpecification?) async {
+        if let entry = entries[name], entry.source == .config, spec != entry.spec {
+            entries.removeValue(forKey: name)
             await entry.runtime.stop()
             entry.forwarder.cancel()
             logger.info(
-                wanted[entry.spec.name] == nil ? "declared runtime dropped" : "declared runtime changed",
-                metadata: ["runtime": "\(entry.spec.name)"]
+                spec == nil ? "declared runtime dropped" : "declared runtime changed", metadata: ["runtime": "\(name)"]
             )
         }
-        for spec in declared where entries[spec.name] == nil {
+        guard let spec, !shuttingDown else { return }
+        if entries[name] == nil {
             addRestored(spec, desiredRunning: spec.autostart, source: .config)
-        }
-        for spec in declared where entries[spec.name]?.source == .api {
+        } else if entries[name]?.source == .api {
             logger.error(
                 "declared runtime ignored: a runtime of that name was provisioned over the API",
-                metadata: ["runtime": "\(spec.name)"]
+                metadata: ["runtime": "\(name)"]
             )
         }
+    }
+
+    /// Runs `body` after every command accepted earlier for `name` has finished (FIFO per name).
+    ///
+    /// The lane's tail is read and replaced without a suspension point in between, so the order is the
+    /// order in which the actor accepted the calls. `body` runs on the actor (the task inherits it).
+    private func serialized<T: Sendable>(
+        _ name: String, _ body: @escaping @Sendable (isolated Registry) async throws(DaemonError) -> T
+    ) async throws(DaemonError) -> T {
+        let previous = lanes[name]
+        let work = Task { () async -> Result<T, DaemonError> in
+            await previous?.value
+            do throws(DaemonError) {
+                return .success(try await body(self))
+            } catch {
+                return .failure(error)
+            }
+        }
+        let tail = Task { _ = await work.value }
+        lanes[name] = tail
+        let result = await work.value
+        if lanes[name] == tail { lanes.removeValue(forKey: name) }
+        return try result.get()
     }
 
     /// Marks the start of shutdown: `true` for the first caller only.

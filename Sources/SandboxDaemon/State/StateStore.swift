@@ -170,6 +170,11 @@ enum Directories {
         if mkdir(path, mode) != 0, errno != EEXIST {
             throw DaemonError(.invalidConfig, "cannot create \(path): \(String(cString: strerror(errno)))")
         }
-        chmod(path, mode)  // mkdir is subject to the umask
+        // mkdir is subject to the umask; set the mode on the directory itself, never through a symlink.
+        do {
+            try secureOwnership(of: path, expecting: .directory, mode: mode)
+        } catch {
+            throw DaemonError(.invalidConfig, "cannot set the mode of \(path): \(error)")
+        }
     }
 }

@@ -1,0 +1,49 @@
+"""schemathesis hooks for scripts/contract.sh: supply what the schema cannot state.
+
+- The daemon checks the filesystem: a spec's executable must exist and be executable, a bind source must
+  exist. Every schema-valid path the generator makes up is replaced by a real one (schema-invalid paths
+  are left alone, so negative cases stay negative).
+- GET /v1/events streams forever unless `follow=false` (documented); the run asks for the history.
+"""
+import os
+import re
+
+import schemathesis
+
+EXECUTABLE = os.environ.get("CONTRACT_EXECUTABLE", "/bin/true")
+BIND_SOURCE = os.environ.get("CONTRACT_BIND_SOURCE", "/etc/hostname")
+_PATH = re.compile(r"/[^\x00]*")
+
+
+def _valid_path(value):
+    return isinstance(value, str) and len(value) <= 1023 and _PATH.fullmatch(value) is not None
+
+
+def _is(ctx, method, path):
+    operation = getattr(ctx, "operation", None)
+    return operation is not None and operation.method.upper() == method and operation.path == path
+
+
+@schemathesis.hook
+def map_body(ctx, body):
+    if _is(ctx, "POST", "/v1/runtimes") and isinstance(body, dict):
+        if _valid_path(body.get("executable")):
+            body["executable"] = EXECUTABLE
+        binds = body.get("binds")
+        if isinstance(binds, list):
+            for bind in binds:
+                if isinstance(bind, dict) and _valid_path(bind.get("source")):
+                    bind["source"] = BIND_SOURCE
+    return body
+
+
+@schemathesis.hook
+def map_query(ctx, query):
+    if _is(ctx, "GET", "/v1/events"):
+        query = dict(query or {})
+        follow = query.get("follow")
+        if follow is None or follow is True or follow is False or follow in ("true", "false", "True", "False"):
+            query["follow"] = "false"
+        if os.environ.get("CONTRACT_DEBUG"):
+            print("map_query events", follow, "->", query, flush=True)
+    return query
