@@ -25,6 +25,8 @@ public struct DaemonError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidConfig = "invalid_config"
         case socketInUse = "socket_in_use"
         case internalError = "internal"
+        /// A bundle component sandboxd cannot run (SGX/TDX metadata only, no ELF executable).
+        case unsupportedComponent = "unsupported_component"
     }
 
     public var code: Code
@@ -41,7 +43,7 @@ public struct DaemonError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The HTTP status the control API answers with for this error.
     public var httpStatus: Int {
         switch code {
-        case .invalidJSON, .invalidSpec, .unknownField, .invalidConfig: 400
+        case .invalidJSON, .invalidSpec, .unknownField, .invalidConfig, .unsupportedComponent: 400
         case .peerForbidden, .backendForbidden: 403
         case .notFound, .routeNotFound: 404
         case .methodNotAllowed: 405

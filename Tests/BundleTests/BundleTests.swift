@@ -88,21 +88,33 @@ struct OpenValidateTests {
         #expect(error.message.contains("SGX"))
     }
 
-    @Test(arguments: [
-        ("ronl-named", [["kind": "ronl", "name": "x", "elf": ["executable": "runtime.bin"]]], "RONL component must have an empty name"),
-        ("ronl-disabled", [["kind": "ronl", "disabled": true, "elf": ["executable": "runtime.bin"]]], "cannot be disabled"),
-        ("ronl-no-exe", [["kind": "ronl"]], "RONL component must define an executable"),
-        ("rofl-short", [["kind": "rofl", "name": "ab", "elf": ["executable": "runtime.bin"]]], "at least 3 characters"),
-        ("rofl-long", [["kind": "rofl", "name": String(repeating: "a", count: 129), "elf": ["executable": "runtime.bin"]]], "at most 128"),
-        ("rofl-chars", [["kind": "rofl", "name": "a.b.c", "elf": ["executable": "runtime.bin"]]], "name is invalid"),
-        ("unknown-kind", [["kind": "vm", "elf": ["executable": "runtime.bin"]]], "unknown component kind"),
-        ("two-tees", [["kind": "ronl", "elf": ["executable": "runtime.bin"], "sgx": ["executable": "runtime.bin"],
+    static let failureLabels = [
+        "ronl-named", "ronl-disabled", "ronl-no-exe", "rofl-short", "rofl-long", "rofl-chars", "unknown-kind",
+        "two-tees", "duplicate", "missing-file",
+    ]
+
+    static func failureCase(_ label: String) -> ([[String: Any]], String) {
+        let all: [(String, [[String: Any]], String)] = [
+            ("ronl-named", [["kind": "ronl", "name": "x", "elf": ["executable": "runtime.bin"]]], "RONL component must have an empty name"),
+            ("ronl-disabled", [["kind": "ronl", "disabled": true, "elf": ["executable": "runtime.bin"]]], "cannot be disabled"),
+            ("ronl-no-exe", [["kind": "ronl"]], "RONL component must define an executable"),
+            ("rofl-short", [["kind": "rofl", "name": "ab", "elf": ["executable": "runtime.bin"]]], "at least 3 characters"),
+            ("rofl-long", [["kind": "rofl", "name": String(repeating: "a", count: 129), "elf": ["executable": "runtime.bin"]]], "at most 128"),
+            ("rofl-chars", [["kind": "rofl", "name": "a.b.c", "elf": ["executable": "runtime.bin"]]], "name is invalid"),
+            ("unknown-kind", [["kind": "vm", "elf": ["executable": "runtime.bin"]]], "unknown component kind"),
+            ("two-tees", [["kind": "ronl", "elf": ["executable": "runtime.bin"], "sgx": ["executable": "runtime.bin"],
                        "tdx": ["firmware": "runtime.bin", "resources": ["memory": 16, "cpus": 1]]]], "single TEE"),
-        ("duplicate", [["kind": "rofl", "name": "abc", "elf": ["executable": "runtime.bin"]],
+            ("duplicate", [["kind": "rofl", "name": "abc", "elf": ["executable": "runtime.bin"]],
                        ["kind": "rofl", "name": "abc", "elf": ["executable": "runtime.bin"]]], "already exists"),
-        ("missing-file", [["kind": "ronl", "elf": ["executable": "absent.bin"]]], "missing ronl: ELF executable in bundle"),
-    ] as [(String, [[String: Any]], String)])
-    func validationFailure(_ label: String, _ components: [[String: Any]], _ message: String) throws {
+            ("missing-file", [["kind": "ronl", "elf": ["executable": "absent.bin"]]], "missing ronl: ELF executable in bundle"),
+        ]
+        let found = all.first { $0.0 == label }!
+        return (found.1, found.2)
+    }
+
+    @Test(arguments: failureLabels)
+    func validationFailure(_ label: String) throws {
+        let (components, message) = Self.failureCase(label)
         var builder = BundleBuilder.ronl()
         builder.manifest["components"] = components
         let error = try #require(try verdict(builder), "\(label) must be rejected")

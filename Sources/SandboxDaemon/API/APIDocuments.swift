@@ -16,10 +16,15 @@ public struct StatusDocument: Sendable, Hashable, Encodable {
     public var desired: String
     /// `api` (provisioned over the socket, persisted) or `config` (declared in the config file).
     public var source: String
+    /// For a bundle spec: the `.orc` path, the component and the pinned manifest hash (else null).
+    public var bundle: String?
+    public var component: String?
+    public var manifestHash: String?
 
     enum CodingKeys: String, CodingKey {
         case name, id, state, pid, version, restarts, lastError = "last_error", startedAt = "started_at"
         case sandbox, desired, source
+        case bundle, component, manifestHash = "manifest_hash"
     }
 
     public init(spec: RuntimeSpecification, snapshot: RuntimeSnapshot, desiredRunning: Bool, source: String) {
@@ -34,6 +39,9 @@ public struct StatusDocument: Sendable, Hashable, Encodable {
         sandbox = spec.sandbox
         desired = desiredRunning ? "running" : "stopped"
         self.source = source
+        bundle = spec.bundle?.path
+        component = spec.bundle?.component
+        manifestHash = spec.bundle?.manifestHash
     }
 
     // Explicit so that nil optionals are written as `null` instead of being left out.
@@ -50,6 +58,9 @@ public struct StatusDocument: Sendable, Hashable, Encodable {
         try container.encode(sandbox, forKey: .sandbox)
         try container.encode(desired, forKey: .desired)
         try container.encode(source, forKey: .source)
+        try container.encode(bundle, forKey: .bundle)
+        try container.encode(component, forKey: .component)
+        try container.encode(manifestHash, forKey: .manifestHash)
     }
 }
 

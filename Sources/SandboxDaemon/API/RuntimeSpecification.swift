@@ -19,6 +19,16 @@ public struct RuntimeSpecification: Sendable, Hashable {
         public var contents: [UInt8]
     }
 
+    /// Where a bundle spec's program comes from (`bundle`, `component`, `manifest_hash` in the API).
+    public struct BundleSource: Sendable, Hashable {
+        /// Absolute path of the `.orc` file.
+        public var path: String
+        /// `ronl` or `rofl.NAME`.
+        public var component: String
+        /// The manifest hash (64 lowercase hex) the spec is pinned to; set once the bundle was read.
+        public var manifestHash: String?
+    }
+
     public var name: String
     /// The runtime's namespace: 64 lowercase hex characters.
     public var id: String
@@ -34,10 +44,13 @@ public struct RuntimeSpecification: Sendable, Hashable {
     public var expectedVersion: RuntimeVersion?
     public var sandbox: SandboxBackendKind
     public var autostart: Bool
+    /// Set for a bundle spec: the program is the component's ELF in the exploded bundle, and ``executable``
+    /// is empty (the backend resolves it when it creates the runtime).
+    public var bundle: BundleSource? = nil
 
     /// The canonical API form (every field present, defaults filled in).
     public var document: JSONValue {
-        .object([
+        var fields: [String: JSONValue] = [
             "name": .string(name),
             "id": .string(id),
             "executable": .string(executable),
@@ -55,7 +68,14 @@ public struct RuntimeSpecification: Sendable, Hashable {
             "expected_version": expectedVersion.map { .string($0.description) } ?? .null,
             "sandbox": .string(sandbox.rawValue),
             "autostart": .bool(autostart),
-        ])
+        ]
+        if let bundle {
+            fields["executable"] = nil
+            fields["bundle"] = .string(bundle.path)
+            fields["component"] = .string(bundle.component)
+            fields["manifest_hash"] = bundle.manifestHash.map(JSONValue.string) ?? .null
+        }
+        return .object(fields)
     }
 }
 

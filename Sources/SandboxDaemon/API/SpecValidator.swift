@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+public import Bundle
 public import Sandbox
 
 /// Turns an untrusted JSON document into a ``RuntimeSpecification`` or a ``DaemonError`` naming the field.
@@ -13,6 +14,8 @@ public struct SpecValidator: Sendable {
     /// Check that the executable and bind sources exist. Off when restoring persisted state: a spec that was
     /// valid when accepted stays recorded even if its executable vanished (its start then fails visibly).
     public var checkFilesystem: Bool
+    /// Archive-safety bounds for reading bundles (the config's `bundles` section).
+    public var bundleLimits = BundleLimits()
 
     public init(defaultBackend: SandboxBackendKind, checkFilesystem: Bool = true) {
         self.defaultBackend = defaultBackend
@@ -21,7 +24,7 @@ public struct SpecValidator: Sendable {
 
     static let topLevelKeys: Set<String> = [
         "name", "id", "executable", "args", "env", "binds", "data", "network", "mount_proc", "local_config",
-        "expected_version", "sandbox", "autostart",
+        "expected_version", "sandbox", "autostart", "bundle", "component", "manifest_hash",
     ]
 
     /// `[a-z0-9][a-z0-9._-]{0,62}`
@@ -50,14 +53,25 @@ public struct SpecValidator: Sendable {
             throw .invalid("name", "must match [a-z0-9][a-z0-9._-]{0,62}, got \"\(name)\"")
         }
 
-        let id = try requiredString(object, "id").lowercased()
+        // A bundle spec names a `.orc` file instead of an executable; its manifest supplies the id.
+        let bundle = try validateBundle(object)
+
+        let id: String
+        if bundle != nil, present(object, "id") == nil, let manifestID = bundle?.runtimeID {
+            id = manifestID
+        } else {
+            id = try requiredString(object, "id").lowercased()
+        }
         guard id.utf8.count == 64, id.utf8.allSatisfy(\.isASCIIHexDigit) else {
             throw .invalid("id", "must be 64 hexadecimal characters (the runtime's 32-byte namespace)")
         }
+        if let manifestID = bundle?.runtimeID, manifestID != id {
+            throw .invalid("id", "is \(id) but the bundle's manifest says \(manifestID)")
+        }
 
-        let executable = try requiredString(object, "executable")
-        try checkAbsolutePath(executable, field: "executable")
-        if checkFilesystem {
+        let executable = bundle == nil ? try requiredString(object, "executable") : ""
+        if bundle == nil { try checkAbsolutePath(executable, field: "executable") }
+        if checkFilesystem, bundle == nil {
             var info = stat()
             guard stat(executable, &info) == 0 else {
                 throw .invalid("executable", "\(executable) does not exist")
@@ -94,7 +108,16 @@ public struct SpecValidator: Sendable {
 
         let binds = try validateBinds(present(object, "binds"))
         let dataFiles = try validateData(present(object, "data"))
-        let network = try optionalBool(object, "network") ?? false
+        var network = try optionalBool(object, "network") ?? false
+        if let allowed = bundle?.selected?.networkAllowed {
+            // Upstream decides by component kind (IsNetworkAllowed): ROFL gets the network, RONL never.
+            if let asked = try optionalBool(object, "network"), asked != allowed {
+                throw .invalid(
+                    "network", "is decided by the bundle component: \(bundle!.source.component) \(allowed ? "always gets" : "never gets") the network"
+                )
+            }
+            network = allowed
+        }
         let mountProc = try optionalBool(object, "mount_proc") ?? false
         let autostart = try optionalBool(object, "autostart") ?? true
 
@@ -111,6 +134,16 @@ public struct SpecValidator: Sendable {
             }
             expectedVersion = version
         }
+        if let selected = bundle?.selected, selected.id.isRONL {
+            // The RONL runtime must report the manifest's version.
+            let manifestVersion = RuntimeVersion(
+                major: selected.version.major, minor: selected.version.minor, patch: selected.version.patch
+            )
+            if let expectedVersion, expectedVersion != manifestVersion {
+                throw .invalid("expected_version", "is \(expectedVersion) but the bundle's RONL component is version \(manifestVersion)")
+            }
+            expectedVersion = manifestVersion
+        }
 
         var sandbox = defaultBackend
         if let value = present(object, "sandbox") {
@@ -123,7 +156,7 @@ public struct SpecValidator: Sendable {
         return RuntimeSpecification(
             name: name, id: id, executable: executable, arguments: arguments, environment: environment,
             binds: binds, dataFiles: dataFiles, network: network, mountProc: mountProc, localConfig: localConfig,
-            expectedVersion: expectedVersion, sandbox: sandbox, autostart: autostart
+            expectedVersion: expectedVersion, sandbox: sandbox, autostart: autostart, bundle: bundle?.source
         )
     }
 

@@ -40,7 +40,7 @@ public enum ConfigLoader {
         if root == .null { return DaemonConfiguration() }
         let reader = try ObjectReader(root, path: "", allowed: [
             "socket", "state_directory", "runtime_directory", "log_level", "host", "sandbox", "api",
-            "supervision", "shutdown_timeout", "runtimes", "journal",
+            "supervision", "shutdown_timeout", "runtimes", "journal", "bundles",
         ])
         var config = DaemonConfiguration()
 
@@ -119,6 +119,20 @@ public enum ConfigLoader {
             )
         }
 
+        if let bundles = try reader.object("bundles", allowed: [
+            "max_entries", "max_file_size", "max_total_size", "max_compression_ratio",
+        ]) {
+            var limits = config.bundleLimits
+            limits.maxEntries = Int(try bundles.integer("max_entries", in: 1...65_534) ?? Int64(limits.maxEntries))
+            let sizes: ClosedRange<Int64> = 1...Int64(UInt32.max)
+            limits.maxFileSize = UInt64(try bundles.integer("max_file_size", in: sizes) ?? Int64(limits.maxFileSize))
+            limits.maxTotalSize = UInt64(try bundles.integer("max_total_size", in: sizes) ?? Int64(limits.maxTotalSize))
+            limits.maxCompressionRatio = UInt64(
+                try bundles.integer("max_compression_ratio", in: 1...100_000) ?? Int64(limits.maxCompressionRatio)
+            )
+            config.bundleLimits = limits
+        }
+
         if let api = try reader.object("api", allowed: ["max_body_bytes", "request_timeout", "max_connections"]) {
             config.api.maxBodyBytes = Int(try api.integer("max_body_bytes", in: 1...(1 << 30)) ?? Int64(config.api.maxBodyBytes))
             config.api.requestTimeout = try api.duration("request_timeout") ?? config.api.requestTimeout
@@ -150,7 +164,8 @@ public enum ConfigLoader {
             guard case .array(let items) = runtimes else {
                 throw DaemonError(.invalidConfig, "must be a list of runtime specs", field: "runtimes")
             }
-            let validator = SpecValidator(defaultBackend: config.defaultBackend, checkFilesystem: checkFilesystem)
+            var validator = SpecValidator(defaultBackend: config.defaultBackend, checkFilesystem: checkFilesystem)
+            validator.bundleLimits = config.bundleLimits
             var seen = Set<String>()
             for (index, item) in items.enumerated() {
                 let spec: RuntimeSpecification

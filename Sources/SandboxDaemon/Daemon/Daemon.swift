@@ -92,7 +92,11 @@ public final class Daemon: Sendable {
             socket: socket,
             router: Router(api: ControlAPI(
                 registry: registry,
-                validator: SpecValidator(defaultBackend: config.defaultBackend)
+                validator: {
+                    var validator = SpecValidator(defaultBackend: config.defaultBackend)
+                    validator.bundleLimits = config.bundleLimits
+                    return validator
+                }()
             )),
             events: events,
             settings: .init(limits: config.api, peerPolicy: PeerPolicy(groupID: socket.groupID)),

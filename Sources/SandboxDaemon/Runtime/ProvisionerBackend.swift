@@ -1,3 +1,4 @@
+import Bundle
 import CBOR
 public import Logging
 import RuntimeHostProtocol
@@ -14,6 +15,8 @@ public import SystemdSupport
 public struct ProvisionerBackend: RuntimeBackend {
     let provisioner: Provisioner
     let bubblewrapEnabled: Bool
+    /// Explodes bundle specs to `<state directory>/bundles/<manifest hash>/`.
+    let bundles: BundleStore
 
     /// - Parameter journal: receives runtime output and supervision steps (sandboxd's journald integration).
     public init(configuration: DaemonConfiguration, logger: Logger, journal: ProvisionerJournal? = nil) throws {
@@ -41,6 +44,9 @@ public struct ProvisionerBackend: RuntimeBackend {
         journal?.install(into: &settings)
         provisioner = try Provisioner(configuration: settings)
         bubblewrapEnabled = configuration.bubblewrapPath != nil
+        bundles = BundleStore(
+            root: configuration.stateDirectory + "/bundles", limits: configuration.bundleLimits, logger: logger
+        )
     }
 
     public func makeRuntime(_ spec: RuntimeSpecification) throws -> any ManagedRuntime {
@@ -53,7 +59,7 @@ public struct ProvisionerBackend: RuntimeBackend {
         let runtimeSpec = RuntimeSpec(
             id: try Namespace(hex: spec.id),
             name: spec.name,
-            executable: FilePath(spec.executable),
+            executable: FilePath(try executable(spec)),
             arguments: spec.arguments,
             // The spec's environment only, never the service manager's (NOTIFY_SOCKET, LISTEN_*, …).
             environment: SystemdEnvironment.sanitized(spec.environment),
@@ -66,6 +72,23 @@ public struct ProvisionerBackend: RuntimeBackend {
             backend: spec.sandbox
         )
         return ProvisionedRuntime(runtime: provisioner.newRuntime(runtimeSpec))
+    }
+
+    /// The program to run: the spec's executable, or a bundle component's ELF in the exploded bundle.
+    ///
+    /// A bundle is (re-)opened under its pinned manifest hash and its exploded directory verified (or
+    /// extracted) every time a runtime is created from it, so a restart never trusts what is on disk.
+    func executable(_ spec: RuntimeSpecification) throws(DaemonError) -> String {
+        guard let source = spec.bundle else { return spec.executable }
+        do {
+            let exploded = try bundles.prepare(
+                bundle: source.path, pinnedManifestHash: source.manifestHash.flatMap { Hex.decode($0, count: 32) }
+            )
+            let selected = try exploded.manifest.select(component: source.component)
+            return exploded.path(of: selected.executable)
+        } catch {
+            throw DaemonError(bundleError: error)
+        }
     }
 
     /// JSON `local_config` values as CBOR (integers stay integers; other numbers become floats).

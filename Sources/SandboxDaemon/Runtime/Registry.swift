@@ -251,7 +251,10 @@ public actor Registry {
         if entries[spec.name] != nil {
             throw DaemonError(.alreadyExists, "a runtime named \(spec.name) already exists", field: "name")
         }
-        if let other = entries.values.first(where: { $0.spec.id == spec.id }) {
+        // One runtime per id, except that a bundle's components (RONL and its ROFLs) share the bundle's id.
+        if let other = entries.values.first(where: {
+            $0.spec.id == spec.id && $0.spec.bundle?.component == spec.bundle?.component
+        }) {
             throw DaemonError(
                 .alreadyExists, "runtime \(other.spec.name) already uses id \(spec.id)", field: "id"
             )
