@@ -202,6 +202,20 @@ public struct BundleStore: Sendable {
     }
 
     private func ensureRoot() throws(BundleError) {
+        // Sandbox uids open the component's executable by its host path (the entrypoint bind), so every
+        // directory above it must be traversable: the parent (the state directory, 0700 by default)
+        // gets search permission only (0711: nothing in it can be listed, runtimes/ stays 0700).
+        let parent = String(root[..<(root.lastIndex(of: "/") ?? root.startIndex)])
+        var parentInfo = stat()
+        if !parent.isEmpty, stat(parent, &parentInfo) == 0, parentInfo.st_mode & 0o011 != 0o011 {
+            let mode = (parentInfo.st_mode & 0o7777) | 0o011
+            guard chmod(parent, mode) == 0 else {
+                throw BundleError(.explodeFailed, "cannot make \(parent) traversable: \(String(cString: strerror(errno)))")
+            }
+            logger.info("state directory made traversable for sandboxed bundle executables", metadata: [
+                "directory": "\(parent)", "mode": "\(String(mode, radix: 8))",
+            ])
+        }
         if mkdir(root, 0o711) != 0, errno != EEXIST {
             throw BundleError(.explodeFailed, "cannot create \(root): \(String(cString: strerror(errno)))")
         }
@@ -209,6 +223,7 @@ public struct BundleStore: Sendable {
         guard lstat(root, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
             throw BundleError(.explodeFailed, "\(root) is not a directory")
         }
+        if info.st_mode & 0o7777 != 0o711 { chmod(root, 0o711) }
     }
 
     private func makeDirectory(_ path: String, mode: mode_t) throws(BundleError) {
