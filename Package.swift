@@ -60,6 +60,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // `make bench-bundle`: explode time of a 50 MB bundle.
+        .executableTarget(
+            name: "bench-bundle",
+            dependencies: ["Bundle", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "BundleTests",
             dependencies: ["Bundle", "CBOR", .product(name: "Logging", package: "swift-log")],
