@@ -224,6 +224,20 @@ public struct BundleStore: Sendable {
             throw BundleError(.explodeFailed, "\(root) is not a directory")
         }
         if info.st_mode & 0o7777 != 0o711 { chmod(root, 0o711) }
+        removeAbandonedTemporaries()
+    }
+
+    /// Removes `.tmp-<hash>-<pid>-<n>` directories left by an explode whose process is gone (a crash).
+    private func removeAbandonedTemporaries() {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        for name in names where name.hasPrefix(".tmp-") {
+            let parts = name.split(separator: "-")
+            guard parts.count == 4, let pid = Int32(parts[2]), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else {
+                continue
+            }
+            logger.info("removing an abandoned bundle extraction", metadata: ["directory": "\(root)/\(name)"])
+            try? remove("\(root)/\(name)")
+        }
     }
 
     private func makeDirectory(_ path: String, mode: mode_t) throws(BundleError) {

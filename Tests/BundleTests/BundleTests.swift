@@ -310,6 +310,17 @@ struct ExplodeTests {
         #expect((attributes[.posixPermissions] as! NSNumber).intValue == 0o755)
     }
 
+    @Test func abandonedExtractionsAreRemoved() throws {
+        try FileManager.default.createDirectory(atPath: store.root, withIntermediateDirectories: true)
+        // pid 0x7ffffff0 does not exist; our own pid's temporaries are left alone (in progress).
+        let abandoned = "\(store.root)/.tmp-abc-2147483632-7", ours = "\(store.root)/.tmp-abc-\(getpid())-7"
+        try FileManager.default.createDirectory(atPath: abandoned, withIntermediateDirectories: false)
+        try FileManager.default.createDirectory(atPath: ours, withIntermediateDirectories: false)
+        _ = try store.prepare(bundle: try BundleBuilder.ronl().write(to: directory))
+        #expect(!FileManager.default.fileExists(atPath: abandoned))
+        #expect(FileManager.default.fileExists(atPath: ours))
+    }
+
     @Test func invalidBundleIsNotExploded() throws {
         var builder = BundleBuilder.ronl()
         builder.digestOverrides["runtime.bin"] = String(repeating: "00", count: 32)

@@ -125,6 +125,22 @@ struct BundleSpecTests {
         }
     }
 
+    @Test("sandboxctl provision --bundle --component", .enabled(if: SandboxctlTests.binary != nil))
+    func provisionByBundle() async throws {
+        let daemon = try await TestDaemon()
+        let result = await SandboxctlTests.run([
+            "--socket", daemon.socketPath, "--json", "provision", "--name", "oracle",
+            "--bundle", "\(Self.fixtures)/rofl-detached.orc", "--component", "rofl.oracle",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let status = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        #expect(status?["bundle"] as? String == "\(Self.fixtures)/rofl-detached.orc")
+        #expect(status?["component"] as? String == "rofl.oracle")
+        #expect(status?["id"] as? String == "8000000000000000000000000000000000000000000000000000000000f1c005")
+        #expect((status?["manifest_hash"] as? String)?.count == 64)
+        try await daemon.stop()
+    }
+
     @Test("sandboxctl bundle inspect prints manifest, components, verdict and hash", .enabled(if: SandboxctlTests.binary != nil))
     func inspect() async throws {
         var result = await SandboxctlTests.run(["bundle", "inspect", "\(Self.fixtures)/ronl-rofl.orc"])
