@@ -74,12 +74,20 @@ public struct BundleStore: Sendable {
     /// Opens, validates and explodes `path` (pinned to `pinnedManifestHash` when given).
     public func prepare(bundle path: String, pinnedManifestHash: [UInt8]? = nil) throws(BundleError) -> ExplodedBundle {
         try ensureRoot()
-        // Read the manifest (and pin) first: the directory name depends on it.
-        let probe = try RuntimeBundle.open(path: path, limits: limits, pinnedManifestHash: pinnedManifestHash)
-        try probe.validate()
-        let hex = probe.manifestHashHex
+        // Read the manifest (and check the pin) first: the directory name depends on it.
+        let (_, hash) = try RuntimeBundle.readManifest(path: path, limits: limits)
+        if let pinnedManifestHash, pinnedManifestHash != hash {
+            throw BundleError(
+                .manifestHashMismatch,
+                "manifest hash of \(path) is \(Hex.encode(hash)), not the pinned \(Hex.encode(pinnedManifestHash))"
+            )
+        }
+        let hex = Hex.encode(hash)
         let final = "\(root)/\(hex)"
         if exists(final) {
+            // Read and validate the whole bundle, then check the directory against what was read.
+            let probe = try RuntimeBundle.open(path: path, limits: limits, pinnedManifestHash: hash)
+            try probe.validate()
             do {
                 try verify(directory: final, against: probe)
                 logger.debug("exploded bundle verified", metadata: ["bundle": "\(path)", "directory": "\(final)"])
@@ -97,7 +105,7 @@ public struct BundleStore: Sendable {
             try makeDirectory(temporary, mode: 0o700)
             try makeDirectory("\(temporary)/META-INF", mode: 0o700)
             let bundle = try RuntimeBundle.open(
-                path: path, limits: limits, pinnedManifestHash: probe.manifestHash, extractingTo: temporary
+                path: path, limits: limits, pinnedManifestHash: hash, extractingTo: temporary
             )
             try bundle.validate()
             try applyModes(temporary, bundle)

@@ -72,6 +72,18 @@ public struct RuntimeBundle: Sendable {
         )
     }
 
+    /// Reads only the manifest (the first entry, bounded): the manifest and its hash, before anything else.
+    public static func readManifest(
+        path: String, limits: BundleLimits = BundleLimits()
+    ) throws(BundleError) -> (manifest: BundleManifest, hash: [UInt8]) {
+        let reader = try ZipReader(path: path, limits: limits)
+        guard let entry = reader.entries.first(where: { $0.name == manifestName }) else {
+            throw reader.structuralError ?? BundleError(.invalidManifest, "missing manifest (META-INF/MANIFEST.MF)")
+        }
+        let manifest = try BundleManifest.parse(json: try reader.readAll(entry, bound: limits.maxManifestSize))
+        return (manifest, manifest.hash)
+    }
+
     /// Upstream's verdict: structural rules, `Manifest.Validate`, every named file present, every file
     /// digested and matching. (SGX signatures are not verified: sandboxd runs only ELF components.)
     public func validate() throws(BundleError) {

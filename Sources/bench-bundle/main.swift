@@ -21,22 +21,38 @@ let arguments = CommandLine.arguments
 let megabytes = arguments.count > 1 ? Int(arguments[1]) ?? 50 : 50
 let runs = arguments.count > 2 ? Int(arguments[2]) ?? 5 : 5
 
-// Executable-like content: a 40 MB "binary" (bytes from a skewed distribution, deflates ≈ 2–3:1) plus
-// 10 MB of smaller files, as a real paratime bundle (ELF + SGXS + signature) is shaped.
+// Executable-like content: a 40 MB "binary" plus 10 MB of smaller files, as a real paratime bundle (ELF +
+// SGXS + signature) is shaped. Half of each 256-byte run repeats one of 32 recent "code" blocks, the
+// rest is low-entropy noise: deflates about 2.5:1, like a stripped x86-64 executable.
 struct Generator {
     var state: UInt64 = 0x9e37_79b9_7f4a_7c15
-    mutating func next() -> UInt8 {
+    var pool: [[UInt8]] = []
+
+    mutating func random() -> UInt64 {
         state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-        let r = UInt8(truncatingIfNeeded: state >> 59)  // 0…31: low entropy
-        return r < 8 ? UInt8(truncatingIfNeeded: state >> 33) : r
+        return state
+    }
+
+    mutating func block() -> [UInt8] {
+        if pool.count == 32, random() >> 63 == 0 { return pool[Int(random() >> 59)] }
+        let fresh = (0..<256).map { _ in UInt8(truncatingIfNeeded: random() >> 58) &* 3 }
+        if pool.count == 32 { pool[Int(random() >> 59)] = fresh } else { pool.append(fresh) }
+        return fresh
+    }
+
+    mutating func bytes(_ count: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(count + 256)
+        while out.count < count { out += block() }
+        return Array(out.prefix(count))
     }
 }
+
 func makeFiles(megabytes: Int) -> [(String, [UInt8])] {
     var generator = Generator()
-    let mainSize = megabytes * 4 / 5 * 1_048_576
-    var files: [(String, [UInt8])] = [("runtime.elf", (0..<mainSize).map { _ in generator.next() })]
+    var files: [(String, [UInt8])] = [("runtime.elf", generator.bytes(megabytes * 4 / 5 * 1_048_576))]
     for index in 0..<10 {
-        files.append(("asset-\(index).bin", (0..<(megabytes * 1_048_576 / 5 / 10)).map { _ in generator.next() }))
+        files.append(("asset-\(index).bin", generator.bytes(megabytes * 1_048_576 / 5 / 10)))
     }
     return files
 }
