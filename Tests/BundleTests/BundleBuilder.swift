@@ -53,6 +53,13 @@ struct BundleBuilder {
     }
 }
 
+/// A scratch directory removed when the test's suite instance goes away.
+final class Scratch: Sendable {
+    let url: URL
+    init(_ label: String) throws { url = try temporaryDirectory(label) }
+    deinit { try? FileManager.default.removeItem(at: url) }
+}
+
 func temporaryDirectory(_ label: String) throws -> URL {
     let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("sandboxd-\(label)-\(UUID().uuidString.prefix(8))")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

@@ -37,9 +37,10 @@ struct HashTests {
 }
 
 struct OpenValidateTests {
-    let directory: URL
+    let scratch: Scratch
+    var directory: URL { scratch.url }
 
-    init() throws { directory = try temporaryDirectory("bundle") }
+    init() throws { scratch = try Scratch("bundle") }
 
     func open(_ builder: BundleBuilder, extra: [ZipWriter.Member] = [], limits: BundleLimits = BundleLimits()) throws(BundleError) -> RuntimeBundle {
         let path = try! builder.write(to: directory, extra: extra)
@@ -258,11 +259,13 @@ struct OpenValidateTests {
 }
 
 struct ExplodeTests {
-    let directory: URL
+    let scratch: Scratch
+    var directory: URL { scratch.url }
     let store: BundleStore
 
     init() throws {
-        directory = try temporaryDirectory("explode")
+        scratch = try Scratch("explode")
+        let directory = scratch.url
         store = BundleStore(root: directory.appendingPathComponent("bundles").path, logger: Logger(label: "test"))
     }
 
