@@ -44,8 +44,9 @@ public struct RuntimeSpecification: Sendable, Hashable {
     public var expectedVersion: RuntimeVersion?
     public var sandbox: SandboxBackendKind
     public var autostart: Bool
-    /// Set for a bundle spec: the program is the component's ELF in the exploded bundle, and ``executable``
-    /// is empty (the backend resolves it when it creates the runtime).
+    /// Set for a bundle spec: the program is the component's ELF in the exploded bundle. ``executable`` is
+    /// its path when the API's validator exploded the bundle, else empty (the backend resolves it); it is
+    /// never persisted (the document has `bundle`/`component`/`manifest_hash` instead).
     public var bundle: BundleSource? = nil
 
     /// The canonical API form (every field present, defaults filled in).

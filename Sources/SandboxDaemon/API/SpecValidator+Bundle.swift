@@ -7,6 +7,8 @@ struct ResolvedBundle {
     var runtimeID: String?
     /// The chosen component (nil when the bundle was not read).
     var selected: SelectedComponent?
+    /// The component's ELF in the exploded bundle, when ``SpecValidator/bundleStore`` exploded it.
+    var executable: String?
 }
 
 extension SpecValidator {
@@ -48,17 +50,24 @@ extension SpecValidator {
         )
         guard checkFilesystem else { return ResolvedBundle(source: source) }
 
-        let bundle: RuntimeBundle
-        let selected: SelectedComponent
         do {
-            bundle = try RuntimeBundle.open(path: path, limits: bundleLimits, pinnedManifestHash: pinned)
+            if let bundleStore {
+                let exploded = try bundleStore.prepare(bundle: path, pinnedManifestHash: pinned)
+                let selected = try exploded.manifest.select(component: component)
+                source.manifestHash = exploded.manifestHashHex
+                return ResolvedBundle(
+                    source: source, runtimeID: exploded.manifest.idHex, selected: selected,
+                    executable: exploded.path(of: selected.executable)
+                )
+            }
+            let bundle = try RuntimeBundle.open(path: path, limits: bundleLimits, pinnedManifestHash: pinned)
             try bundle.validate()
-            selected = try bundle.manifest.select(component: component)
+            let selected = try bundle.manifest.select(component: component)
+            source.manifestHash = bundle.manifestHashHex
+            return ResolvedBundle(source: source, runtimeID: bundle.manifest.idHex, selected: selected)
         } catch {
             throw DaemonError(bundleError: error)
         }
-        source.manifestHash = bundle.manifestHashHex
-        return ResolvedBundle(source: source, runtimeID: bundle.manifest.idHex, selected: selected)
     }
 }
 

@@ -16,6 +16,9 @@ public struct SpecValidator: Sendable {
     public var checkFilesystem: Bool
     /// Archive-safety bounds for reading bundles (the config's `bundles` section).
     public var bundleLimits = BundleLimits()
+    /// When set (the daemon's API), a bundle spec is exploded and verified here, outside the registry, and
+    /// the spec carries the executable's path; otherwise the backend explodes it when creating the runtime.
+    public var bundleStore: BundleStore?
 
     public init(defaultBackend: SandboxBackendKind, checkFilesystem: Bool = true) {
         self.defaultBackend = defaultBackend
@@ -69,7 +72,7 @@ public struct SpecValidator: Sendable {
             throw .invalid("id", "is \(id) but the bundle's manifest says \(manifestID)")
         }
 
-        let executable = bundle == nil ? try requiredString(object, "executable") : ""
+        let executable = bundle == nil ? try requiredString(object, "executable") : bundle?.executable ?? ""
         if bundle == nil { try checkAbsolutePath(executable, field: "executable") }
         if checkFilesystem, bundle == nil {
             var info = stat()

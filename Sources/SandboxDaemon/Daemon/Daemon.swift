@@ -1,3 +1,4 @@
+import Bundle
 import Foundation
 public import Logging
 import NIOPosix
@@ -95,6 +96,9 @@ public final class Daemon: Sendable {
                 validator: {
                     var validator = SpecValidator(defaultBackend: config.defaultBackend)
                     validator.bundleLimits = config.bundleLimits
+                    validator.bundleStore = BundleStore(
+                        root: config.stateDirectory + "/bundles", limits: config.bundleLimits, logger: logger
+                    )
                     return validator
                 }()
             )),

@@ -76,10 +76,11 @@ public struct ProvisionerBackend: RuntimeBackend {
 
     /// The program to run: the spec's executable, or a bundle component's ELF in the exploded bundle.
     ///
-    /// A bundle is (re-)opened under its pinned manifest hash and its exploded directory verified (or
-    /// extracted) every time a runtime is created from it, so a restart never trusts what is on disk.
+    /// A bundle spec the API's validator just exploded and verified carries the path already. Otherwise
+    /// (restored state, declared runtimes) the bundle is re-opened under its pinned manifest hash and its
+    /// exploded directory verified (or extracted) here, so a restart never trusts what is on disk.
     func executable(_ spec: RuntimeSpecification) throws(DaemonError) -> String {
-        guard let source = spec.bundle else { return spec.executable }
+        guard let source = spec.bundle, spec.executable.isEmpty else { return spec.executable }
         do {
             let exploded = try bundles.prepare(
                 bundle: source.path, pinnedManifestHash: source.manifestHash.flatMap { Hex.decode($0, count: 32) }
