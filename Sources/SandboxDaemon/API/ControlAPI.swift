@@ -21,7 +21,10 @@ public struct ControlAPI: Sendable {
 
     func provision(_ request: APIRequest) async -> APIResponse {
         await answer(.created) { () async throws(DaemonError) in
-            let spec = try validator.validate(try Self.decodeBody(request.body))
+            // Off the cooperative pool: a bundle spec reads, hashes and explodes the bundle.
+            let spec = try await Self.blocking { [validator] () throws(DaemonError) in
+                try validator.validate(try Self.decodeBody(request.body))
+            }
             return try await registry.provision(spec)
         }
     }
