@@ -60,7 +60,8 @@ final class ZipReader {
         self.limits = limits
         let descriptor: Int32
         do {
-            descriptor = try retryingInterrupts("open(\(path))") { open(path, O_RDONLY | O_CLOEXEC) }
+            // O_NONBLOCK: a FIFO or device named as a bundle must not block the open; it is refused below.
+            descriptor = try retryingInterrupts("open(\(path))") { open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY) }
         } catch {
             throw BundleError(.unreadable, "cannot open bundle \(path): \(error)")
         }

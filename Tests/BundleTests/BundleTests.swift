@@ -250,6 +250,15 @@ struct OpenValidateTests {
         #expect(error.code == .manifestHashMismatch && error.message.contains(bundle.manifestHashHex))
     }
 
+    @Test func fifoOrDeviceIsRefusedWithoutBlocking() throws {
+        let fifo = directory.appendingPathComponent("fifo.orc").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        for path in [fifo, "/dev/zero", directory.path] {
+            let error = try #require(throws: BundleError.self) { try RuntimeBundle.open(path: path) }
+            #expect(error.code == .unreadable && error.message.contains("not a regular file"), "\(path): \(error)")
+        }
+    }
+
     @Test func notAZipFile() throws {
         let path = directory.appendingPathComponent("junk.orc").path
         try Data(repeating: 0x41, count: 5000).write(to: URL(fileURLWithPath: path))
