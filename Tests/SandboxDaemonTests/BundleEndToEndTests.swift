@@ -96,6 +96,15 @@ struct BundleEndToEndTests {
         #expect(Self.netNamespace("\(roflPID)") == host)
         #expect(Self.netNamespace("\(ronlPID)") != host)
 
+        // One runtime per id and component: a second RONL of this id is refused, also as a plain executable.
+        response = await daemon.request("POST", "/v1/runtimes", body: Self.spec("ronl2", bundle: bundle))
+        #expect(response.status == 409, "\(response.body)")
+        response = await daemon.request(
+            "POST", "/v1/runtimes",
+            body: #"{"name":"plain","id":"\#(Self.runtimeID)","executable":"/bin/true","autostart":false}"#
+        )
+        #expect(response.status == 409, "\(response.body)")
+
         // RONL never gets the network, even when asked; SGX-only components are refused; a pin must match.
         response = await daemon.request("POST", "/v1/runtimes", body: Self.spec("netronl", bundle: bundle, #","network":true"#))
         #expect(response.status == 400 && (response.json["error"] as? [String: Any])?["field"] as? String == "network", "\(response.body)")

@@ -251,9 +251,9 @@ public actor Registry {
         if entries[spec.name] != nil {
             throw DaemonError(.alreadyExists, "a runtime named \(spec.name) already exists", field: "name")
         }
-        // One runtime per id, except that a bundle's components (RONL and its ROFLs) share the bundle's id.
+        // One runtime per id and component: a bundle's ROFLs share its RONL's id (a plain executable is a RONL).
         if let other = entries.values.first(where: {
-            $0.spec.id == spec.id && $0.spec.bundle?.component == spec.bundle?.component
+            $0.spec.id == spec.id && ($0.spec.bundle?.component ?? "ronl") == (spec.bundle?.component ?? "ronl")
         }) {
             throw DaemonError(
                 .alreadyExists, "runtime \(other.spec.name) already uses id \(spec.id)", field: "id"
