@@ -3,7 +3,7 @@ SWIFT        ?= swift
 PREFIX       ?= /usr/local
 CONFIG       ?= debug
 BUILD_FLAGS  ?= -c $(CONFIG)
-APT_PACKAGES := libsystemd-dev libseccomp-dev bubblewrap pkg-config iproute2 libc6-dev gcc make curl systemd util-linux socat python3-venv
+APT_PACKAGES := libsystemd-dev libseccomp-dev bubblewrap pkg-config iproute2 libc6-dev gcc make curl systemd util-linux socat python3-venv zlib1g-dev libssl-dev
 # systemd integration (make install-systemd): units, sysusers and journal catalog. Unit files under
 # $(PREFIX)/lib/systemd/system are found by systemd for PREFIX=/usr/local and /usr.
 UNITDIR      ?= $(PREFIX)/lib/systemd/system
@@ -11,7 +11,7 @@ SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
 CATALOGDIR   ?= $(PREFIX)/lib/systemd/catalog
 BIN          = $(shell $(SWIFT) build $(BUILD_FLAGS) --show-bin-path)
 
-.PHONY: all build test deps run install install-systemd bench-daemon bench-hostile bench-rhp bench-spawn bench-provision clean fuzz fuzz-build contract
+.PHONY: all build test deps run install install-systemd bench-daemon bench-hostile bench-rhp bench-spawn bench-provision bench-bundle clean fuzz fuzz-build contract
 
 all: build
 
@@ -61,6 +61,11 @@ bench-spawn: deps
 	$(SWIFT) build -c release --product bench-spawn
 	$$($(SWIFT) build -c release --show-bin-path)/bench-spawn --payload .build/bench/spawn-payload \
 		--baseline .build/bench/spawn-baseline $(BENCH_ARGS)
+
+# Explode time of a 50 MB runtime bundle (fresh, re-verify, open+validate); BENCH_ARGS="MB RUNS".
+bench-bundle: deps
+	$(SWIFT) build -c release --product bench-bundle
+	$$($(SWIFT) build -c release --show-bin-path)/bench-bundle $(BENCH_ARGS)
 
 # sandboxd in the foreground with the development config (.run/), the example runtime provisioned.
 run: build

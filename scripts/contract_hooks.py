@@ -3,6 +3,7 @@
 - The daemon checks the filesystem: a spec's executable must exist and be executable, a bind source must
   exist. Every schema-valid path the generator makes up is replaced by a real one (schema-invalid paths
   are left alone, so negative cases stay negative).
+- A bundle must be a real, valid `.orc` file: a schema-valid bundle path becomes a fixture bundle.
 - GET /v1/events streams forever unless `follow=false` (documented); the run asks for the history.
 """
 import os
@@ -12,6 +13,8 @@ import schemathesis
 
 EXECUTABLE = os.environ.get("CONTRACT_EXECUTABLE", "/bin/true")
 BIND_SOURCE = os.environ.get("CONTRACT_BIND_SOURCE", "/etc/hostname")
+# An accepted bundle (a RONL whose manifest supplies the id and forbids the network).
+BUNDLE = os.environ.get("CONTRACT_BUNDLE", os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "orc-fixtures", "ronl.orc"))
 _PATH = re.compile(r"/[^\x00]*")
 
 
@@ -27,7 +30,13 @@ def _is(ctx, method, path):
 @schemathesis.hook
 def map_body(ctx, body):
     if _is(ctx, "POST", "/v1/runtimes") and isinstance(body, dict):
-        if _valid_path(body.get("executable")):
+        if _valid_path(body.get("bundle")):
+            # The bundle decides the id, the component's name and the network: a made-up component, hash or
+            # id would be refused for what the file holds, which the schema cannot state.
+            body["bundle"] = os.path.abspath(BUNDLE)
+            for key in ("executable", "id", "component", "manifest_hash", "network"):
+                body.pop(key, None)
+        elif _valid_path(body.get("executable")):
             body["executable"] = EXECUTABLE
         binds = body.get("binds")
         if isinstance(binds, list):

@@ -29,6 +29,8 @@ public struct DaemonError: Error, Sendable, Equatable, CustomStringConvertible {
         case timeout
         /// A spec asks for a resource limit this host (or its backend) cannot enforce.
         case limitUnavailable = "limit_unavailable"
+        /// A bundle component sandboxd cannot run (SGX/TDX metadata only, no ELF executable).
+        case unsupportedComponent = "unsupported_component"
     }
 
     public var code: Code
@@ -45,7 +47,7 @@ public struct DaemonError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The HTTP status the control API answers with for this error.
     public var httpStatus: Int {
         switch code {
-        case .invalidJSON, .invalidSpec, .unknownField, .invalidConfig, .limitUnavailable: 400
+        case .invalidJSON, .invalidSpec, .unknownField, .invalidConfig, .limitUnavailable, .unsupportedComponent: 400
         case .peerForbidden, .backendForbidden: 403
         case .notFound, .routeNotFound: 404
         case .methodNotAllowed: 405

@@ -120,6 +120,9 @@ struct Provision: ParsableCommand {
     @Option(help: "Runtime name.") var name: String?
     @Option(help: "Runtime id (64 hex characters).") var id: String?
     @Option(help: "Absolute path of the runtime executable.") var executable: String?
+    @Option(help: "Absolute path of an Oasis runtime bundle (.orc) to run instead of --executable.") var bundle: String?
+    @Option(help: "Bundle component: ronl (default) or rofl.NAME.") var component: String?
+    @Option(name: .customLong("manifest-hash"), help: "Pin the bundle's manifest hash (64 hex).") var manifestHash: String?
     @Option(name: .customLong("arg"), parsing: .unconditionalSingleValue, help: "An argument (repeatable).") var arguments: [String] = []
     @Option(name: .customLong("env"), help: "An environment variable K=V (repeatable).") var environment: [String] = []
     @Option(help: "Sandbox backend: namespaces, bubblewrap or none.") var sandbox: String?
@@ -147,6 +150,11 @@ struct Provision: ParsableCommand {
         if let name { spec["name"] = name }
         if let id { spec["id"] = id }
         if let executable { spec["executable"] = executable }
+        if let bundle {
+            spec["bundle"] = bundle.hasPrefix("/") ? bundle : FileManager.default.currentDirectoryPath + "/" + bundle
+        }
+        if let component { spec["component"] = component }
+        if let manifestHash { spec["manifest_hash"] = manifestHash }
         if !arguments.isEmpty { spec["args"] = arguments }
         if !environment.isEmpty {
             var env = spec["env"] as? [String: Any] ?? [:]
@@ -169,7 +177,7 @@ struct Provision: ParsableCommand {
             for case let (key, value?) in limitFlags { limits[key] = value }
             spec["limits"] = limits
         }
-        guard !spec.isEmpty else { throw CLIError.usage("give a spec with -f FILE and/or --name/--id/--executable") }
+        guard !spec.isEmpty else { throw CLIError.usage("give a spec with -f FILE and/or --name/--id/--executable or --bundle") }
         let bytes = try [UInt8](JSONSerialization.data(withJSONObject: spec, options: [.sortedKeys]))
         let body = try API.call(global, "POST", "/v1/runtimes", body: bytes)
         if global.json { return API.printJSON(body) }

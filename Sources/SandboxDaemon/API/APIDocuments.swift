@@ -23,9 +23,16 @@ public struct StatusDocument: Sendable, Hashable, Encodable {
     /// Read from the cgroup: only in `GET /v1/runtimes/{name}` while running, else null.
     public var usage: UsageDocument?
 
+    /// For a bundle spec: the `.orc` path, the component and the pinned manifest hash (else null).
+    public var bundle: String?
+    public var component: String?
+    public var manifestHash: String?
+
+
     enum CodingKeys: String, CodingKey {
         case name, id, state, pid, version, restarts, lastError = "last_error", startedAt = "started_at"
         case sandbox, desired, source, limits, oomKilled = "oom_killed", usage
+        case bundle, component, manifestHash = "manifest_hash"
     }
 
     public init(spec: RuntimeSpecification, snapshot: RuntimeSnapshot, desiredRunning: Bool, source: String) {
@@ -43,6 +50,9 @@ public struct StatusDocument: Sendable, Hashable, Encodable {
         limits = LimitsSpec.document(snapshot.limits ?? spec.limits)
         oomKilled = snapshot.oomKilled
         usage = nil
+        bundle = spec.bundle?.path
+        component = spec.bundle?.component
+        manifestHash = spec.bundle?.manifestHash
     }
 
     // Explicit so that nil optionals are written as `null` instead of being left out.
@@ -62,6 +72,9 @@ public struct StatusDocument: Sendable, Hashable, Encodable {
         try container.encode(limits, forKey: .limits)
         try container.encode(oomKilled, forKey: .oomKilled)
         try container.encode(usage, forKey: .usage)
+        try container.encode(bundle, forKey: .bundle)
+        try container.encode(component, forKey: .component)
+        try container.encode(manifestHash, forKey: .manifestHash)
     }
 }
 

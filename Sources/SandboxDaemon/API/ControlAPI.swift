@@ -23,7 +23,12 @@ public struct ControlAPI: Sendable {
 
     func provision(_ request: APIRequest) async -> APIResponse {
         await answer(.created) { () async throws(DaemonError) in
-            let spec = try await validator.validate(try Self.decodeBody(request.body), as: request.peer)
+            let document = try Self.decodeBody(request.body)
+            // The bundle file is checked as the client sees it first; reading, hashing and exploding it then
+            // runs on the blocking-I/O pool, never on a cooperative thread.
+            try await validator.checkBundleAccess(document, as: request.peer)
+            let spec = try await Self.blocking { [validator] () throws(DaemonError) in try validator.parse(document) }
+            try await validator.checkFiles(of: spec, as: request.peer)
             return try await registry.provision(spec)
         }
     }

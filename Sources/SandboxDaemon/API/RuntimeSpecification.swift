@@ -19,6 +19,16 @@ public struct RuntimeSpecification: Sendable, Hashable {
         public var contents: [UInt8]
     }
 
+    /// Where a bundle spec's program comes from (`bundle`, `component`, `manifest_hash` in the API).
+    public struct BundleSource: Sendable, Hashable {
+        /// Absolute path of the `.orc` file.
+        public var path: String
+        /// `ronl` or `rofl.NAME`.
+        public var component: String
+        /// The manifest hash (64 lowercase hex) the spec is pinned to; set once the bundle was read.
+        public var manifestHash: String?
+    }
+
     public var name: String
     /// The runtime's namespace: 64 lowercase hex characters.
     public var id: String
@@ -36,10 +46,14 @@ public struct RuntimeSpecification: Sendable, Hashable {
     public var autostart: Bool
     /// The spec's own limits (unset fields get the config's defaults when the runtime is made).
     public var limits: ResourceLimits = ResourceLimits()
+    /// Set for a bundle spec: the program is the component's ELF in the exploded bundle. ``executable`` is
+    /// its path when the API's validator exploded the bundle, else empty (the backend resolves it); it is
+    /// never persisted (the document has `bundle`/`component`/`manifest_hash` instead).
+    public var bundle: BundleSource? = nil
 
     /// The canonical API form (every field present, defaults filled in).
     public var document: JSONValue {
-        .object([
+        var fields: [String: JSONValue] = [
             "name": .string(name),
             "id": .string(id),
             "executable": .string(executable),
@@ -58,7 +72,14 @@ public struct RuntimeSpecification: Sendable, Hashable {
             "sandbox": .string(sandbox.rawValue),
             "autostart": .bool(autostart),
             "limits": LimitsSpec.document(limits),
-        ])
+        ]
+        if let bundle {
+            fields["executable"] = nil
+            fields["bundle"] = .string(bundle.path)
+            fields["component"] = .string(bundle.component)
+            fields["manifest_hash"] = bundle.manifestHash.map(JSONValue.string) ?? .null
+        }
+        return .object(fields)
     }
 }
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+public import Bundle
 import RuntimeHostProtocol
 public import Sandbox
 
@@ -14,6 +15,11 @@ public struct SpecValidator: Sendable {
     /// Check that the executable and bind sources exist. Off when restoring persisted state: a spec that was
     /// valid when accepted stays recorded even if its executable vanished (its start then fails visibly).
     public var checkFilesystem: Bool
+    /// Archive-safety bounds for reading bundles (the config's `bundles` section).
+    public var bundleLimits = BundleLimits()
+    /// When set (the daemon's API), a bundle spec is exploded and verified here, outside the registry, and
+    /// the spec carries the executable's path; otherwise the backend explodes it when creating the runtime.
+    public var bundleStore: BundleStore?
 
     /// What the host can enforce: a spec asking for more is refused with `limit_unavailable`. `nil` (config
     /// files, persisted state) skips the check; the backend checks again when it makes the runtime.
@@ -30,7 +36,7 @@ public struct SpecValidator: Sendable {
 
     static let topLevelKeys: Set<String> = [
         "name", "id", "executable", "args", "env", "binds", "data", "network", "mount_proc", "local_config",
-        "expected_version", "sandbox", "autostart", "limits",
+        "expected_version", "sandbox", "autostart", "limits", "bundle", "component", "manifest_hash",
     ]
 
     /// `[a-z0-9][a-z0-9._-]{0,62}`
@@ -61,24 +67,39 @@ public struct SpecValidator: Sendable {
     /// cannot reach: a bind source under `/root` is "not accessible" to a group member whether or not it
     /// exists. Root (and the daemon's own uid) is checked as before.
     public func validate(_ value: JSONValue, as peer: PeerCredentials?) async throws(DaemonError) -> RuntimeSpecification {
+        try await checkBundleAccess(value, as: peer)
         let spec = try parse(value)
-        guard checkFilesystem else { return spec }
-        try await ClientFilesystemView(peer: peer).run { Self.checkFiles(of: spec) }.get()
+        try await checkFiles(of: spec, as: peer)
         return spec
+    }
+
+    /// A bundle named by a client's spec must be readable by that client (as ``validate(_:as:)`` checks
+    /// executables), before the daemon reads it: otherwise its answers would tell whether the file exists.
+    func checkBundleAccess(_ value: JSONValue, as peer: PeerCredentials?) async throws(DaemonError) {
+        guard checkFilesystem, case .object(let object) = value, case .string(let path)? = object["bundle"] else { return }
+        try await ClientFilesystemView(peer: peer).run { () -> Result<Void, DaemonError> in
+            let found = ClientFilesystemView.status(path)
+            guard found.info != nil else {
+                return .failure(.invalid("bundle", found.errno == ENOENT || found.errno == ENOTDIR
+                    ? "\(path) does not exist" : "\(path) is not accessible (\(String(cString: strerror(found.errno))))"))
+            }
+            guard ClientFilesystemView.accessible(path, R_OK) else {
+                return .failure(.invalid("bundle", "\(path) is not readable"))
+            }
+            return .success(())
+        }.get()
+    }
+
+    /// The filesystem checks of a parsed spec as `peer` sees the filesystem (see ``validate(_:as:)``).
+    func checkFiles(of spec: RuntimeSpecification, as peer: PeerCredentials?) async throws(DaemonError) {
+        guard checkFilesystem else { return }
+        try await ClientFilesystemView(peer: peer).run { Self.checkFiles(of: spec) }.get()
     }
 
     /// The filesystem checks of a parsed spec, with the calling thread's identity: the executable is an
     /// executable regular file, every bind source can be reached.
     static func checkFiles(of spec: RuntimeSpecification) -> Result<Void, DaemonError> {
-        let executable = spec.executable
-        let found = ClientFilesystemView.status(executable)
-        guard let info = found.info else {
-            return .failure(.invalid("executable", found.errno == ENOENT || found.errno == ENOTDIR
-                ? "\(executable) does not exist" : "\(executable) is not accessible (\(String(cString: strerror(found.errno))))"))
-        }
-        guard (info.st_mode & S_IFMT) == S_IFREG, ClientFilesystemView.accessible(executable, X_OK) else {
-            return .failure(.invalid("executable", "\(executable) is not an executable regular file"))
-        }
+        if spec.bundle == nil, case .failure(let error) = checkExecutable(spec.executable) { return .failure(error) }
         for (index, bind) in spec.binds.enumerated() {
             let source = bind.source
             let reached = ClientFilesystemView.status(source)
@@ -86,6 +107,18 @@ public struct SpecValidator: Sendable {
                 return .failure(.invalid("binds[\(index)].source", reached.errno == ENOENT || reached.errno == ENOTDIR
                     ? "\(source) does not exist" : "\(source) is not accessible (\(String(cString: strerror(reached.errno))))"))
             }
+        }
+        return .success(())
+    }
+
+    private static func checkExecutable(_ executable: String) -> Result<Void, DaemonError> {
+        let found = ClientFilesystemView.status(executable)
+        guard let info = found.info else {
+            return .failure(.invalid("executable", found.errno == ENOENT || found.errno == ENOTDIR
+                ? "\(executable) does not exist" : "\(executable) is not accessible (\(String(cString: strerror(found.errno))))"))
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG, ClientFilesystemView.accessible(executable, X_OK) else {
+            return .failure(.invalid("executable", "\(executable) is not an executable regular file"))
         }
         return .success(())
     }
@@ -102,16 +135,28 @@ public struct SpecValidator: Sendable {
             throw .invalid("name", "must match [a-z0-9][a-z0-9._-]{0,62}, got \"\(name)\"")
         }
 
-        let id = try requiredString(object, "id").lowercased()
+        // A bundle spec names a `.orc` file instead of an executable; its manifest supplies the id.
+        let bundle = try validateBundle(object)
+
+        let id: String
+        if bundle != nil, present(object, "id") == nil, let manifestID = bundle?.runtimeID {
+            id = manifestID
+        } else {
+            id = try requiredString(object, "id").lowercased()
+        }
         guard id.utf8.count == 64, id.utf8.allSatisfy(\.isASCIIHexDigit) else {
             throw .invalid("id", "must be 64 hexadecimal characters (the runtime's 32-byte namespace)")
         }
         guard (try? Namespace(hex: id)) != nil else {
             throw .invalid("id", "reserved flag bits set: of the first 8 bytes only 0x80 and 0x40 of byte 0 may be set")
         }
+        if let manifestID = bundle?.runtimeID, manifestID != id {
+            throw .invalid("id", "is \(id) but the bundle's manifest says \(manifestID)")
+        }
 
-        let executable = try requiredString(object, "executable")
-        try checkAbsolutePath(executable, field: "executable")
+        // A bundle's executable lies in the exploded tree the daemon made (checked by the bundle store).
+        let executable = bundle == nil ? try requiredString(object, "executable") : bundle?.executable ?? ""
+        if bundle == nil { try checkAbsolutePath(executable, field: "executable") }
 
         var arguments: [String] = []
         if let value = present(object, "args") {
@@ -140,7 +185,16 @@ public struct SpecValidator: Sendable {
 
         let binds = try validateBinds(present(object, "binds"))
         let dataFiles = try validateData(present(object, "data"))
-        let network = try optionalBool(object, "network") ?? false
+        var network = try optionalBool(object, "network") ?? false
+        if let allowed = bundle?.selected?.networkAllowed {
+            // Upstream decides by component kind (IsNetworkAllowed): ROFL gets the network, RONL never.
+            if let asked = try optionalBool(object, "network"), asked != allowed {
+                throw .invalid(
+                    "network", "is decided by the bundle component: \(bundle!.source.component) \(allowed ? "always gets" : "never gets") the network"
+                )
+            }
+            network = allowed
+        }
         let mountProc = try optionalBool(object, "mount_proc") ?? false
         let autostart = try optionalBool(object, "autostart") ?? true
 
@@ -157,6 +211,16 @@ public struct SpecValidator: Sendable {
             }
             expectedVersion = version
         }
+        if let selected = bundle?.selected, selected.id.isRONL {
+            // The RONL runtime must report the manifest's version.
+            let manifestVersion = RuntimeVersion(
+                major: selected.version.major, minor: selected.version.minor, patch: selected.version.patch
+            )
+            if let expectedVersion, expectedVersion != manifestVersion {
+                throw .invalid("expected_version", "is \(expectedVersion) but the bundle's RONL component is version \(manifestVersion)")
+            }
+            expectedVersion = manifestVersion
+        }
 
         var sandbox = defaultBackend
         if let value = present(object, "sandbox") {
@@ -172,7 +236,8 @@ public struct SpecValidator: Sendable {
         return RuntimeSpecification(
             name: name, id: id, executable: executable, arguments: arguments, environment: environment,
             binds: binds, dataFiles: dataFiles, network: network, mountProc: mountProc, localConfig: localConfig,
-            expectedVersion: expectedVersion, sandbox: sandbox, autostart: autostart, limits: limits
+            expectedVersion: expectedVersion, sandbox: sandbox, autostart: autostart, limits: limits,
+            bundle: bundle?.source
         )
     }
 

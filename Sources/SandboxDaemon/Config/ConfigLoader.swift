@@ -40,7 +40,7 @@ public enum ConfigLoader {
         if root == .null { return DaemonConfiguration() }
         let reader = try ObjectReader(root, path: "", allowed: [
             "socket", "state_directory", "runtime_directory", "log_level", "host", "sandbox", "api",
-            "supervision", "shutdown_timeout", "runtimes", "journal", "runtime_log_max_bytes", "limits",
+            "supervision", "shutdown_timeout", "runtimes", "journal", "runtime_log_max_bytes", "limits", "bundles",
         ])
         var config = DaemonConfiguration()
 
@@ -137,6 +137,20 @@ public enum ConfigLoader {
             }
         }
 
+        if let bundles = try reader.object("bundles", allowed: [
+            "max_entries", "max_file_size", "max_total_size", "max_compression_ratio",
+        ]) {
+            var limits = config.bundleLimits
+            limits.maxEntries = Int(try bundles.integer("max_entries", in: 1...65_534) ?? Int64(limits.maxEntries))
+            let sizes: ClosedRange<Int64> = 1...Int64(UInt32.max)
+            limits.maxFileSize = UInt64(try bundles.integer("max_file_size", in: sizes) ?? Int64(limits.maxFileSize))
+            limits.maxTotalSize = UInt64(try bundles.integer("max_total_size", in: sizes) ?? Int64(limits.maxTotalSize))
+            limits.maxCompressionRatio = UInt64(
+                try bundles.integer("max_compression_ratio", in: 1...100_000) ?? Int64(limits.maxCompressionRatio)
+            )
+            config.bundleLimits = limits
+        }
+
         if let api = try reader.object("api", allowed: [
             "max_body_bytes", "request_timeout", "max_connections", "root_reserved_connections",
             "max_connections_per_uid", "max_event_streams", "max_event_streams_per_uid",
@@ -181,7 +195,8 @@ public enum ConfigLoader {
             guard case .array(let items) = runtimes else {
                 throw DaemonError(.invalidConfig, "must be a list of runtime specs", field: "runtimes")
             }
-            let validator = SpecValidator(defaultBackend: config.defaultBackend, checkFilesystem: checkFilesystem)
+            var validator = SpecValidator(defaultBackend: config.defaultBackend, checkFilesystem: checkFilesystem)
+            validator.bundleLimits = config.bundleLimits
             var seen = Set<String>()
             for (index, item) in items.enumerated() {
                 let spec: RuntimeSpecification

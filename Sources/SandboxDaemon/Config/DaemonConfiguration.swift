@@ -1,3 +1,4 @@
+public import Bundle
 public import Logging
 public import RuntimeProvisioner
 public import Sandbox
@@ -43,6 +44,9 @@ public struct DaemonConfiguration: Sendable, Hashable {
     }()
     /// How long shutdown waits for runtimes to stop before giving up on them.
     public var shutdownTimeout: Duration = .seconds(30)
+    /// Archive-safety bounds for runtime bundles (`.orc`): entries, per-file and total uncompressed size,
+    /// compression ratio.
+    public var bundleLimits = BundleLimits()
     /// Runtimes declared in the file, provisioned at start and re-applied on SIGHUP.
     public var runtimes: [RuntimeSpecification] = []
 

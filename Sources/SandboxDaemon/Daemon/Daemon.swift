@@ -1,3 +1,4 @@
+import Bundle
 import Foundation
 public import Logging
 import NIOPosix
@@ -87,10 +88,10 @@ public final class Daemon: Sendable {
         await registry.restore(declared: config.runtimes)
         logger.debug("desired state restored")
 
-        var api = ControlAPI(
-            registry: registry,
-            validator: SpecValidator(defaultBackend: config.defaultBackend, limitSupport: backend.limitSupport)
-        )
+        var validator = SpecValidator(defaultBackend: config.defaultBackend, limitSupport: backend.limitSupport)
+        validator.bundleLimits = config.bundleLimits
+        validator.bundleStore = BundleStore(root: config.stateDirectory + "/bundles", limits: config.bundleLimits, logger: logger)
+        var api = ControlAPI(registry: registry, validator: validator)
         api.logs = backend.logFiles
         let logFiles = backend.logFiles
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)

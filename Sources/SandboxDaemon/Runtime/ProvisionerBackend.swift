@@ -1,3 +1,4 @@
+import Bundle
 import CBOR
 public import Logging
 import RuntimeHostProtocol
@@ -19,6 +20,8 @@ public struct ProvisionerBackend: RuntimeBackend {
     public let logFiles: RuntimeLogFiles?
     let cgroups: CgroupHost?
     public let limitSupport: LimitSupport
+    /// Explodes bundle specs to `<state directory>/bundles/<manifest hash>/`.
+    let bundles: BundleStore
 
     /// - Parameter journal: receives runtime output and supervision steps (sandboxd's journald integration).
     public init(configuration: DaemonConfiguration, logger: Logger, journal: ProvisionerJournal? = nil) throws {
@@ -73,6 +76,9 @@ public struct ProvisionerBackend: RuntimeBackend {
         }
         provisioner = try Provisioner(configuration: settings)
         bubblewrapEnabled = configuration.bubblewrapPath != nil
+        bundles = BundleStore(
+            root: configuration.stateDirectory + "/bundles", limits: configuration.bundleLimits, logger: logger
+        )
     }
 
     /// `sandboxd-<8 hex>` from the runtime directory: stable across restarts of one daemon, distinct between
@@ -105,7 +111,7 @@ public struct ProvisionerBackend: RuntimeBackend {
         let runtimeSpec = RuntimeSpec(
             id: try Namespace(hex: spec.id),
             name: spec.name,
-            executable: FilePath(spec.executable),
+            executable: FilePath(try executable(spec)),
             arguments: spec.arguments,
             // The spec's environment only, never the service manager's (NOTIFY_SOCKET, LISTEN_*, …).
             environment: SystemdEnvironment.sanitized(spec.environment),
@@ -119,6 +125,24 @@ public struct ProvisionerBackend: RuntimeBackend {
             limits: limitSupport.effective(spec.limits, backend: spec.sandbox)
         )
         return ProvisionedRuntime(runtime: provisioner.newRuntime(runtimeSpec))
+    }
+
+    /// The program to run: the spec's executable, or a bundle component's ELF in the exploded bundle.
+    ///
+    /// A bundle spec the API's validator just exploded and verified carries the path already. Otherwise
+    /// (restored state, declared runtimes) the bundle is re-opened under its pinned manifest hash and its
+    /// exploded directory verified (or extracted) here, so a restart never trusts what is on disk.
+    func executable(_ spec: RuntimeSpecification) throws(DaemonError) -> String {
+        guard let source = spec.bundle, spec.executable.isEmpty else { return spec.executable }
+        do {
+            let exploded = try bundles.prepare(
+                bundle: source.path, pinnedManifestHash: source.manifestHash.flatMap { Hex.decode($0, count: 32) }
+            )
+            let selected = try exploded.manifest.select(component: source.component)
+            return exploded.path(of: selected.executable)
+        } catch {
+            throw DaemonError(bundleError: error)
+        }
     }
 
     /// JSON `local_config` values as CBOR (integers stay integers; other numbers become floats).

@@ -327,7 +327,10 @@ public actor Registry {
         if entries[spec.name] != nil {
             throw DaemonError(.alreadyExists, "a runtime named \(spec.name) already exists", field: "name")
         }
-        if let other = entries.values.first(where: { $0.spec.id == spec.id }) {
+        // One runtime per id and component: a bundle's ROFLs share its RONL's id (a plain executable is a RONL).
+        if let other = entries.values.first(where: {
+            $0.spec.id == spec.id && ($0.spec.bundle?.component ?? "ronl") == (spec.bundle?.component ?? "ronl")
+        }) {
             throw DaemonError(
                 .alreadyExists, "runtime \(other.spec.name) already uses id \(spec.id)", field: "id"
             )
