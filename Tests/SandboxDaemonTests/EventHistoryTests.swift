@@ -18,14 +18,14 @@ import Testing
         #expect(recent.last?.runtime == "r99", "the newest event is kept")
         // With the default bounds, ordinary events fill the history up to its count bound.
         let defaults = EventHub()
-        for index in 0..<2000 { defaults.publish(EventDocument(time: Date(), runtime: "s\(index)", kind: .updated)) }
+        for index in 0..<2000 { defaults.publish(EventDocument(time: Date(), runtime: "s\(index)", kind: .updated())) }
         #expect(defaults.recent().count == 1000)
     }
 
     @Test("one event larger than the byte bound is still kept, alone")
     func oversizedEventIsKeptAlone() {
         let hub = EventHub(historyLimit: 10, historyByteLimit: 1024)
-        hub.publish(EventDocument(time: Date(), runtime: "a", kind: .updated))
+        hub.publish(EventDocument(time: Date(), runtime: "a", kind: .updated()))
         hub.publish(EventDocument(time: Date(), runtime: "b", kind: .failedToStart(error: String(repeating: "x", count: 5000))))
         #expect(hub.recent().map(\.runtime) == ["b"])
     }
