@@ -8,7 +8,7 @@ import Testing
 
 @Suite("Resource limits in the API and the config")
 struct LimitsValidationTests {
-    static let id = String(repeating: "ab", count: 32)
+    static let id = "8" + String(repeating: "0", count: 15) + String(repeating: "ab", count: 24)
 
     func validate(_ limits: String, sandbox: String = "namespaces", support: LimitSupport? = nil) throws(DaemonError) -> RuntimeSpecification {
         let validator = SpecValidator(defaultBackend: .namespaces, limitSupport: support)
