@@ -23,6 +23,7 @@ for harness in $HARNESSES; do
     log="$SCRATCH/fuzz-$harness.log"
     # New interesting inputs go to the first directory only; seeds and kept crashers are read-only.
     SANDBOXD_FUZZ_HARNESS="$harness" ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}" \
+        LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan.supp:print_suppressions=0}" \
         "$BIN" $FLAGS -max_total_time="$SECONDS_EACH" -print_final_stats=1 -artifact_prefix="$crashes/" \
         "$corpus" "$SCRATCH/seeds/$harness" "Tests/Fixtures/fuzz/$harness" >"$log" 2>&1
     rc=$?
