@@ -16,11 +16,16 @@ struct FuzzRegressionTests {
     }
 
     @Test("kept inputs replay without a crash", arguments: Harness.allCases)
-    func replay(_ harness: Harness) throws {
+    func replay(_ harness: Harness) async throws {
         let files = Self.inputs(harness)
-        for file in files {
-            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
-            harness.run(bytes)
+        let inputs = try files.map { try [UInt8](Data(contentsOf: URL(fileURLWithPath: $0))) }
+        // Harnesses block their caller until async work finishes (as libFuzzer's thread does): run them on a
+        // thread of their own, never on the cooperative pool whose few threads that work needs.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread {
+                for bytes in inputs { harness.run(bytes) }
+                continuation.resume()
+            }.start()
         }
         print("fuzz regressions: \(harness.rawValue): \(files.count) inputs")
     }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CSandboxShim
+import Foundation
 @testable import Sandbox
 import SystemPackage
 import Testing
@@ -78,7 +79,9 @@ struct OutputLineTests {
         let output = SandboxOutput(takingOwnershipOf: ends[0])
         let payload = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         let writer = ends[1]
-        let writing = Task.detached {
+        // The blocking writes run on a thread of their own: on the cooperative pool (2 threads on 2 cores)
+        // they could hold the thread the reading task needs.
+        let writing = Thread {
             payload.withUnsafeBytes { buffer in
                 var offset = 0
                 while offset < buffer.count {
@@ -89,9 +92,9 @@ struct OutputLineTests {
             }
             close(writer)
         }
+        writing.start()
         var received: [UInt8] = []
         for await chunk in output { received += chunk }
-        await writing.value
         #expect(received == payload)
     }
 }
