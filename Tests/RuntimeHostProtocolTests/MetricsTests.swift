@@ -48,7 +48,7 @@ struct RHPMetricsTests {
     @Test("without a bootstrapped backend nothing is recorded and calls are not even timed")
     func noopByDefault() async throws {
         #expect(RHPCallRecorder(RHPMetrics()) == nil)
-        let (host, guest) = try await makeConnectionPair()
+        let (host, guest) = try await makeConnectionPair(guestHandler: MetricsTestHandler())
         defer { host.close(); guest.close() }
         _ = try await handshake(host, guest)
         try await host.ping()

@@ -52,7 +52,11 @@ func renderEveryFamily(_ metrics: DaemonMetrics) async throws -> [UInt8] {
     configuration.metrics = RHPMetrics(factory: metrics.rhpFactory).adding("runtime", "alpha")
     let logger = Logger(label: "metrics-test")
     let host = try await Connection.withConnectedSocket(fds[0], role: .host, configuration: configuration, logger: logger)
-    let guest = try await Connection.withConnectedSocket(fds[1], role: .guest, logger: logger)
+    let pings = ClosureHandler { request in
+        guard case .runtimePingRequest = request else { throw DaemonError(.internalError, "refused") }
+        return .empty
+    }
+    let guest = try await Connection.withConnectedSocket(fds[1], role: .guest, handler: pings, logger: logger)
     defer { host.close(); guest.close() }
     async let answered = guest.initGuest(timeout: .seconds(10)) { _ in RuntimeInfoResponse(runtimeVersion: Version(major: 1)) }
     _ = try await host.initHost(RuntimeInfoRequest(
@@ -162,7 +166,7 @@ struct MetricsTests {
         let container = try #require((pod["containers"] as? [[String: Any]])?.first)
         #expect((container["securityContext"] as? [String: Any])?["privileged"] as? Bool == true)
         let mounts = (container["volumeMounts"] as? [[String: Any]] ?? []).compactMap { $0["mountPath"] as? String }
-        for path in ["/run", "/var/lib/sandboxd", "/sys/fs/cgroup", "/etc/sandboxd"] { #expect(mounts.contains(path), "no mount \(path)") }
+        for path in ["/run/sandboxd", "/var/lib/sandboxd", "/sys/fs/cgroup", "/etc/sandboxd"] { #expect(mounts.contains(path), "no mount \(path)") }
     }
 
     @Test("GET /metrics on the control socket: route templates, never raw paths; a removed runtime's series go")
@@ -214,6 +218,20 @@ struct MetricsTests {
         let post = try tcpRequest(port: bound, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         #expect(post.hasPrefix("HTTP/1.1 405"))
         try await daemon.stop()
+    }
+
+    @Test("docs/operations.md: every API error code and every journal MESSAGE_ID has a troubleshooting row")
+    func troubleshooting() throws {
+        let guide = try String(contentsOfFile: ConfigTests.repository + "/docs/operations.md", encoding: .utf8)
+        for code in DaemonError.Code.allCases {
+            #expect(guide.contains("| `\(code.rawValue)` | \(DaemonError(code, "").httpStatus) |"), "no row for \(code.rawValue)")
+        }
+        let catalog = try String(contentsOfFile: ConfigTests.repository + "/systemd/sandboxd.catalog", encoding: .utf8)
+        let ids = catalog.split(separator: "\n").filter { $0.hasPrefix("-- ") }.map { String($0.dropFirst(3)) }
+        #expect(ids.count >= 11)
+        for id in ids { #expect(guide.contains("| `\(id)` |"), "no row for MESSAGE_ID \(id)") }
+        #expect(guide.contains("ssh -nNT -L /tmp/node1.sock:/run/sandboxd.sock node1"))
+        #expect(guide.contains("sandboxctl --socket /tmp/node1.sock"))
     }
 
     @Test("config: metrics.listen is off by default and needs an IP address and port")
