@@ -10,7 +10,8 @@ import Synchronization
 /// Anyone who can reach the address can read the metrics (runtime names, counts, timings); nothing else
 /// is served (any other path is 404, any other method 405) and no request body is read. Bounded: at most
 /// ``maximumConnections`` connections at once (the next is closed at once), an idle connection is closed
-/// after ``idleTimeout``, and request heads are limited by NIO's HTTP parser.
+/// after ``idleTimeout``, each connection answers one request and closes, and request heads are limited by
+/// NIO's HTTP parser.
 public final class MetricsListener: Service, Sendable, CustomStringConvertible {
     public static let maximumConnections = 16
     static let idleTimeout: TimeAmount = .seconds(10)
@@ -61,13 +62,15 @@ public final class MetricsListener: Service, Sendable, CustomStringConvertible {
     }
 }
 
-/// One metrics connection: answers each request once it has fully arrived.
+/// One metrics connection: answers its first request once it has fully arrived, then closes (one request
+/// per connection: no pipelining to order, nothing kept between scrapes).
 final class MetricsHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let render: @Sendable () async -> [UInt8]
     private var head: HTTPRequestHead?
+    private var answered = false
 
     init(render: @escaping @Sendable () async -> [UInt8]) {
         self.render = render
@@ -78,8 +81,8 @@ final class MetricsHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .head(let requestHead): head = requestHead
         case .body: break  // ignored, never buffered
         case .end:
-            guard let head else { return }
-            self.head = nil
+            guard let head, !answered else { return }
+            answered = true
             respond(to: head, context: context)
         }
     }
@@ -115,16 +118,13 @@ final class MetricsHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         headers.add(name: "Content-Length", value: String(body.count))
         headers.add(name: "Cache-Control", value: "no-store")
         if allow { headers.add(name: "Allow", value: "GET, HEAD") }
-        let keepAlive = request.isKeepAlive
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        headers.add(name: "Connection", value: "close")
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
         if request.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil) }
         let done = context.writeAndFlushPromise()
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
-        if !keepAlive {
-            let channel = NIOLoopBound(context, eventLoop: context.eventLoop)
-            done.futureResult.whenComplete { _ in channel.value.close(promise: nil) }
-        }
+        let channel = NIOLoopBound(context, eventLoop: context.eventLoop)
+        done.futureResult.whenComplete { _ in channel.value.close(promise: nil) }
     }
 }
 
