@@ -258,6 +258,15 @@ struct RuntimeSeries: Sendable {
         oomKills = registry.makeCounter(descriptor: DaemonMetrics.Family.oomKills.descriptor, labels: label)
     }
 
+    /// Each restart's connection asks again and gets the same objects: kept once, so a crash loop does not grow this.
+    mutating func remember(_ counter: Prometheus.Counter) {
+        if !rhpCounters.contains(where: { $0 === counter }) { rhpCounters.append(counter) }
+    }
+
+    mutating func remember(_ histogram: Prometheus.DurationHistogram) {
+        if !rhpHistograms.contains(where: { $0 === histogram }) { rhpHistograms.append(histogram) }
+    }
+
     func unregister(from registry: PrometheusCollectorRegistry) {
         for counter in [restarts, watchdogKills, droppedLines, oomKills] + rhpCounters + (cpu.map { [$0] } ?? []) {
             registry.unregisterCounter(counter)
@@ -287,13 +296,13 @@ struct RHPFactory: MetricsFactory {
 
     func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
         let counter = registry.makeCounter(descriptor: descriptor(label), labels: dimensions)
-        track(dimensions) { $0.rhpCounters.append(counter) }
+        track(dimensions) { $0.remember(counter) }
         return counter
     }
 
     func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
         let counter = registry.makeCounter(descriptor: descriptor(label), labels: dimensions)
-        track(dimensions) { $0.rhpCounters.append(counter) }
+        track(dimensions) { $0.remember(counter) }
         return counter
     }
 
@@ -309,7 +318,7 @@ struct RHPFactory: MetricsFactory {
     func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
         let histogram = registry.makeDurationHistogram(
             descriptor: descriptor(label), labels: dimensions, buckets: DaemonMetrics.rhpBuckets)
-        track(dimensions) { $0.rhpHistograms.append(histogram) }
+        track(dimensions) { $0.remember(histogram) }
         return histogram
     }
 
