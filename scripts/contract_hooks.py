@@ -34,7 +34,8 @@ def map_body(ctx, body):
             # The bundle decides the id, the component's name and the network: a made-up component, hash or
             # id would be refused for what the file holds, which the schema cannot state.
             body["bundle"] = os.path.abspath(BUNDLE)
-            for key in ("executable", "id", "component", "manifest_hash", "network"):
+            # The RONL's version is the manifest's too: a made-up expected_version is refused the same way.
+            for key in ("executable", "id", "component", "manifest_hash", "network", "expected_version"):
                 body.pop(key, None)
         elif _valid_path(body.get("executable")):
             body["executable"] = EXECUTABLE
