@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // The only C target: everything between clone() and execve(), plus raw syscalls glibc hides.
@@ -94,6 +96,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                // RHP call metrics (oasis_rhp_*); swift-metrics' no-op backend unless a factory is given.
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -152,6 +156,7 @@ let package = Package(
             name: "bench-rhp",
             dependencies: [
                 "RuntimeHostProtocol",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 "SystemCalls",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -190,6 +195,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),
@@ -223,6 +230,9 @@ let package = Package(
             name: "SandboxDaemonTests",
             dependencies: [
                 "Bundle",
+                "RuntimeHostProtocol",
+                "RuntimeProvisioner",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 "SandboxDaemon",
                 "Sandbox",
                 "SystemCalls",
@@ -271,6 +281,7 @@ let package = Package(
             name: "RuntimeHostProtocolTests",
             dependencies: [
                 "RuntimeHostProtocol",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 "CBOR",
                 "SystemCalls",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -35,6 +35,8 @@ public final class Connection: Sendable {
     private let peerWarnings: PeerWarningLimiter
     /// Bodies this connection validates but never builds (host role with `discardUnusedBodies`).
     private let discarded: BodyKindSet
+    /// nil when metrics go to swift-metrics' no-op backend.
+    private let recorder: RHPCallRecorder?
 
     /// Must run on `channel.eventLoop`; installs nothing (see the factories).
     init(
@@ -56,6 +58,7 @@ public final class Connection: Sendable {
         self.io = NIOLoopBound(channelHandler, eventLoop: channel.eventLoop)
         self.peerWarnings = PeerWarningLimiter(burst: configuration.peerWarningBurst, window: configuration.peerWarningWindow)
         self.discarded = role == .host && configuration.discardUnusedBodies ? .unusedByHost : .none
+        self.recorder = RHPCallRecorder(configuration.metrics)
         channelHandler.connection = self
     }
 
@@ -93,6 +96,24 @@ public final class Connection: Sendable {
     /// ``RHPError/Code/payloadTooLarge`` (nothing sent, connection intact),
     /// ``RHPError/Code/connectionClosed`` and ``RHPError/Code/cancelled``.
     public func call(_ body: Body, timeout: Duration? = nil) async throws(RHPError) -> Body {
+        guard let recorder else { return try await callUnrecorded(body, timeout: timeout) }
+        let started = ContinuousClock.now
+        let result: Result<Body, RHPError>
+        do {
+            result = .success(try await callUnrecorded(body, timeout: timeout))
+        } catch {
+            result = .failure(error)
+        }
+        let elapsed = (ContinuousClock.now - started).components
+        let nanoseconds = elapsed.seconds &* 1_000_000_000 &+ elapsed.attoseconds / 1_000_000_000
+        switch result {
+        case .success: recorder.record(body.kind, .success, nanoseconds: nanoseconds)
+        case .failure(let error): recorder.record(body.kind, error.code == .timeout ? .timeout : .failure, nanoseconds: nanoseconds)
+        }
+        return try result.get()
+    }
+
+    private func callUnrecorded(_ body: Body, timeout: Duration?) async throws(RHPError) -> Body {
         let id = nextRequestID.wrappingAdd(1, ordering: .relaxed).oldValue
         let frame = try makeFrame(.request(id: id, body))
         let deadline = timeout.map { NIODeadline.now() + TimeAmount($0) }

@@ -31,6 +31,9 @@ public struct ConnectionConfiguration: Sendable {
     /// ``peerWarningWindow``; the rest are counted and reported in one "suppressed N" line.
     public var peerWarningBurst = 20
     public var peerWarningWindow: Duration = .seconds(10)
+    /// Where calls are recorded (`oasis_rhp_*`); by default swift-metrics' global factory (a no-op
+    /// unless the process bootstrapped a backend).
+    public var metrics = RHPMetrics()
 
     public init() {}
 }

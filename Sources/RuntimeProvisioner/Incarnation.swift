@@ -56,6 +56,9 @@ struct Incarnation: Sendable {
         var process: SandboxProcess?
         var connector: (any Connector)?
         var connection: Connection?
+        let launchStarted = ContinuousClock.now
+        var stage = LaunchReport.Stage.prepare
+        var spawnDuration: Duration?
         do {
             if sandboxed {
                 guard let id = environment.hostIDs.acquire() else {
@@ -73,7 +76,7 @@ struct Incarnation: Sendable {
                     sandboxed: sandboxed,
                     owner: reservedHostID.map { (uid: $0, gid: $0) },
                     handler: spec.handler,
-                    connectionConfiguration: Self.connectionConfiguration,
+                    connectionConfiguration: Self.connectionConfiguration(metrics: configuration.rhpMetrics, runtime: spec.name),
                     logger: runtime.logger
                 ))
             var sandboxSpec = try configuration.sandboxSpecBuilder(
@@ -93,6 +96,8 @@ struct Incarnation: Sendable {
             }
             runtime.updateState { $0.cgroup = resources.cgroup }
 
+            stage = .spawn
+            let spawnStarted = ContinuousClock.now
             if sandboxed {
                 let hostID = reservedHostID
                 reservedHostID = nil
@@ -101,6 +106,8 @@ struct Incarnation: Sendable {
                 runtime.logger.warning("starting an UNSANDBOXED runtime")
                 process = try await UnsandboxedRuntime.spawn(sandboxSpec, directory: directory, logger: runtime.logger)
             }
+            spawnDuration = ContinuousClock.now - spawnStarted
+            stage = .connect
             // From the first byte: a runtime that fails before connecting says why in its output.
             Self.forwardOutput(of: process!, runtime: runtime)
             runtime.logger.info("waiting for runtime to connect", metadata: ["pid": "\(process!.pid)"])
@@ -114,6 +121,7 @@ struct Incarnation: Sendable {
                 consensusChainContext: environment.hostInfo.consensusChainContext,
                 consensusProtocolVersion: environment.hostInfo.consensusProtocolVersion
             )
+            stage = .handshake
             let info: RuntimeInfoResponse
             do {
                 info = try await connection!.initHost(request, timeout: timings.handshakeTimeout)
@@ -128,6 +136,7 @@ struct Incarnation: Sendable {
             let parameters = HostInitializerParameters(
                 runtime: runtime, spec: spec, version: info.runtimeVersion, info: info, process: process!,
                 connection: connection!)
+            stage = .hostInitializer
             let initialized: HostInitializerResult
             do {
                 initialized = try await withTimeout(timings.hostInitializerTimeout) {
@@ -149,8 +158,15 @@ struct Incarnation: Sendable {
                     runtime: runtime, process: process!, connection: connection!, generation: generation,
                     cgroup: spec.limits.memoryBytes == nil ? nil : resources.cgroup)
             )
+            configuration.launchObserver(runtime, LaunchReport(
+                backend: backendKind, spawnDuration: spawnDuration,
+                provisionDuration: ContinuousClock.now - launchStarted, failedStage: nil))
             return incarnation
         } catch {
+            if !Task.isCancelled, !(error is CancellationError) {
+                configuration.launchObserver(runtime, LaunchReport(
+                    backend: backendKind, spawnDuration: spawnDuration, provisionDuration: nil, failedStage: stage))
+            }
             connector?.close()
             connection?.close()
             if let process {
@@ -209,11 +225,13 @@ struct Incarnation: Sendable {
 
     /// The provisioner is the host and the runtime untrusted: bodies the host never reads are
     /// validated and discarded without being built (RHP ``ConnectionConfiguration/discardUnusedBodies``).
-    static let connectionConfiguration: ConnectionConfiguration = {
+    /// Calls are recorded with the runtime's name as the `runtime` label.
+    static func connectionConfiguration(metrics: RHPMetrics, runtime name: String) -> ConnectionConfiguration {
         var configuration = ConnectionConfiguration()
         configuration.discardUnusedBodies = true
+        configuration.metrics = metrics.adding("runtime", name)
         return configuration
-    }()
+    }
 
     /// Re-logs the runtime's stdout and stderr until the pipes close (the process exits).
     ///

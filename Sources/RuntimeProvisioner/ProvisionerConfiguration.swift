@@ -81,6 +81,10 @@ public struct ProvisionerConfiguration: Sendable {
     public var outputBudget: OutputBudget.Limit = .default
     /// Observes every supervision step with its facts (see ``SupervisionNotice``); must not block.
     public var supervisionObserver: @Sendable (Runtime, SupervisionNotice) -> Void = { _, _ in }
+    /// Told how each start attempt went (durations, failed stage); not told about attempts cut short by a stop.
+    public var launchObserver: @Sendable (Runtime, LaunchReport) -> Void = { _, _ in }
+    /// Where every runtime connection records its RHP calls; the provisioner adds the `runtime` label.
+    public var rhpMetrics = RHPMetrics()
     /// Creates the connector for one start attempt; the default is ``UnixSocketConnector``.
     public var connectorFactory: @Sendable (ConnectorContext) async throws -> any Connector = { context in
         try await UnixSocketConnector.listen(context: context)

@@ -42,3 +42,35 @@ extension RuntimeOutputSink {
     /// No budget: never wait.
     public func readDelay() -> Duration? { nil }
 }
+
+/// How one start attempt went, for metrics (``ProvisionerConfiguration/launchObserver``).
+public struct LaunchReport: Sendable, Hashable {
+    /// Where a start attempt failed.
+    public enum Stage: String, Sendable, Hashable, CaseIterable {
+        /// Host uid, runtime directory, connector, sandbox spec or cgroup.
+        case prepare
+        /// The sandbox spawn itself (clone, mounts, seccomp, exec).
+        case spawn
+        /// The runtime did not connect (in time, or exited first).
+        case connect
+        /// The RHP handshake failed or reported the wrong version.
+        case handshake
+        /// The host initializer failed.
+        case hostInitializer = "host_initializer"
+    }
+
+    public var backend: SandboxBackendKind
+    /// Spawn call → the runtime program exec'd (the backend's spawn returned); nil if it never got there.
+    public var spawnDuration: Duration?
+    /// Start of the attempt → started (handshake and host initializer done); nil unless it started.
+    public var provisionDuration: Duration?
+    /// nil when the runtime started.
+    public var failedStage: Stage?
+
+    public init(backend: SandboxBackendKind, spawnDuration: Duration?, provisionDuration: Duration?, failedStage: Stage?) {
+        self.backend = backend
+        self.spawnDuration = spawnDuration
+        self.provisionDuration = provisionDuration
+        self.failedStage = failedStage
+    }
+}

@@ -13,12 +13,16 @@ public final class ProvisionerJournal: Sendable {
     private let rateLimit: RuntimeOutputForwarder.RateLimit
     private let onError: @Sendable (SystemdError) -> Void
     private let forwarders = Mutex<[String: RuntimeOutputForwarder]>([:])
+    /// Told of each output line the rate limit drops, with the runtime's name (sandboxd's metrics).
+    public let onDroppedLine: @Sendable (String) -> Void
 
     public init(
         sink: any JournalSink = NativeJournal(),
         rateLimit: RuntimeOutputForwarder.RateLimit = .default,
-        onError: @escaping @Sendable (SystemdError) -> Void = { _ in }
+        onError: @escaping @Sendable (SystemdError) -> Void = { _ in },
+        onDroppedLine: @escaping @Sendable (String) -> Void = { _ in }
     ) {
+        self.onDroppedLine = onDroppedLine
         self.sink = sink
         self.lifecycle = JournalLifecycle(sink: sink, onError: onError)
         self.rateLimit = rateLimit
@@ -38,7 +42,8 @@ public final class ProvisionerJournal: Sendable {
         forwarders.withLock { forwarders in
             if let existing = forwarders[runtimeID] { return existing }
             let created = RuntimeOutputForwarder(
-                runtime: RuntimeIdentity(id: runtimeID, name: name), sink: sink, rateLimit: rateLimit, onError: onError
+                runtime: RuntimeIdentity(id: runtimeID, name: name), sink: sink, rateLimit: rateLimit, onError: onError,
+                onDrop: { [onDroppedLine] in onDroppedLine(name) }
             )
             forwarders[runtimeID] = created
             return created

@@ -74,21 +74,26 @@ public final class RuntimeOutputForwarder: Sendable {
     private let clock: @Sendable () -> ContinuousClock.Instant
     private let onError: @Sendable (SystemdError) -> Void
     private let state: Mutex<State>
+    /// Told of every line dropped by the rate limit, at once (sandboxd counts them as a metric).
+    private let onDrop: @Sendable () -> Void
 
     public convenience init(
         runtime: RuntimeIdentity,
         sink: any JournalSink = NativeJournal(),
         rateLimit: RateLimit = .default,
-        onError: @escaping @Sendable (SystemdError) -> Void = { _ in }
+        onError: @escaping @Sendable (SystemdError) -> Void = { _ in },
+        onDrop: @escaping @Sendable () -> Void = {}
     ) {
-        self.init(runtime: runtime, sink: sink, rateLimit: rateLimit, clock: { .now }, onError: onError)
+        self.init(runtime: runtime, sink: sink, rateLimit: rateLimit, clock: { .now }, onError: onError, onDrop: onDrop)
     }
 
     init(
         runtime: RuntimeIdentity, sink: any JournalSink, rateLimit: RateLimit,
         clock: @escaping @Sendable () -> ContinuousClock.Instant,
-        onError: @escaping @Sendable (SystemdError) -> Void
+        onError: @escaping @Sendable (SystemdError) -> Void,
+        onDrop: @escaping @Sendable () -> Void = {}
     ) {
+        self.onDrop = onDrop
         self.runtime = runtime
         self.sink = sink
         self.rateLimit = rateLimit
@@ -124,12 +129,12 @@ public final class RuntimeOutputForwarder: Sendable {
     public func forward(line: some Collection<UInt8>, stream: Stream, complete: Bool = true) {
         let bytes = Array(line)
         let parts = Self.split(bytes)
-        state.withLock { state in
+        let forwarded = state.withLock { state -> Bool in
             let now = clock()
             guard state.bucket.take(parts.count, now: now) else {
                 state.dropped += 1
                 if state.droppingSince == nil { state.droppingSince = now }
-                return
+                return false
             }
             if let since = state.droppingSince, now - since >= rateLimit.reportInterval { emitDropped(&state) }
             if let since = state.throttlingSince, now - since >= rateLimit.reportInterval { emitThrottled(&state) }
@@ -144,7 +149,9 @@ public final class RuntimeOutputForwarder: Sendable {
                 fields.append("MESSAGE", bytes: Array(part))
                 send(fields)
             }
+            return true
         }
+        if !forwarded { onDrop() }
     }
 
     /// Writes the pending "dropped N lines" entry now, if lines were dropped (call when the output ends).

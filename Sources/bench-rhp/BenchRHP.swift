@@ -14,7 +14,7 @@ struct BenchRHP: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-rhp",
         abstract: "Benchmarks RHP calls between two processes against a raw C ping-pong of the same frame size.",
-        subcommands: [All.self, Measure.self, Guest.self],
+        subcommands: [All.self, Measure.self, Guest.self, MetricsOverhead.self],
         defaultSubcommand: All.self
     )
 }
@@ -58,6 +58,7 @@ extension BenchRHP {
                 sections.append(Report.Section(placement: placement.name, raw: raw, rhp: measured))
             }
             Report(sections: sections).print()
+            try MetricsOverhead.report(sizes: sizes, rounds: 3)
         }
     }
 
@@ -69,6 +70,9 @@ extension BenchRHP {
 
         @Option(help: "Pin the guest process to this CPU (with taskset).")
         var guestCPU: Int?
+
+        @Flag(help: "Record every call into a Prometheus backend, as sandboxd does (oasis_rhp_*).")
+        var metrics = false
 
         func run() async throws {
             var logger = Logger(label: "bench-rhp")
@@ -87,7 +91,9 @@ extension BenchRHP {
             let fd = try Processes.accept(listener)
             close(listener)
 
-            let connection = try await Connection.withConnectedSocket(fd, role: .host, logger: logger)
+            var configuration = ConnectionConfiguration()
+            if metrics { configuration.metrics = MetricsOverhead.metrics() }
+            let connection = try await Connection.withConnectedSocket(fd, role: .host, configuration: configuration, logger: logger)
             _ = try await connection.initHost(
                 RuntimeInfoRequest(
                     runtimeID: try Namespace(bytes: [0x80] + [UInt8](repeating: 0, count: 31)),

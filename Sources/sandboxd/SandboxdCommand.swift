@@ -59,9 +59,11 @@ struct SandboxdCommand: AsyncParsableCommand {
         var logger = bootstrapLogger
         logger.logLevel = configuration.logLevel
         let backend: any RuntimeBackend
+        let metrics = DaemonMetrics()
         do {
             backend = try makeBackend(
-                configuration: configuration, logger: logger, journal: systemd.provisionerJournal(configuration, logger: logger)
+                configuration: configuration, logger: logger,
+                journal: systemd.provisionerJournal(configuration, logger: logger, metrics: metrics), metrics: metrics
             )
         } catch {
             systemd.fatal("\(error)", errno: nil)
@@ -73,7 +75,7 @@ struct SandboxdCommand: AsyncParsableCommand {
                 configPath: absolute(config), activatedSocket: try systemd.activatedSocket(),
                 overrides: { overrides.apply(&$0) }
             ),
-            backend: backend, reporter: systemd.reporter(logger: logger), logger: logger
+            backend: backend, reporter: systemd.reporter(logger: logger), metrics: metrics, logger: logger
         )
         do {
             try await daemon.run()

@@ -45,13 +45,14 @@ struct SystemdIntegration {
     }
 
     /// Runtime output and lifecycle entries: to the journal, or through `logger` on the console target.
-    func provisionerJournal(_ configuration: DaemonConfiguration, logger: Logger) -> ProvisionerJournal {
+    func provisionerJournal(_ configuration: DaemonConfiguration, logger: Logger, metrics: DaemonMetrics) -> ProvisionerJournal {
         ProvisionerJournal(
             sink: target.makeSink(consoleLogger: logger),
             rateLimit: .init(
                 linesPerSecond: Double(configuration.journal.outputLinesPerSecond), burst: configuration.journal.outputBurst
             ),
-            onError: { logger.warning("journal write failed", metadata: ["error": "\($0)"]) }
+            onError: { logger.warning("journal write failed", metadata: ["error": "\($0)"]) },
+            onDroppedLine: { metrics.recordDroppedLine(runtime: $0) }
         )
     }
 

@@ -94,6 +94,18 @@ struct OutputForwarderTests {
         #expect(entries[12]["MESSAGE"] == "later")
     }
 
+    @Test("every dropped line is told at once (sandboxd_runtime_output_dropped_lines_total), forwarded ones are not")
+    func dropsAreCountedAtOnce() {
+        let journal = RecordingJournal()
+        let told = Mutex<[String]>([])
+        let provisionerJournal = ProvisionerJournal(
+            sink: journal, rateLimit: .init(linesPerSecond: 1, burst: 2), onDroppedLine: { name in told.withLock { $0.append(name) } })
+        let forwarder = provisionerJournal.forwarder(runtimeID: "r-2", name: "beta")
+        for index in 0..<5 { forwarder.forward(line: Array("line \(index)".utf8), stream: .stdout) }
+        #expect(told.withLock { $0 } == ["beta", "beta", "beta"])
+        #expect(journal.entries.count == 2)
+    }
+
     @Test func flushReportsDropsWithoutAnotherLine() {
         let journal = RecordingJournal()
         let forwarder = forwarder(journal, limit: .init(linesPerSecond: 1, burst: 1))

@@ -7,6 +7,8 @@ public struct ControlAPI: Sendable {
     public let validator: SpecValidator
     /// The runtimes' log files (`GET /v1/runtimes/{name}/logs`); nil when the backend keeps none.
     public var logs: RuntimeLogFiles?
+    /// Prometheus metrics (`GET /metrics`, request counting); nil: the route answers 404 `not_found`.
+    public var metrics: DaemonMetrics?
 
     public init(registry: Registry, validator: SpecValidator) {
         self.registry = registry
@@ -101,6 +103,13 @@ public struct ControlAPI: Sendable {
         } catch {
             return .error(error)
         }
+    }
+
+    /// `GET /metrics`: the Prometheus text format, with the scrape-time values read now.
+    func metrics() async -> APIResponse {
+        guard let metrics else { return .error(DaemonError(.notFound, "this daemon keeps no metrics")) }
+        let (counts, samples) = await registry.metricSamples()
+        return .stream(contentType: DaemonMetrics.contentType, snapshot: metrics.render(counts: counts, runtimes: samples), live: nil)
     }
 
     func events(_ request: APIRequest) -> APIResponse {

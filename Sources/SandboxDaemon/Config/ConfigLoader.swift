@@ -41,6 +41,7 @@ public enum ConfigLoader {
         let reader = try ObjectReader(root, path: "", allowed: [
             "socket", "state_directory", "runtime_directory", "log_level", "host", "sandbox", "api",
             "supervision", "shutdown_timeout", "runtimes", "journal", "runtime_log_max_bytes", "limits", "bundles",
+            "metrics",
         ])
         var config = DaemonConfiguration()
 
@@ -149,6 +150,17 @@ public enum ConfigLoader {
                 try bundles.integer("max_compression_ratio", in: 1...100_000) ?? Int64(limits.maxCompressionRatio)
             )
             config.bundleLimits = limits
+        }
+
+        if let metrics = try reader.object("metrics", allowed: ["listen"]) {
+            if let text = try metrics.string("listen"), !text.isEmpty {
+                guard let address = MetricsListenAddress(text) else {
+                    throw DaemonError(
+                        .invalidConfig, "must be HOST:PORT with an IP address (IPv6 in brackets) and a port from 1 to 65535",
+                        field: "metrics.listen")
+                }
+                config.metricsListen = address
+            }
         }
 
         if let api = try reader.object("api", allowed: [

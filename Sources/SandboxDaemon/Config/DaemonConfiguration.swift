@@ -47,6 +47,9 @@ public struct DaemonConfiguration: Sendable, Hashable {
     /// Archive-safety bounds for runtime bundles (`.orc`): entries, per-file and total uncompressed size,
     /// compression ratio.
     public var bundleLimits = BundleLimits()
+    /// An extra plain-TCP listener serving only `GET /metrics` (unauthenticated); nil (the default): none,
+    /// metrics are on the control socket only.
+    public var metricsListen: MetricsListenAddress?
     /// Runtimes declared in the file, provisioned at start and re-applied on SIGHUP.
     public var runtimes: [RuntimeSpecification] = []
 
@@ -111,3 +114,39 @@ public struct APILimits: Sendable, Hashable {
     public init() {}
 }
 
+
+/// `metrics.listen`: an IP address (no host names: nothing is resolved) and a port.
+public struct MetricsListenAddress: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    /// An address as given (port 0: the kernel picks one; for tests).
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// `127.0.0.1:9464`, `[::1]:9464`, `0.0.0.0:9464`.
+    public init?(_ text: String) {
+        let hostPart: Substring
+        let portPart: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+            hostPart = text[text.index(after: text.startIndex)..<close]
+            portPart = text[text.index(close, offsetBy: 2)...]
+            guard hostPart.contains(":") else { return nil }
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            hostPart = text[..<colon]
+            portPart = text[text.index(after: colon)...]
+            let octets = hostPart.split(separator: ".", omittingEmptySubsequences: false)
+            guard octets.count == 4, octets.allSatisfy({ $0.count <= 3 && UInt8($0) != nil }) else { return nil }
+        }
+        guard !hostPart.isEmpty, hostPart.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }),
+              portPart.allSatisfy(\.isASCII), let port = Int(portPart), (1...65535).contains(port) else { return nil }
+        host = String(hostPart)
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}

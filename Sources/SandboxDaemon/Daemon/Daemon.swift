@@ -41,11 +41,18 @@ public final class Daemon: Sendable {
     private let reporter: any DaemonReporter
     private let logger: Logger
     private let shutdownTrigger = ShutdownTrigger()
+    /// Served at `GET /metrics` (and on `metrics.listen`); the backend records into the same one.
+    public let metrics: DaemonMetrics
+    private let metricsListener = Mutex<MetricsListener?>(nil)
+
+    /// The TCP port of the `metrics.listen` listener once it listens (tests bind port 0).
+    public var metricsPort: Int? { metricsListener.withLock { $0?.port } }
 
     public init(
         configuration: DaemonConfiguration, options: Options, backend: any RuntimeBackend,
-        reporter: (any DaemonReporter)? = nil, logger: Logger
+        reporter: (any DaemonReporter)? = nil, metrics: DaemonMetrics? = nil, logger: Logger
     ) {
+        self.metrics = metrics ?? DaemonMetrics()
         self.configuration = configuration
         self.options = options
         self.backend = backend
@@ -93,6 +100,7 @@ public final class Daemon: Sendable {
         validator.bundleStore = BundleStore(root: config.stateDirectory + "/bundles", limits: config.bundleLimits, logger: logger)
         var api = ControlAPI(registry: registry, validator: validator)
         api.logs = backend.logFiles
+        api.metrics = metrics
         let logFiles = backend.logFiles
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let reporter = reporter
@@ -113,6 +121,15 @@ public final class Daemon: Sendable {
         var services: [any Service] = []
         if let interval = reporter.watchdogInterval {
             services.append(WatchdogService(registry: registry, reporter: reporter, interval: interval))
+        }
+        if let address = config.metricsListen {
+            let metrics = metrics
+            let listener = MetricsListener(address: address, group: group, logger: logger) {
+                let (counts, samples) = await registry.metricSamples()
+                return metrics.render(counts: counts, runtimes: samples)
+            }
+            metricsListener.withLock { $0 = listener }
+            services.append(listener)
         }
         services += [
             RegistryService(registry: registry, timeout: config.shutdownTimeout, reporter: reporter, logger: logger),

@@ -26,7 +26,11 @@ public struct Router: Sendable {
         Route(method: .POST, pattern: "/v1/runtimes/{name}/ping") { api, _, p in await api.ping(p["name"]!) },
         Route(method: .GET, pattern: "/v1/runtimes/{name}/logs") { api, request, p in await api.logs(p["name"]!, request) },
         Route(method: .GET, pattern: "/v1/events") { api, request, _ in api.events(request) },
+        Route(method: .GET, pattern: "/metrics") { api, _, _ in await api.metrics() },
     ]
+
+    /// The `route` label of requests that matched no route (404, 405): raw paths are never labels.
+    public static let unmatchedRoute = "unmatched"
 
     let api: ControlAPI
 
@@ -34,22 +38,32 @@ public struct Router: Sendable {
         self.api = api
     }
 
+    /// Answers `request`, recording it (route template, status code, duration) when the API has metrics.
     public func dispatch(_ request: APIRequest) async -> APIResponse {
+        guard let metrics = api.metrics else { return await route(request).response }
+        let started = ContinuousClock.now
+        let (response, pattern) = await route(request)
+        metrics.recordAPIRequest(
+            route: pattern ?? Self.unmatchedRoute, code: Int(response.status.code), duration: ContinuousClock.now - started)
+        return response
+    }
+
+    private func route(_ request: APIRequest) async -> (response: APIResponse, pattern: String?) {
         var allowed: [HTTPMethod] = []
         for route in Self.routes {
             guard let parameters = Self.match(route.pattern, request.path) else { continue }
             if route.method == request.method || (request.method == .HEAD && route.method == .GET) {
-                return await route.handler(api, request, parameters)
+                return (await route.handler(api, request, parameters), route.pattern)
             }
             allowed.append(route.method)
         }
         if !allowed.isEmpty {
-            return .error(
+            return (.error(
                 DaemonError(.methodNotAllowed, "\(request.method) is not allowed on \(request.path)"),
                 extraHeaders: [("Allow", allowed.map(\.rawValue).joined(separator: ", "))]
-            )
+            ), nil)
         }
-        return .error(DaemonError(.routeNotFound, "no such endpoint: \(request.path)"))
+        return (.error(DaemonError(.routeNotFound, "no such endpoint: \(request.path)")), nil)
     }
 
     /// Matches a path against a pattern, returning the `{parameter}` values (percent-decoded).

@@ -24,7 +24,10 @@ public struct ProvisionerBackend: RuntimeBackend {
     let bundles: BundleStore
 
     /// - Parameter journal: receives runtime output and supervision steps (sandboxd's journald integration).
-    public init(configuration: DaemonConfiguration, logger: Logger, journal: ProvisionerJournal? = nil) throws {
+    /// - Parameter metrics: receives launches, watchdog kills and every runtime connection's RHP calls.
+    public init(
+        configuration: DaemonConfiguration, logger: Logger, journal: ProvisionerJournal? = nil, metrics: DaemonMetrics? = nil
+    ) throws {
         let host = configuration.host
         var settings = ProvisionerConfiguration(hostInfo: HostInfo(
             consensusBackend: host.consensusBackend,
@@ -47,6 +50,7 @@ public struct ProvisionerBackend: RuntimeBackend {
             return runtimeLogger
         }
         journal?.install(into: &settings)
+        metrics?.install(into: &settings)
         let files = RuntimeLogFiles(directory: configuration.stateDirectory + "/logs", maxBytes: configuration.runtimeLogMaxBytes)
         let next = settings.makeOutputSink
         let internalLogger = logger

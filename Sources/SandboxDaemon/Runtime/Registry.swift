@@ -78,6 +78,19 @@ public actor Registry {
         entries.values.reduce(into: [:]) { $0[$1.runtime.status.state, default: 0] += 1 }
     }
 
+    /// What a metrics scrape reads: counts per state and each runtime's restarts, OOM kills and cgroup usage
+    /// (read now).
+    public func metricSamples() -> (counts: [RuntimeState: Int], runtimes: [DaemonMetrics.RuntimeSample]) {
+        var counts: [RuntimeState: Int] = [:]
+        var samples: [DaemonMetrics.RuntimeSample] = []
+        for (name, entry) in entries {
+            let status = entry.runtime.status
+            counts[status.state, default: 0] += 1
+            samples.append(.init(name: name, restarts: status.restarts, oomKilled: status.oomKilled, usage: entry.runtime.usage()))
+        }
+        return (counts, samples)
+    }
+
     /// Names of the runtimes that exist right now.
     public var names: [String] { entries.keys.sorted() }
 

@@ -41,7 +41,7 @@ final class TestDaemon: Sendable {
 
     init(
         directory: TemporaryDirectory = TemporaryDirectory(), backend: any RuntimeBackend = FakeBackend(),
-        logLevel: Logger.Level = .warning,
+        logLevel: Logger.Level = .warning, metrics: DaemonMetrics? = nil,
         configure: (inout DaemonConfiguration) -> Void = { _ in }
     ) async throws {
         self.directory = directory
@@ -49,7 +49,9 @@ final class TestDaemon: Sendable {
         configure(&config)
         var logger = Logger(label: "test-sandboxd")
         logger.logLevel = logLevel
-        let daemon = Daemon(configuration: config, options: .init(configPath: nil, handleSignals: false), backend: backend, logger: logger)
+        let daemon = Daemon(
+            configuration: config, options: .init(configPath: nil, handleSignals: false), backend: backend, metrics: metrics,
+            logger: logger)
         self.daemon = daemon
         let failure = Mutex<(any Error)?>(nil)
         task = Task {
