@@ -23,7 +23,9 @@ enum JournalScenarios {
     static func output() {
         let runtime = RuntimeIdentity(id: "rt-\(tag)", name: "output-\(tag)", pid: 777)
         let forwarder = RuntimeOutputForwarder(
-            runtime: runtime, rateLimit: .init(linesPerSecond: 10, burst: 8), onError: { fail("journal: \($0)") }
+            // One token a second: the refill during the lines below stays under one token even on a loaded
+            // machine (at 10/s a 100 ms stall let an eleventh line through).
+            runtime: runtime, rateLimit: .init(linesPerSecond: 1, burst: 8), onError: { fail("journal: \($0)") }
         )
         forwarder.forward(line: Array("plain stdout line".utf8), stream: .stdout)
         forwarder.forward(line: Array("plain stderr line".utf8), stream: .stderr)

@@ -20,7 +20,7 @@ struct ConnectionTests {
         async let seen = guest.initGuest { request in
             RuntimeInfoResponse(runtimeVersion: Version(major: 1, minor: 2, patch: 3))
         }
-        let response = try await host.initHost(testInfoRequest)
+        let response = try await host.initHost(testInfoRequest, timeout: .seconds(10))
         #expect(try await seen == testInfoRequest)
         #expect(response.runtimeVersion == Version(major: 1, minor: 2, patch: 3))
         #expect(response.protocolVersion == .rhp)
@@ -42,7 +42,7 @@ struct ConnectionTests {
             RuntimeInfoResponse(protocolVersion: version, runtimeVersion: Version(minor: 1))
         }
         do {
-            _ = try await host.initHost(testInfoRequest)
+            _ = try await host.initHost(testInfoRequest, timeout: .seconds(10))
             #expect(accepted)
             #expect(host.isReady)
         } catch {
@@ -61,7 +61,7 @@ struct ConnectionTests {
         let (host, guest) = try await makeConnectionPair()
         let refused = Task { try await guest.initGuest { _ in throw refusal } }
         do {
-            _ = try await host.initHost(testInfoRequest)
+            _ = try await host.initHost(testInfoRequest, timeout: .seconds(10))
             Issue.record("handshake succeeded")
         } catch {
             #expect(error.code == .remote)

@@ -172,7 +172,7 @@ struct ExampleRuntimeTests {
 
     @Test("--crash-after exits with --exit-code")
     func crashAfter() async throws {
-        let runtime = try await RuntimeProcess.start(["--crash-after", "0.3", "--exit-code", "7"])
+        let runtime = try await RuntimeProcess.start(["--crash-after", "2", "--exit-code", "7"])
         _ = try await runtime.handshake()
         #expect(try await runtime.exitStatus() == 7)
         #expect(await runtime.connection.waitUntilClosed() == .closedByPeer)

@@ -55,7 +55,7 @@ func handshake(_ host: Connection, _ guest: Connection, runtimeVersion: Version 
     -> RuntimeInfoResponse
 {
     async let answered = guest.initGuest(timeout: .seconds(5)) { _ in RuntimeInfoResponse(runtimeVersion: runtimeVersion) }
-    let response = try await host.initHost(testInfoRequest)
+    let response = try await host.initHost(testInfoRequest, timeout: .seconds(10))
     _ = try await answered
     return response
 }

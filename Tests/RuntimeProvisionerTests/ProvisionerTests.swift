@@ -158,7 +158,7 @@ struct SupervisionTests {
             $0.supervisionObserver = { _, notice in notices.withLock { $0.append(notice) } }
         }
         defer { fixture.remove() }
-        let runtime = fixture.runtime(arguments: ["--crash-after", "0.05", "--exit-code", "3"])
+        let runtime = fixture.runtime(arguments: ["--crash-after", "1", "--exit-code", "3"])
         let recorder = EventRecorder(runtime)
         try await supervising(runtime) {
             runtime.start()

@@ -61,7 +61,7 @@ func renderEveryFamily(_ metrics: DaemonMetrics) async throws -> [UInt8] {
     async let answered = guest.initGuest(timeout: .seconds(10)) { _ in RuntimeInfoResponse(runtimeVersion: Version(major: 1)) }
     _ = try await host.initHost(RuntimeInfoRequest(
         runtimeID: try Namespace(hex: String(repeating: "0", count: 64)),
-        consensusChainContext: String(repeating: "0", count: 64), consensusProtocolVersion: Version(major: 7)))
+        consensusChainContext: String(repeating: "0", count: 64), consensusProtocolVersion: Version(major: 7)), timeout: .seconds(10))
     _ = try await answered
     try await host.ping()
     await #expect(throws: RHPError.self) { try await host.abort(timeout: .seconds(30)) }
