@@ -138,6 +138,7 @@ let package = Package(
         .executableTarget(
             name: "example-runtime",
             dependencies: [
+                "CBOR",
                 "RuntimeArguments",
                 "RuntimeHostProtocol",
                 "SystemCalls",

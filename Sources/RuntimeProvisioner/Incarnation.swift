@@ -72,8 +72,8 @@ struct Incarnation: Sendable {
                     runtimeDirectory: directory,
                     sandboxed: sandboxed,
                     owner: reservedHostID.map { (uid: $0, gid: $0) },
-                    handler: spec.handler,
-                    connectionConfiguration: Self.connectionConfiguration,
+                    handler: runtime.hostSide,
+                    connectionConfiguration: Self.connectionConfiguration(for: spec),
                     logger: runtime.logger
                 ))
             var sandboxSpec = try configuration.sandboxSpecBuilder(
@@ -208,12 +208,13 @@ struct Incarnation: Sendable {
     }
 
     /// The provisioner is the host and the runtime untrusted: bodies the host never reads are
-    /// validated and discarded without being built (RHP ``ConnectionConfiguration/discardUnusedBodies``).
-    static let connectionConfiguration: ConnectionConfiguration = {
+    /// validated and discarded without being built (RHP ``ConnectionConfiguration/discardUnusedBodies``),
+    /// unless a handler of the spec's or an attached host reads them. Frame limits stay as they are.
+    static func connectionConfiguration(for spec: RuntimeSpec) -> ConnectionConfiguration {
         var configuration = ConnectionConfiguration()
-        configuration.discardUnusedBodies = true
+        configuration.discardUnusedBodies = !spec.attachable && spec.handler is UnsupportedRequestHandler
         return configuration
-    }()
+    }
 
     /// Re-logs the runtime's stdout and stderr until the pipes close (the process exits).
     ///

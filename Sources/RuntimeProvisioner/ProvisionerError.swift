@@ -19,6 +19,8 @@ public struct ProvisionerError: Error, Sendable, Hashable, CustomStringConvertib
         case stopped
         case gaveUp = "gave_up"
         case timeout
+        case alreadyAttached = "already_attached"
+        case notAttachable = "not_attachable"
     }
 
     public var code: Code
