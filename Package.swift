@@ -224,6 +224,8 @@ let package = Package(
             name: "SandboxDaemonTests",
             dependencies: [
                 "Bundle",
+                "CBOR",
+                "RuntimeHostProtocol",
                 "SandboxDaemon",
                 "Sandbox",
                 "SystemCalls",

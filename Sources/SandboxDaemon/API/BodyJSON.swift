@@ -73,6 +73,12 @@ public enum BodyJSON {
 
     private static func cbor(_ json: JSONValue, key: String?, path: String, depth: Int) throws(DaemonError) -> CBORValue {
         guard depth <= maximumDepth else { throw DaemonError(.invalidBody, "nested deeper than \(maximumDepth) levels", field: path) }
+        if let key, byteFields.contains(key) {
+            switch json {
+            case .string, .array, .null: break
+            default: throw DaemonError(.invalidBody, "must be a base64 byte string", field: path)
+            }
+        }
         switch json {
         case .null: return .null
         case .bool(let flag): return .bool(flag)

@@ -167,6 +167,8 @@ public final class ControlServer: Service, Sendable, CustomStringConvertible {
                 ))
             let pipeline = channel.pipeline.syncOperations
             let outcome = try pipeline.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            let upgradeHandler = try pipeline.handler(type: NIOTypedHTTPServerUpgradeHandler<ControlChannelOutcome>.self)
+            try pipeline.addHandler(UpgradeHeaderFilter(), position: .before(upgradeHandler))
             try pipeline.addHandler(timeoutHandler)
             return outcome
         }

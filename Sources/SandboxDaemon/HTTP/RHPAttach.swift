@@ -65,12 +65,30 @@ final class RHPUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         channel: any Channel, upgradeRequest: HTTPRequestHead, initialResponseHeaders: HTTPHeaders
     ) -> EventLoopFuture<HTTPHeaders> {
         let path = APIRequest(method: upgradeRequest.method, uri: upgradeRequest.uri).path
-        guard case .accepted = admission, upgradeRequest.method == .GET,
-              let name = Router.match(Self.pattern, path)?["name"]
-        else {
-            return channel.eventLoop.makeFailedFuture(DaemonError(.upgradeRequired, "no upgrade here"))
-        }
         let promise = channel.eventLoop.makePromise(of: HTTPHeaders.self)
+        // A refused upgrade is answered here (NIO drops the request head when an upgrade fails, so the
+        // router never sees it) and the connection closed.
+        promise.futureResult.whenFailure { error in
+            let refusal = error as? DaemonError ?? DaemonError(.runtimeFailure, "attach failed: \(error)")
+            Self.refuse(channel, refusal, version: upgradeRequest.version)
+        }
+        switch admission {
+        case .accepted: break
+        case .refusedPeer:
+            promise.fail(DaemonError(.peerForbidden, "only root and members of the daemon's group may use this socket"))
+            return promise.futureResult
+        case .overCapacity(let reason):
+            promise.fail(DaemonError(reason == .shuttingDown ? .shuttingDown : .tooManyConnections, reason.message))
+            return promise.futureResult
+        }
+        guard let name = Router.match(Self.pattern, path)?["name"] else {
+            promise.fail(DaemonError(.routeNotFound, "Upgrade: rhp is offered only on GET /v1/runtimes/{name}/attach"))
+            return promise.futureResult
+        }
+        guard upgradeRequest.method == .GET else {
+            promise.fail(DaemonError(.methodNotAllowed, "\(upgradeRequest.method) is not allowed on \(path)"))
+            return promise.futureResult
+        }
         promise.completeWithTask { [registry, limits, logger] in
             let runtime = try await registry.callableRuntime(name)
             var sessionLogger = logger
@@ -84,6 +102,19 @@ final class RHPUpgrader: NIOTypedHTTPServerProtocolUpgrader {
             return initialResponseHeaders
         }
         return promise.futureResult
+    }
+
+    /// Answers a refused upgrade with the API's error document and closes the connection.
+    static func refuse(_ channel: any Channel, _ error: DaemonError, version: HTTPVersion) {
+        let body = APIJSON.encode(ErrorEnvelope(error)) + [UInt8(ascii: "\n")]
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: String(body.count))
+        headers.add(name: "Connection", value: "close")
+        let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: error.httpStatus), headers: headers)
+        channel.write(HTTPServerResponsePart.head(head), promise: nil)
+        channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
+        channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in channel.close(promise: nil) }
     }
 
     func upgrade(channel: any Channel, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<ControlChannelOutcome> {
@@ -220,5 +251,27 @@ struct ForwardToRuntime: Handler {
             if error.code == .notRunning { throw ErrorPayload.notReady }
             throw ErrorPayload(module: "sandboxd", code: 1, message: error.message)
         }
+    }
+}
+
+/// Lets only `Upgrade: rhp` reach the upgrade handler: NIO drops the head of a request whose upgrade
+/// finds no upgrader, so any other `Upgrade` header is removed and the request served as plain HTTP.
+/// Only the first request can upgrade, so it removes itself after the first head.
+final class UpgradeHeaderFilter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        guard case .head(var head) = part else {
+            context.fireChannelRead(data)
+            return
+        }
+        let upgrades = head.headers[canonicalForm: "upgrade"]
+        if !upgrades.isEmpty, !upgrades.contains(where: { $0.lowercased() == "rhp" }) {
+            head.headers.remove(name: "upgrade")
+        }
+        context.fireChannelRead(wrapInboundOut(.head(head)))
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
