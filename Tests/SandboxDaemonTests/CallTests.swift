@@ -15,15 +15,19 @@ import Testing
 struct CallTests {
     static var ready: Bool { EndToEndTests.ready }
 
-    static func makeDaemon() async throws -> TestDaemon {
+    static func makeDaemon(_ extra: @escaping @Sendable (inout DaemonConfiguration) -> Void = { _ in }) async throws -> TestDaemon {
         let directory = TemporaryDirectory()
         chmod(directory.path, 0o711)
         var config = TestDaemon.configuration(in: directory)
         configure(&config)
+        extra(&config)
         var logger = Logger(label: "calls")
         logger.logLevel = .warning
         let backend = try ProvisionerBackend(configuration: config, logger: logger)
-        return try await TestDaemon(directory: directory, backend: backend, configure: configure)
+        return try await TestDaemon(directory: directory, backend: backend) { config in
+            configure(&config)
+            extra(&config)
+        }
     }
 
     static func configure(_ config: inout DaemonConfiguration) {
@@ -213,6 +217,51 @@ struct CallTests {
         #expect(Self.data(response) == [7])
         response = await daemon.request("GET", "/v1/runtimes/host")
         #expect(response.json["restarts"] as? Int == 0, "\(response.body)")
+        try await daemon.stop()
+    }
+
+    @Test("attached clients that stall or flood are disconnected; the runtime is unharmed", .enabled(if: ready))
+    func misbehavingClients() async throws {
+        let daemon = try await Self.makeDaemon { config in
+            config.attach.replyTimeout = .milliseconds(500)
+            config.attach.maxInFlight = 8
+        }
+        defer { Task { try? await daemon.stop() } }
+        var response = await daemon.request("POST", "/v1/runtimes", body: Self.spec("host", id: 43, arguments: ["--host-call-interval", "0.1"]))
+        #expect(response.status == 201, "\(response.body)")
+        response = await Self.poll(daemon, query: "echo") { $0.status == 200 }
+
+        // Stalls: never answers the runtime's requests.
+        let stalled = try await Self.attach(daemon.socketPath, handler: ClosureHandler { _ in
+            try await Task.sleep(for: .seconds(3600))
+            return .empty
+        })
+        _ = try await stalled.initHost(
+            RuntimeInfoRequest(runtimeID: .zero, consensusChainContext: "", consensusProtocolVersion: Version()), timeout: .seconds(10))
+        let stallReason = await stalled.waitUntilClosed()
+        #expect(stallReason == .closedByPeer, "\(stallReason)")
+
+        // Floods: far more requests in flight than allowed.
+        let flooding = try await Self.attach(daemon.socketPath, handler: TestHost(height: 1))
+        _ = try await flooding.initHost(
+            RuntimeInfoRequest(runtimeID: .zero, consensusChainContext: "", consensusProtocolVersion: Version()), timeout: .seconds(10))
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<2000 {
+                group.addTask {
+                    let body = Body.raw(.runtimeQueryRequest, try! CBORRawItem(encoding: CBORValue.map(["method": "echo"])))
+                    _ = try? await flooding.call(body, timeout: .seconds(30))
+                }
+            }
+        }
+        let floodReason = await flooding.waitUntilClosed()
+        #expect(floodReason == .closedByPeer, "\(floodReason)")
+
+        // Neither harmed the runtime, and the slot is free again.
+        response = await daemon.request("GET", "/v1/runtimes/host")
+        #expect(response.json["state"] as? String == "running" && response.json["restarts"] as? Int == 0, "\(response.body)")
+        #expect(response.json["attached"] as? Bool == false)
+        response = await daemon.request("POST", "/v1/runtimes/host/call", body: Self.query("echo", args: [5]))
+        #expect(Self.data(response) == [5], "\(response.body)")
         try await daemon.stop()
     }
 

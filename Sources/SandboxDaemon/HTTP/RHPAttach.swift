@@ -11,7 +11,7 @@ enum ControlChannelOutcome: Sendable {
 }
 
 /// Limits of attached hosts (`GET /v1/runtimes/{name}/attach`).
-public struct AttachLimits: Sendable {
+public struct AttachLimits: Sendable, Hashable {
     /// The client's `RuntimeInfoRequest` must arrive within this time.
     public var handshakeTimeout: Duration = .seconds(10)
     /// A runtime request the client leaves unanswered this long disconnects the client (the runtime
