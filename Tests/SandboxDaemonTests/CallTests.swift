@@ -100,6 +100,23 @@ struct CallTests {
         #expect((response.json["protocol_version"] as? String)?.hasPrefix("5.") == true)
         #expect(response.json["attached"] as? Bool == false)
 
+        // sandboxctl call: JSON, CBOR, and the runtime's error as exit 1.
+        if SandboxctlTests.binary != nil {
+            var cli = await SandboxctlTests.run(["--socket", daemon.socketPath, "call", "calls", "RuntimeQueryRequest", "--json", #"{"method":"echo","args":"AQI="}"#])
+            #expect(cli.status == 0 && cli.stdout.contains(#""data" : "AQI=""#), "\(cli.stdout) \(cli.stderr)")
+            cli = await SandboxctlTests.run(["--socket", daemon.socketPath, "call", "calls", "RuntimeQueryRequest", "--json", #"{"method":"fail"}"#])
+            #expect(cli.status == 1 && cli.stderr.contains("module example, code 7: query failed on purpose"), "\(cli.stderr)")
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("calls-\(getpid()).cbor")
+            try Data(try CBOREncoder().encode(CBORValue.map(["method": "echo", "args": .bytes([8])]))).write(to: file)
+            defer { try? FileManager.default.removeItem(at: file) }
+            cli = await SandboxctlTests.run(["--socket", daemon.socketPath, "call", "calls", "RuntimeQueryRequest", "--cbor-file", file.path])
+            #expect(cli.status == 0)
+            // Binary on stdout (the harness reads text): the variant name and the echoed byte are in it.
+            #expect(cli.stdout.contains("RuntimeQueryResponse") && cli.stdout.contains("data"), "\(cli.stderr)")
+            cli = await SandboxctlTests.run(["--socket", daemon.socketPath, "info", "calls"])
+            #expect(cli.status == 0 && cli.stdout.contains("runtime 0.1.0"), "\(cli.stdout) \(cli.stderr)")
+        }
+
         // Bad input: each a clear 4xx, the runtime untouched.
         let pid = response.json["pid"] as? Int32
         let bad: [(String, Int, String)] = [
