@@ -286,7 +286,7 @@ let package = Package(
         .testTarget(
             name: "RuntimeProvisionerTests",
             dependencies: [
-                "RuntimeProvisioner", "RuntimeHostProtocol", "Sandbox", "TestSupport",
+                "CBOR", "RuntimeProvisioner", "RuntimeHostProtocol", "Sandbox", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
