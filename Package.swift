@@ -152,6 +152,7 @@ let package = Package(
         .executableTarget(
             name: "bench-rhp",
             dependencies: [
+                "CBOR",
                 "RuntimeHostProtocol",
                 "SystemCalls",
                 .product(name: "NIOCore", package: "swift-nio"),
