@@ -125,6 +125,9 @@ final class RHPUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         return channel.pipeline.syncOperations.removeHandler(timeoutHandler.value).flatMapThrowing { () -> ControlChannelOutcome in
             var configuration = ConnectionConfiguration()
             configuration.receiveLimit = limits.receiveLimit
+            // The forwarding handler only awaits the runtime's answer (never blocks): run it on the
+            // connection's loop, saving a thread hop per forwarded request.
+            configuration.handlerExecution = .eventLoop
             let forward = ForwardToRuntime(runtime: prepared.runtime, host: prepared.host, limits: limits)
             let connection = try Connection.install(
                 on: channel, role: .guest, handler: forward, configuration: configuration, logger: prepared.host.logger)
