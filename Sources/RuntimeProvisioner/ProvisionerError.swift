@@ -21,6 +21,8 @@ public struct ProvisionerError: Error, Sendable, Hashable, CustomStringConvertib
         case timeout
         case alreadyAttached = "already_attached"
         case notAttachable = "not_attachable"
+        /// Backing off after a failed start or a crash (a call does not wait for the next attempt).
+        case restarting
     }
 
     public var code: Code

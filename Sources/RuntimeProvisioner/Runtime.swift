@@ -122,13 +122,17 @@ public final class Runtime: Sendable {
     /// `RHPError` ``RHPError/Code/remote`` with the payload; the deadline throws
     /// ``ProvisionerError/Code/timeout``; a runtime that is not supervised (stopped) throws
     /// ``ProvisionerError/Code/stopped`` at once. The request id is the connection's own, so calls made
-    /// here never collide with the watchdog's pings.
+    /// here never collide with the watchdog's pings. A runtime backing off after a failed start or a crash
+    /// (the "restarting") throws ``ProvisionerError/Code/restarting`` at once with the failure.
     public func call(_ body: Body, timeout: Duration) async throws -> Body {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         var backoff = ExponentialBackoff(maxInterval: .seconds(60), maxElapsed: nil)
         while true {
-            let (connection, supervised) = state.withLock { ($0.connection, $0.manager != nil) }
+            let (connection, supervised, failure) = state.withLock { state in
+                // Backing off after a failed start or a crash: the caller hears why instead of waiting.
+                (state.connection, state.manager != nil, state.status.state == .backoff ? state.status.lastError : nil)
+            }
             if let connection {
                 let remaining = deadline - clock.now
                 guard remaining > .zero else { throw Self.callTimeout(body, timeout) }
@@ -141,6 +145,7 @@ public final class Runtime: Sendable {
                 }
             }
             guard supervised else { throw ProvisionerError(.stopped, "runtime is stopped") }
+            if let failure { throw ProvisionerError(.restarting, "runtime is restarting after a failure: \(failure)") }
             guard let delay = backoff.nextDelay(elapsed: .zero), clock.now < deadline else {
                 throw Self.callTimeout(body, timeout)
             }

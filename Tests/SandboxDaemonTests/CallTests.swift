@@ -152,6 +152,14 @@ struct CallTests {
         response = await daemon.request("GET", "/v1/runtimes/calls")
         #expect(response.json["pid"] as? Int32 == pid && response.json["restarts"] as? Int == 0, "\(response.body)")
 
+        // Restarting after a failed start: 409 at once, with the failure.
+        response = await daemon.request("POST", "/v1/runtimes", body: Specs.json(name: "crashy", id: 44, executable: "/bin/false", extra: #","sandbox":"none""#))
+        #expect(response.status == 201, "\(response.body)")
+        response = await EndToEndTests.waitFor(daemon, "crashy", state: "backoff")
+        response = await daemon.request("POST", "/v1/runtimes/crashy/call", body: Self.query("echo"))
+        #expect(response.status == 409 && response.errorCode == "not_running", "\(response.body)")
+        #expect((response.json["error"] as? [String: Any])?["message"] as? String ?? "" != "", "\(response.body)")
+
         // Stopped: 409 at once, for calls and info.
         response = await daemon.request("POST", "/v1/runtimes/calls/stop")
         #expect(response.status == 200)

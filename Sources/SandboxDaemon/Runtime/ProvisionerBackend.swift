@@ -241,7 +241,7 @@ struct ProvisionedRuntime: ManagedRuntime {
         case let error as ProvisionerError:
             switch error.code {
             case .timeout: return DaemonError(.timeout, error.message)
-            case .stopped, .notReady: return DaemonError(.notRunning, error.message)
+            case .stopped, .notReady, .restarting: return DaemonError(.notRunning, error.message)
             default: return DaemonError(.runtimeFailure, error.message)
             }
         case is CancellationError:
