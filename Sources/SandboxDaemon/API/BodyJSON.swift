@@ -26,7 +26,7 @@ public enum BodyJSON {
         guard case .object(let object) = json, object.count == 1, let (name, payload) = object.first else {
             throw DaemonError(.invalidBody, "body must be an object with exactly one variant, e.g. {\"RuntimePingRequest\": {}}", field: "body")
         }
-        guard let kind = BodyKind(rawValue: name) else {
+        guard let kind = BodyKind(rawValue: name), kind != .runtimeInfoRequest, kind != .runtimeInfoResponse else {
             throw DaemonError(.invalidBody, "unknown body variant \"\(name.prefix(64))\"", field: "body")
         }
         guard case .object = payload else {
@@ -43,12 +43,19 @@ public enum BodyJSON {
     }
 
     /// Decodes a body from its canonical CBOR (`{"<Variant>": payload}`), strictly (RHP.md §3.1).
+    ///
+    /// The handshake's bodies are refused: the daemon made the handshake, a client cannot redo it.
     public static func body(fromCBOR bytes: [UInt8]) throws(DaemonError) -> Body {
+        let body: Body
         do {
-            return try CBORDecoder().decode(Body.self, from: bytes)
+            body = try CBORDecoder().decode(Body.self, from: bytes)
         } catch {
             throw DaemonError(.invalidBody, "not a valid RHP body: \(String(describing: error).prefix(300))", field: "body")
         }
+        if body.kind == .runtimeInfoRequest || body.kind == .runtimeInfoResponse {
+            throw DaemonError(.invalidBody, "\(body.kind) is the handshake's, which the daemon made", field: "body")
+        }
+        return body
     }
 
     /// The canonical CBOR of a body.

@@ -91,6 +91,8 @@ final class RHPUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         }
         promise.completeWithTask { [registry, limits, logger] in
             let runtime = try await registry.callableRuntime(name)
+            let state = runtime.status.state
+            guard state == .running else { throw DaemonError(.notRunning, "runtime \(name) is \(state.rawValue), not running") }
             var sessionLogger = logger
             sessionLogger[metadataKey: "runtime_name"] = "\(name)"
             let host = AttachedClientHost(limits: limits, logger: sessionLogger)
