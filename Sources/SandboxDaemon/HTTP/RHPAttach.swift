@@ -113,6 +113,7 @@ final class RHPUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         headers.add(name: "Content-Type", value: "application/json")
         headers.add(name: "Content-Length", value: String(body.count))
         headers.add(name: "Connection", value: "close")
+        if error.code == .methodNotAllowed { headers.add(name: "Allow", value: "GET") }
         let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: error.httpStatus), headers: headers)
         channel.write(HTTPServerResponsePart.head(head), promise: nil)
         channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
