@@ -48,6 +48,9 @@ bench-rhp: deps
 	$(SWIFT) build -c release --product bench-rhp
 	cc -O2 -Wall -Wextra -o $$($(SWIFT) build -c release --show-bin-path)/rhp-pingpong bench/rhp-pingpong.c
 	$$($(SWIFT) build -c release --show-bin-path)/bench-rhp
+	$(SWIFT) build -c release --product sandboxd
+	$(SWIFT) build -c release --product example-runtime
+	$$($(SWIFT) build -c release --show-bin-path)/bench-rhp calls
 
 bench-provision: deps
 	$(SWIFT) build -c release --product bench-provision

@@ -142,6 +142,7 @@ let package = Package(
         .executableTarget(
             name: "example-runtime",
             dependencies: [
+                "CBOR",
                 "RuntimeArguments",
                 "RuntimeHostProtocol",
                 "SystemCalls",
@@ -155,6 +156,7 @@ let package = Package(
         .executableTarget(
             name: "bench-rhp",
             dependencies: [
+                "CBOR",
                 "RuntimeHostProtocol",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 "SystemCalls",
@@ -230,6 +232,7 @@ let package = Package(
             name: "SandboxDaemonTests",
             dependencies: [
                 "Bundle",
+                "CBOR",
                 "RuntimeHostProtocol",
                 "RuntimeProvisioner",
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -294,7 +297,7 @@ let package = Package(
         .testTarget(
             name: "RuntimeProvisionerTests",
             dependencies: [
-                "RuntimeProvisioner", "RuntimeHostProtocol", "Sandbox", "TestSupport",
+                "CBOR", "RuntimeProvisioner", "RuntimeHostProtocol", "Sandbox", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -75,8 +75,10 @@ struct Incarnation: Sendable {
                     runtimeDirectory: directory,
                     sandboxed: sandboxed,
                     owner: reservedHostID.map { (uid: $0, gid: $0) },
-                    handler: spec.handler,
-                    connectionConfiguration: Self.connectionConfiguration(metrics: configuration.rhpMetrics, runtime: spec.name),
+                    handler: runtime.hostSide,
+                    connectionConfiguration: Self.connectionConfiguration(
+                        for: spec, metrics: configuration.rhpMetrics
+                    ),
                     logger: runtime.logger
                 ))
             var sandboxSpec = try configuration.sandboxSpecBuilder(
@@ -224,12 +226,13 @@ struct Incarnation: Sendable {
     }
 
     /// The provisioner is the host and the runtime untrusted: bodies the host never reads are
-    /// validated and discarded without being built (RHP ``ConnectionConfiguration/discardUnusedBodies``).
+    /// validated and discarded without being built (RHP ``ConnectionConfiguration/discardUnusedBodies``),
+    /// unless a handler of the spec's or an attached host reads them. Frame limits stay as they are.
     /// Calls are recorded with the runtime's name as the `runtime` label.
-    static func connectionConfiguration(metrics: RHPMetrics, runtime name: String) -> ConnectionConfiguration {
+    static func connectionConfiguration(for spec: RuntimeSpec, metrics: RHPMetrics) -> ConnectionConfiguration {
         var configuration = ConnectionConfiguration()
-        configuration.discardUnusedBodies = true
-        configuration.metrics = metrics.adding("runtime", name)
+        configuration.discardUnusedBodies = !spec.attachable && spec.handler is UnsupportedRequestHandler
+        configuration.metrics = metrics.adding("runtime", spec.name)
         return configuration
     }
 

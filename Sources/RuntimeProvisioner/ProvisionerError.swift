@@ -19,6 +19,10 @@ public struct ProvisionerError: Error, Sendable, Hashable, CustomStringConvertib
         case stopped
         case gaveUp = "gave_up"
         case timeout
+        case alreadyAttached = "already_attached"
+        case notAttachable = "not_attachable"
+        /// Backing off after a failed start or a crash (a call does not wait for the next attempt).
+        case restarting
     }
 
     public var code: Code

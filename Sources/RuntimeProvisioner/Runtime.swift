@@ -20,6 +20,8 @@ public final class Runtime: Sendable {
     let environment: ProvisionerEnvironment
     let logger: Logger
 
+    /// Answers the runtime's own requests: an attached host, else `spec.handler` (see ``attachHost(_:)``).
+    let hostSide: HostSide
     private let broadcaster = EventBroadcaster<RuntimeEvent> { .dropped(count: $0) }
     private let state = Mutex(SharedState())
 
@@ -44,6 +46,7 @@ public final class Runtime: Sendable {
         self.name = spec.name
         self.spec = spec
         self.environment = environment
+        self.hostSide = HostSide(fallback: spec.handler)
         var logger = environment.configuration.logger
         logger[metadataKey: "runtime_id"] = "\(spec.id)"
         logger[metadataKey: "runtime_name"] = "\(spec.name)"
@@ -111,22 +114,77 @@ public final class Runtime: Sendable {
         }
     }
 
-    /// Sends a request to the runtime, waiting (with backoff) until it is ready or `timeout` passes.
+    /// Sends a request to the runtime, waiting (with backoff) until it is ready or `timeout` passes:
+    /// upstream's `Call`.
+    ///
+    /// Only "not ready" (no connection yet) is retried (with upstream's backoff: 500 ms growing ×1.5 with jitter, capped by
+    /// the deadline); once the request is sent its outcome is final. The runtime's `Error` body throws
+    /// `RHPError` ``RHPError/Code/remote`` with the payload; the deadline throws
+    /// ``ProvisionerError/Code/timeout``; a runtime that is not supervised (stopped) throws
+    /// ``ProvisionerError/Code/stopped`` at once. The request id is the connection's own, so calls made
+    /// here never collide with the watchdog's pings. A runtime backing off after a failed start or a crash
+    /// (the "restarting") throws ``ProvisionerError/Code/restarting`` at once with the failure.
     public func call(_ body: Body, timeout: Duration) async throws -> Body {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         var backoff = ExponentialBackoff(maxInterval: .seconds(60), maxElapsed: nil)
         while true {
-            if let connection = state.withLock({ $0.connection }) {
-                return try await connection.call(body, timeout: deadline - clock.now)
+            let (connection, supervised, failure) = state.withLock { state in
+                // Backing off after a failed start or a crash: the caller hears why instead of waiting.
+                (state.connection, state.manager != nil, state.status.state == .backoff ? state.status.lastError : nil)
             }
-            guard var delay = backoff.nextDelay(elapsed: .zero), clock.now < deadline else {
-                throw ProvisionerError(.notReady, "runtime is not yet ready")
+            if let connection {
+                let remaining = deadline - clock.now
+                guard remaining > .zero else { throw Self.callTimeout(body, timeout) }
+                let result: Result<Body, RHPError>
+                do { result = .success(try await connection.call(body, timeout: remaining)) } catch { result = .failure(error) }
+                switch result {
+                case .success(let response): return response
+                case .failure(let error) where error.code == .timeout: throw Self.callTimeout(body, timeout)
+                case .failure(let error): throw error
+                }
             }
-            delay = min(delay, deadline - clock.now)
-            try await Task.sleep(for: delay)
+            guard supervised else { throw ProvisionerError(.stopped, "runtime is stopped") }
+            if let failure { throw ProvisionerError(.restarting, "runtime is restarting after a failure: \(failure)") }
+            guard let delay = backoff.nextDelay(elapsed: .zero), clock.now < deadline else {
+                throw Self.callTimeout(body, timeout)
+            }
+            try await Task.sleep(for: min(delay, deadline - clock.now))
         }
     }
+
+    private static func callTimeout(_ body: Body, _ timeout: Duration) -> ProvisionerError {
+        ProvisionerError(.timeout, "\(body.kind) got no answer within \(timeout)")
+    }
+
+    /// Sends a request to the running incarnation at once (no waiting for readiness): what an attached
+    /// host's requests go through. Throws ``ProvisionerError/Code/notReady`` without a connection.
+    public func forward(_ body: Body, timeout: Duration?) async throws -> Body {
+        guard let connection = state.withLock({ $0.connection }) else {
+            throw ProvisionerError(.notReady, "runtime is not ready")
+        }
+        return try await connection.call(body, timeout: timeout)
+    }
+
+    /// Makes `handler` answer the runtime's own requests until the attachment is detached.
+    ///
+    /// Needs a spec with ``RuntimeSpec/attachable`` (otherwise the payloads are discarded unread).
+    /// Throws ``ProvisionerError/Code/alreadyAttached`` while another host is attached. Supervision
+    /// (watchdog pings, aborts, restarts) goes on as before; the attachment outlives restarts.
+    public func attachHost(_ handler: any Handler) throws -> HostAttachment {
+        guard spec.attachable else { throw ProvisionerError(.notAttachable, "runtime \(name) is not attachable") }
+        guard let token = hostSide.attach(handler) else {
+            throw ProvisionerError(.alreadyAttached, "another host is attached to runtime \(name)")
+        }
+        logger.info("host attached")
+        return HostAttachment(hostSide: hostSide, token: token, logger: logger)
+    }
+
+    /// Whether a host is attached now.
+    public var hostAttached: Bool { hostSide.isAttached }
+
+    /// The handshake's answer of the running incarnation; nil while not running.
+    public var currentInfo: RuntimeInfoResponse? { state.withLock { $0.connection == nil ? nil : $0.info } }
 
     /// Round-trips a `RuntimePingRequest`; returns the measured time.
     public func ping(timeout: Duration = .seconds(5)) async throws -> Duration {

@@ -33,6 +33,10 @@ public struct RuntimeSpec: Sendable {
     public var limits: ResourceLimits
     /// Answers the runtime's own requests; the default answers every one with "method not supported".
     public var handler: any Handler
+    /// Whether a host may attach (``Runtime/attachHost(_:)``). Attachable runtimes, and runtimes with
+    /// a handler of their own, keep the payloads of the runtime's requests for the handler; otherwise
+    /// they are validated and discarded unread (``ConnectionConfiguration/discardUnusedBodies``).
+    public var attachable: Bool
 
     public init(
         id: Namespace,
@@ -48,8 +52,10 @@ public struct RuntimeSpec: Sendable {
         expectedVersion: Version? = nil,
         backend: SandboxBackendKind? = nil,
         limits: ResourceLimits = ResourceLimits(),
-        handler: any Handler = UnsupportedRequestHandler()
+        handler: any Handler = UnsupportedRequestHandler(),
+        attachable: Bool = false
     ) {
+        self.attachable = attachable
         self.limits = limits
         self.id = id
         self.name = name

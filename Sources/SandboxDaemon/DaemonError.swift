@@ -31,12 +31,31 @@ public struct DaemonError: Error, Sendable, Equatable, CustomStringConvertible {
         case limitUnavailable = "limit_unavailable"
         /// A bundle component sandboxd cannot run (SGX/TDX metadata only, no ELF executable).
         case unsupportedComponent = "unsupported_component"
+        /// The runtime answered a call with an RHP `Error` body (its module/code/message in `runtime`).
+        case runtimeError = "runtime_error"
+        /// A call's body is not a valid RHP body (unknown variant, wrong field types, non-canonical CBOR).
+        case invalidBody = "invalid_body"
+        /// A call's `Content-Type` is neither JSON nor CBOR.
+        case unsupportedMediaType = "unsupported_media_type"
+        /// Another host is attached to the runtime (one at a time).
+        case alreadyAttached = "already_attached"
+        /// `GET …/attach` without `Upgrade: rhp`.
+        case upgradeRequired = "upgrade_required"
     }
 
     public var code: Code
     public var message: String
     /// The spec field (dotted path, e.g. `binds[0].source`) the error is about, when there is one.
     public var field: String?
+    /// For ``Code/runtimeError``: the runtime's `Error` body.
+    public var runtime: RuntimeErrorFields?
+
+    /// An RHP `Error` body as the API reports it (`error.runtime`).
+    public struct RuntimeErrorFields: Sendable, Equatable, Encodable {
+        public var module: String
+        public var code: UInt32
+        public var message: String
+    }
 
     public init(_ code: Code, _ message: String, field: String? = nil) {
         self.code = code
@@ -47,13 +66,16 @@ public struct DaemonError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The HTTP status the control API answers with for this error.
     public var httpStatus: Int {
         switch code {
-        case .invalidJSON, .invalidSpec, .unknownField, .invalidConfig, .limitUnavailable, .unsupportedComponent: 400
+        case .invalidJSON, .invalidSpec, .unknownField, .invalidConfig, .limitUnavailable, .unsupportedComponent,
+            .invalidBody: 400
         case .peerForbidden, .backendForbidden: 403
         case .notFound, .routeNotFound: 404
         case .methodNotAllowed: 405
-        case .alreadyExists, .notRunning, .declaredInConfig: 409
+        case .alreadyExists, .notRunning, .declaredInConfig, .alreadyAttached: 409
+        case .unsupportedMediaType: 415
+        case .upgradeRequired: 426
         case .payloadTooLarge: 413
-        case .runtimeFailure: 502
+        case .runtimeFailure, .runtimeError: 502
         case .tooManyConnections, .shuttingDown: 503
         case .stateFailure, .socketInUse, .internalError: 500
         case .timeout: 504

@@ -14,7 +14,7 @@ struct BenchRHP: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-rhp",
         abstract: "Benchmarks RHP calls between two processes against a raw C ping-pong of the same frame size.",
-        subcommands: [All.self, Measure.self, Guest.self, MetricsOverhead.self],
+        subcommands: [All.self, Measure.self, Guest.self, MetricsOverhead.self, CallBench.self],
         defaultSubcommand: All.self
     )
 }

@@ -47,6 +47,9 @@ struct ExampleRuntime: AsyncParsableCommand {
     @Flag(help: "Send a malformed frame right after the handshake.")
     var garbage = false
 
+    @Option(help: "Send HostFetchGenesisHeightRequest to the host every this many seconds (an event-loop timer).")
+    var hostCallInterval: Double?
+
     /// Runs without `/proc`, as Oasis sandboxes do (see README, "Runtimes written in Swift"): the
     /// arguments come from ``RuntimeArguments`` (Swift's `CommandLine` reads `/proc/self/cmdline`), and
     /// every task runs on NIO's event-loop threads instead of libdispatch's pool, whose monitor reads
@@ -64,6 +67,7 @@ struct ExampleRuntime: AsyncParsableCommand {
         guard Version(version) != nil else { throw ValidationError("--version must be MAJOR.MINOR.PATCH, got \(version)") }
         if let crashAfter, crashAfter < 0 { throw ValidationError("--crash-after must not be negative") }
         if let hangAfter, hangAfter < 0 { throw ValidationError("--hang-after must not be negative") }
+        if let hostCallInterval, !(hostCallInterval > 0) { throw ValidationError("--host-call-interval must be positive") }
     }
 
     func run() async throws {
@@ -88,7 +92,8 @@ struct ExampleRuntime: AsyncParsableCommand {
         if floodLogs { StdoutLog.startFlooding() }
 
         let hangDeadline = hangAfter.map { ContinuousClock.now + .nanoseconds(Int64($0 * 1e9)) }
-        let handler = RuntimeHandler(abortMode: abortMode, hangDeadline: hangDeadline)
+        let hostCalls = HostCalls()
+        let handler = RuntimeHandler(abortMode: abortMode, hangDeadline: hangDeadline, hostCalls: hostCalls)
         var configuration = ConnectionConfiguration()
         configuration.handlerExecution = .eventLoop
 
@@ -107,6 +112,7 @@ struct ExampleRuntime: AsyncParsableCommand {
 
         let runtimeVersion = Version(version) ?? Version()
         let sendGarbage = garbage
+        let hostCallInterval = hostCallInterval
         Task {
             do {
                 _ = try await connection.initGuest { _ in
@@ -115,6 +121,7 @@ struct ExampleRuntime: AsyncParsableCommand {
                 }
                 logger.info("handshake done", metadata: ["version": "\(runtimeVersion)"])
                 misbehaviour.startAbuse()
+                if let hostCallInterval { hostCalls.start(every: hostCallInterval, on: chores, connection: connection) }
                 if sendGarbage {
                     // A header announcing 5 bytes, then five CBOR break codes: not a message.
                     connection.sendRawBytes([0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0xff])

@@ -12,7 +12,7 @@ struct Sandboxctl: ParsableCommand {
         abstract: "Control sandboxd: provision, start, stop and watch runtimes.",
         discussion: "Exit codes: 0 ok, 1 the API refused, 2 usage error, 3 cannot reach the daemon.",
         subcommands: [List.self, Status.self, Provision.self, Start.self, Stop.self, Abort.self, Remove.self,
-                      Ping.self, Events.self, Logs.self, Health.self, BundleCommand.self]
+                      Ping.self, Call.self, Info.self, Events.self, Logs.self, Health.self, BundleCommand.self]
     )
 
     static func main() {
@@ -68,6 +68,8 @@ struct Sandboxctl: ParsableCommand {
             index += 1
         }
         guard let subcommand = rest.first else { return hoisted }
+        // `call` takes `--json BODY`; the global flag is its `--print-json` there.
+        if subcommand == "call" { hoisted = hoisted.map { $0 == "--json" ? "--print-json" : $0 } }
         return [subcommand] + hoisted + rest.dropFirst()
     }
 }

@@ -49,8 +49,10 @@ struct UnixHTTPClient {
     let socketPath: String
 
     /// Sends one request and reads the whole response.
-    func send(_ method: String, _ path: String, body: [UInt8]? = nil) throws(CLIError) -> HTTPResult {
-        var connection = try open(method, path, body: body)
+    func send(
+        _ method: String, _ path: String, body: [UInt8]? = nil, contentType: String = "application/json"
+    ) throws(CLIError) -> HTTPResult {
+        var connection = try open(method, path, body: body, contentType: contentType)
         defer { close(connection.fd) }
         let (status, headers) = try connection.readHead()
         var bodyBytes: [UInt8] = []
@@ -97,7 +99,9 @@ struct UnixHTTPClient {
         return nil
     }
 
-    private func open(_ method: String, _ path: String, body: [UInt8]?) throws(CLIError) -> Connection {
+    private func open(
+        _ method: String, _ path: String, body: [UInt8]?, contentType: String = "application/json"
+    ) throws(CLIError) -> Connection {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .unreachable("socket: \(String(cString: strerror(errno)))") }
         var address = sockaddr_un()
@@ -123,7 +127,7 @@ struct UnixHTTPClient {
         }
         var request = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nUser-Agent: sandboxctl\r\nConnection: close\r\n"
         if let body {
-            request += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n"
+            request += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n"
         }
         request += "\r\n"
         var bytes = Array(request.utf8)

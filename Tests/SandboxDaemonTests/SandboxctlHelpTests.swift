@@ -4,7 +4,7 @@ import Testing
 /// Help prints to stdout with exit 0 for the root and every subcommand, however it is asked for.
 @Suite("sandboxctl help", .enabled(if: SandboxctlTests.binary != nil, "sandboxctl is not built"))
 struct SandboxctlHelpTests {
-    static let subcommands = ["list", "status", "provision", "start", "stop", "abort", "remove", "ping", "events", "logs", "health"]
+    static let subcommands = ["list", "status", "provision", "start", "stop", "abort", "remove", "ping", "call", "info", "events", "logs", "health"]
 
     @Test("root help: --help, -h, help", arguments: [["--help"], ["-h"], ["help"]])
     func rootHelp(arguments: [String]) async {

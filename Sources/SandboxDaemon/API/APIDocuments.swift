@@ -27,12 +27,16 @@ public struct StatusDocument: Sendable, Hashable, Encodable {
     public var bundle: String?
     public var component: String?
     public var manifestHash: String?
-
+    /// The RHP version the running incarnation announced (`GET …/info` has the whole answer).
+    public var protocolVersion: String?
+    /// Whether a host is attached to the runtime's RHP stream.
+    public var attached: Bool
 
     enum CodingKeys: String, CodingKey {
         case name, id, state, pid, version, restarts, lastError = "last_error", startedAt = "started_at"
         case sandbox, desired, source, limits, oomKilled = "oom_killed", usage
         case bundle, component, manifestHash = "manifest_hash"
+        case protocolVersion = "protocol_version", attached
     }
 
     public init(spec: RuntimeSpecification, snapshot: RuntimeSnapshot, desiredRunning: Bool, source: String) {
@@ -53,6 +57,8 @@ public struct StatusDocument: Sendable, Hashable, Encodable {
         bundle = spec.bundle?.path
         component = spec.bundle?.component
         manifestHash = spec.bundle?.manifestHash
+        protocolVersion = snapshot.protocolVersion?.description
+        attached = snapshot.hostAttached
     }
 
     // Explicit so that nil optionals are written as `null` instead of being left out.
@@ -75,6 +81,8 @@ public struct StatusDocument: Sendable, Hashable, Encodable {
         try container.encode(bundle, forKey: .bundle)
         try container.encode(component, forKey: .component)
         try container.encode(manifestHash, forKey: .manifestHash)
+        try container.encode(protocolVersion, forKey: .protocolVersion)
+        try container.encode(attached, forKey: .attached)
     }
 }
 
@@ -208,12 +216,13 @@ struct ErrorEnvelope: Encodable {
         var code: String
         var message: String
         var field: String?
+        var runtime: DaemonError.RuntimeErrorFields?
     }
 
     var error: Body
 
     init(_ error: DaemonError) {
-        self.error = Body(code: error.code.rawValue, message: error.message, field: error.field)
+        self.error = Body(code: error.code.rawValue, message: error.message, field: error.field, runtime: error.runtime)
     }
 }
 

@@ -166,7 +166,11 @@ public enum ConfigLoader {
         if let api = try reader.object("api", allowed: [
             "max_body_bytes", "request_timeout", "max_connections", "root_reserved_connections",
             "max_connections_per_uid", "max_event_streams", "max_event_streams_per_uid",
+            "attach_handshake_timeout", "attach_reply_timeout", "attach_max_in_flight",
         ]) {
+            config.attach.handshakeTimeout = try api.duration("attach_handshake_timeout") ?? config.attach.handshakeTimeout
+            config.attach.replyTimeout = try api.duration("attach_reply_timeout") ?? config.attach.replyTimeout
+            config.attach.maxInFlight = Int(try api.integer("attach_max_in_flight", in: 1...65536) ?? Int64(config.attach.maxInFlight))
             config.api.maxBodyBytes = Int(try api.integer("max_body_bytes", in: 1...(1 << 30)) ?? Int64(config.api.maxBodyBytes))
             config.api.requestTimeout = try api.duration("request_timeout") ?? config.api.requestTimeout
             config.api.maxConnections = Int(try api.integer("max_connections", in: 1...65536) ?? Int64(config.api.maxConnections))

@@ -32,6 +32,8 @@ public struct DaemonConfiguration: Sendable, Hashable {
     /// Host uids/gids handed to sandboxes, one per live sandbox.
     public var hostIDs: HostIDRange = .default
     public var api = APILimits()
+    /// Attached hosts (`GET /v1/runtimes/{name}/attach`): handshake and reply deadlines, flood cap.
+    public var attach = AttachLimits()
     /// Per-runtime rate limit of output forwarded to the journal (excess lines are dropped and counted).
     public var journal = JournalSettings()
     /// Resource limits: whether to use cgroups at all, and the defaults every runtime gets.

@@ -108,7 +108,7 @@ public final class Daemon: Sendable {
             socket: socket,
             router: Router(api: api),
             events: events,
-            settings: .init(limits: config.api, peerPolicy: PeerPolicy(groupID: socket.groupID)),
+            settings: .init(limits: config.api, peerPolicy: PeerPolicy(groupID: socket.groupID), attach: config.attach),
             group: group, logger: logger,
             onListening: { reporter.ready() },
             onStopAccepting: { [logger] in

@@ -21,10 +21,13 @@ public final class ControlServer: Service, Sendable, CustomStringConvertible {
     public struct Settings: Sendable {
         public var limits: APILimits
         public var peerPolicy: PeerPolicy
+        /// Attached hosts (`GET /v1/runtimes/{name}/attach`).
+        public var attach: AttachLimits
 
-        public init(limits: APILimits, peerPolicy: PeerPolicy) {
+        public init(limits: APILimits, peerPolicy: PeerPolicy, attach: AttachLimits = AttachLimits()) {
             self.limits = limits
             self.peerPolicy = peerPolicy
+            self.attach = attach
         }
     }
 
@@ -34,6 +37,7 @@ public final class ControlServer: Service, Sendable, CustomStringConvertible {
     private let settings: Settings
     private let group: MultiThreadedEventLoopGroup
     private let tracker: ConnectionTracker
+    private let registry: Registry
     private let logger: Logger
     private let onListening: @Sendable () -> Void
     private let onStopAccepting: @Sendable () async -> Void
@@ -53,6 +57,7 @@ public final class ControlServer: Service, Sendable, CustomStringConvertible {
         self.group = group
         let tracker = ConnectionTracker(limits: settings.limits, isPrivileged: PeerPolicy.isPrivileged)
         self.tracker = tracker
+        self.registry = router.api.registry
         self.handler = ConnectionHandler(
             router: router, events: events, limits: settings.limits, tracker: tracker, logger: logger
         )
@@ -64,10 +69,12 @@ public final class ControlServer: Service, Sendable, CustomStringConvertible {
     public func run() async throws {
         let settings = settings
         let tracker = tracker
+        let registry = registry
+        let logger = logger
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
             .bind(socket.descriptor) { channel in
-                Self.initialize(channel, settings: settings, tracker: tracker)
+                Self.initialize(channel, settings: settings, tracker: tracker, registry: registry, logger: logger)
             }
         logger.info("control API listening", metadata: ["socket": "\(socket.path)"])
         onListening()
@@ -77,8 +84,18 @@ public final class ControlServer: Service, Sendable, CustomStringConvertible {
             // request that hangs (a runtime that does not stop), only on the connections it can close.
             do {
                 try await server.executeThenClose { inbound in
-                    for try await connection in inbound {
-                        Task { [handler] in await handler.serve(connection) }
+                    for try await outcome in inbound {
+                        Task { [handler, logger] in
+                            // Settled after the first request: an upgrade to RHP, or plain HTTP.
+                            do {
+                                switch try await outcome.get() {
+                                case .http(let connection): await handler.serve(connection)
+                                case .attached(let session): await session.run()
+                                }
+                            } catch {
+                                logger.debug("control connection ended before its first request", metadata: ["error": "\(error)"])
+                            }
+                        }
                     }
                 }
             } catch {
@@ -103,8 +120,8 @@ public final class ControlServer: Service, Sendable, CustomStringConvertible {
     // MARK: - Per connection
 
     private static func initialize(
-        _ channel: any Channel, settings: Settings, tracker: ConnectionTracker
-    ) -> EventLoopFuture<ControlConnection> {
+        _ channel: any Channel, settings: Settings, tracker: ConnectionTracker, registry: Registry, logger: Logger
+    ) -> EventLoopFuture<EventLoopFuture<ControlChannelOutcome>> {
         let peer: EventLoopFuture<PeerCredentials?>
         if let provider = channel as? any SocketOptionProvider {
             peer = provider.unsafeGetSocketOption(
@@ -130,13 +147,30 @@ public final class ControlServer: Service, Sendable, CustomStringConvertible {
             } else {
                 admission = .refusedPeer(credentials)
             }
+            // The first request may upgrade to RHP (`GET /v1/runtimes/{name}/attach`, `Upgrade: rhp`):
+            // the connection stays counted against the same caps either way.
+            let timeoutHandler = RequestTimeoutHandler(timeout: settings.limits.requestTimeout)
+            let upgrader = RHPUpgrader(
+                admission: admission, registry: registry, limits: settings.attach, logger: logger,
+                timeoutHandler: NIOLoopBound(timeoutHandler, eventLoop: channel.eventLoop))
+            let configuration = NIOUpgradableHTTPServerPipelineConfiguration(
+                upgradeConfiguration: NIOTypedHTTPServerUpgradeConfiguration<ControlChannelOutcome>(
+                    upgraders: [upgrader],
+                    notUpgradingCompletionHandler: { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            let wrapped = try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
+                                wrappingChannelSynchronously: channel
+                            )
+                            return .http(ControlConnection(admission: admission, channel: wrapped))
+                        }
+                    }
+                ))
             let pipeline = channel.pipeline.syncOperations
-            try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
-            try pipeline.addHandler(RequestTimeoutHandler(timeout: settings.limits.requestTimeout))
-            let wrapped = try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
-                wrappingChannelSynchronously: channel
-            )
-            return ControlConnection(admission: admission, channel: wrapped)
+            let outcome = try pipeline.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            let upgradeHandler = try pipeline.handler(type: NIOTypedHTTPServerUpgradeHandler<ControlChannelOutcome>.self)
+            try pipeline.addHandler(UpgradeHeaderFilter(), position: .before(upgradeHandler))
+            try pipeline.addHandler(timeoutHandler)
+            return outcome
         }
     }
 }

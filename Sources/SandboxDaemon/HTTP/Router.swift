@@ -25,6 +25,9 @@ public struct Router: Sendable {
         },
         Route(method: .POST, pattern: "/v1/runtimes/{name}/ping") { api, _, p in await api.ping(p["name"]!) },
         Route(method: .GET, pattern: "/v1/runtimes/{name}/logs") { api, request, p in await api.logs(p["name"]!, request) },
+        Route(method: .POST, pattern: "/v1/runtimes/{name}/call") { api, request, p in await api.call(p["name"]!, request) },
+        Route(method: .GET, pattern: "/v1/runtimes/{name}/info") { api, _, p in await api.info(p["name"]!) },
+        Route(method: .GET, pattern: "/v1/runtimes/{name}/attach") { api, _, p in await api.attachWithoutUpgrade(p["name"]!) },
         Route(method: .GET, pattern: "/v1/events") { api, request, _ in api.events(request) },
         Route(method: .GET, pattern: "/metrics") { api, _, _ in await api.metrics() },
     ]

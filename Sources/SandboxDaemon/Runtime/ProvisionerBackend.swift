@@ -126,7 +126,8 @@ public struct ProvisionerBackend: RuntimeBackend {
             localConfig: (spec.localConfig ?? [:]).mapValues(Self.cbor),
             expectedVersion: spec.expectedVersion.map { Version(major: $0.major, minor: $0.minor, patch: $0.patch) },
             backend: spec.sandbox,
-            limits: limitSupport.effective(spec.limits, backend: spec.sandbox)
+            limits: limitSupport.effective(spec.limits, backend: spec.sandbox),
+            attachable: true
         )
         return ProvisionedRuntime(runtime: provisioner.newRuntime(runtimeSpec))
     }
@@ -181,7 +182,7 @@ struct ProvisionedRuntime: ManagedRuntime {
 
     var status: RuntimeSnapshot {
         let status = runtime.status
-        return RuntimeSnapshot(
+        var snapshot = RuntimeSnapshot(
             state: RuntimeState(rawValue: status.state.rawValue) ?? .failed,
             pid: status.pid,
             version: status.version.map(Self.version),
@@ -191,9 +192,68 @@ struct ProvisionedRuntime: ManagedRuntime {
             oomKilled: status.oomKilled,
             limits: status.limits
         )
+        snapshot.protocolVersion = runtime.currentInfo.map { Self.version($0.protocolVersion) }
+        snapshot.hostAttached = runtime.hostAttached
+        return snapshot
     }
 
     func usage() -> ResourceUsage? { runtime.usage() }
+
+    func call(_ body: Body, timeout: Duration) async throws(DaemonError) -> Body {
+        do {
+            return try await runtime.call(body, timeout: timeout)
+        } catch {
+            throw Self.callError(error)
+        }
+    }
+
+    func forward(_ body: Body, timeout: Duration?) async throws(DaemonError) -> Body {
+        do {
+            return try await runtime.forward(body, timeout: timeout)
+        } catch {
+            throw Self.callError(error)
+        }
+    }
+
+    var runtimeInfo: RuntimeInfoResponse? { runtime.currentInfo }
+
+    func attachHost(_ handler: any Handler) throws(DaemonError) -> @Sendable () -> Void {
+        do {
+            let attachment = try runtime.attachHost(handler)
+            return { attachment.detach() }
+        } catch let error as ProvisionerError where error.code == .alreadyAttached {
+            throw DaemonError(.alreadyAttached, error.message)
+        } catch {
+            throw DaemonError(.runtimeFailure, "\(error)")
+        }
+    }
+
+    /// A failed call as the API reports it.
+    static func callError(_ error: any Error) -> DaemonError {
+        switch error {
+        case let error as RHPError:
+            switch error.code {
+            case .remote:
+                let payload = error.remote ?? ErrorPayload()
+                var failure = DaemonError(.runtimeError, "the runtime answered with an error: \(BoundedText.bounded(payload.message))")
+                failure.runtime = .init(module: payload.module, code: payload.code, message: payload.message)
+                return failure
+            case .timeout: return DaemonError(.timeout, error.message)
+            case .payloadTooLarge: return DaemonError(.payloadTooLarge, error.message)
+            default: return DaemonError(.runtimeFailure, error.message)
+            }
+        case let error as ProvisionerError:
+            switch error.code {
+            case .timeout: return DaemonError(.timeout, error.message)
+            case .stopped, .notReady, .restarting: return DaemonError(.notRunning, error.message)
+            default: return DaemonError(.runtimeFailure, error.message)
+            }
+        case is CancellationError:
+            return DaemonError(.timeout, "the call was cancelled")
+        default:
+            return DaemonError(.runtimeFailure, "\(error)")
+        }
+    }
 
     func events() -> AsyncStream<RuntimeEventKind> {
         let source = runtime.events()

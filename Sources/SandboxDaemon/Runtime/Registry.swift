@@ -148,6 +148,17 @@ public actor Registry {
         }
     }
 
+    /// The runtime for a call or an attach: 404 when unknown, 409 when stopped or failed (a starting or
+    /// restarting runtime is returned: calls wait for it).
+    public func callableRuntime(_ name: String) throws(DaemonError) -> any ManagedRuntime {
+        let runtime = try entry(name).runtime
+        let state = runtime.status.state
+        guard state != .stopped, state != .failed else {
+            throw DaemonError(.notRunning, "runtime \(name) is \(state.rawValue)")
+        }
+        return runtime
+    }
+
     /// One RHP ping round trip to a running runtime.
     public func ping(_ name: String) async throws(DaemonError) -> Duration {
         let runtime = try runningRuntime(name)

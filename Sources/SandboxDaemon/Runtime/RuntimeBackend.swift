@@ -1,4 +1,5 @@
 public import Foundation
+public import RuntimeHostProtocol
 public import Sandbox
 
 /// The one seam between the daemon and the provisioner: everything the registry needs to run a runtime.
@@ -43,10 +44,29 @@ public protocol ManagedRuntime: Sendable {
     func events() -> AsyncStream<RuntimeEventKind>
     /// What the running incarnation has consumed (read from its cgroup when asked); nil without one.
     func usage() -> ResourceUsage?
+    /// Upstream's `Call`: waits (with backoff) until the runtime is ready, then sends `body`; throws
+    /// ``DaemonError`` (`runtime_error`, `timeout`, `not_running`, …).
+    func call(_ body: Body, timeout: Duration) async throws(DaemonError) -> Body
+    /// Sends `body` to the running incarnation at once (an attached host's requests).
+    func forward(_ body: Body, timeout: Duration?) async throws(DaemonError) -> Body
+    /// The running incarnation's handshake answer; nil while not running.
+    var runtimeInfo: RuntimeInfoResponse? { get }
+    /// Makes `handler` answer the runtime's own requests until the returned detach closure runs.
+    func attachHost(_ handler: any Handler) throws(DaemonError) -> @Sendable () -> Void
 }
 
 extension ManagedRuntime {
     public func usage() -> ResourceUsage? { nil }
+    public func call(_ body: Body, timeout: Duration) async throws(DaemonError) -> Body {
+        throw DaemonError(.notRunning, "this runtime cannot take calls")
+    }
+    public func forward(_ body: Body, timeout: Duration?) async throws(DaemonError) -> Body {
+        throw DaemonError(.notRunning, "this runtime cannot take calls")
+    }
+    public var runtimeInfo: RuntimeInfoResponse? { nil }
+    public func attachHost(_ handler: any Handler) throws(DaemonError) -> @Sendable () -> Void {
+        throw DaemonError(.notRunning, "this runtime cannot be attached to")
+    }
 }
 
 /// Supervision states, as the API reports them.
@@ -67,6 +87,10 @@ public struct RuntimeSnapshot: Sendable, Hashable {
     public var oomKilled: Int
     /// The effective limits.
     public var limits: ResourceLimits?
+    /// The RHP version the running incarnation announced in its handshake.
+    public var protocolVersion: RuntimeVersion?
+    /// Whether a host is attached (`GET /v1/runtimes/{name}/attach`).
+    public var hostAttached = false
 
     public init(
         state: RuntimeState, pid: Int32? = nil, version: RuntimeVersion? = nil, restarts: Int = 0,
