@@ -279,7 +279,8 @@ struct CallTests {
             }
         }
         let floodReason = await flooding.waitUntilClosed()
-        #expect(floodReason == .closedByPeer, "\(floodReason)")
+        // The daemon closes on the flood; with requests still unread on its side the kernel resets instead.
+        #expect(floodReason == .closedByPeer || "\(floodReason)".contains("Connection reset by peer"), "\(floodReason)")
 
         // Neither harmed the runtime, and the slot is free again.
         response = await daemon.request("GET", "/v1/runtimes/host")
