@@ -49,11 +49,13 @@ bench-rhp: deps
 	cc -O2 -Wall -Wextra -o $$($(SWIFT) build -c release --show-bin-path)/rhp-pingpong bench/rhp-pingpong.c
 	$$($(SWIFT) build -c release --show-bin-path)/bench-rhp
 	$(SWIFT) build -c release --product sandboxd
+	$(SWIFT) build -c release --product sandboxd-spawner
 	$(SWIFT) build -c release --product example-runtime
 	$$($(SWIFT) build -c release --show-bin-path)/bench-rhp calls
 
 bench-provision: deps
 	$(SWIFT) build -c release --product bench-provision
+	$(SWIFT) build -c release --product sandboxd-spawner
 	$(SWIFT) build -c release --product example-runtime
 	$$($(SWIFT) build -c release --show-bin-path)/bench-provision
 
@@ -63,6 +65,7 @@ bench-spawn: deps
 	cc -O2 -static -o .build/bench/spawn-payload bench/spawn-payload.c
 	cc -O2 -o .build/bench/spawn-baseline bench/spawn-baseline.c -lseccomp
 	$(SWIFT) build -c release --product bench-spawn
+	$(SWIFT) build -c release --product sandboxd-spawner
 	$$($(SWIFT) build -c release --show-bin-path)/bench-spawn --payload .build/bench/spawn-payload \
 		--baseline .build/bench/spawn-baseline $(BENCH_ARGS)
 
@@ -79,12 +82,13 @@ run: build
 install: build install-systemd
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/sandboxd
 	install -m 0755 $(BIN)/example-runtime $(BIN)/sandbox-exec $(BIN)/sandboxctl $(DESTDIR)$(PREFIX)/bin/
-	install -m 0755 $(BIN)/sandboxd $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0755 $(BIN)/sandboxd $(BIN)/sandboxd-spawner $(DESTDIR)$(PREFIX)/sbin/
 	test -e $(DESTDIR)/etc/sandboxd/sandboxd.yaml || install -m 0644 config/sandboxd.yaml $(DESTDIR)/etc/sandboxd/sandboxd.yaml
 
 # Daemon figures over the API: provision→started (namespaces vs none), a burst of runtimes, idle CPU.
 bench-daemon: deps
 	$(SWIFT) build -c release --product sandboxd
+	$(SWIFT) build -c release --product sandboxd-spawner
 	$(SWIFT) build -c release --product example-runtime
 	$(SWIFT) build -c release --product bench-daemon
 	$$($(SWIFT) build -c release --show-bin-path)/bench-daemon --bin $$($(SWIFT) build -c release --show-bin-path) $(BENCH_DAEMON_FLAGS)
@@ -95,6 +99,7 @@ bench-daemon: deps
 HOSTILE_WINDOW ?= 10
 bench-hostile: deps
 	$(SWIFT) build -c release --product sandboxd
+	$(SWIFT) build -c release --product sandboxd-spawner
 	$(SWIFT) build -c release --product bench-daemon
 	mkdir -p .build/bench
 	cc -O2 -Wall -Wextra -static -pthread -o .build/bench/hostile-runtime bench/hostile-runtime.c

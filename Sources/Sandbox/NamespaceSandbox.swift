@@ -5,6 +5,7 @@ import Musl
 #endif
 import CSandboxShim
 public import Logging
+import Synchronization
 import SystemPackage
 
 /// The `namespaces` backend: our C shim, no external sandbox binary.
@@ -31,11 +32,14 @@ public final class NamespaceSandbox: SandboxBackend {
         public var readOnlyRoot: Bool
         /// Deadline from release to the runtime's execve.
         public var setupTimeout: Duration
+        /// The `sandboxd-spawner` executable; `nil`: the one next to the running executable.
+        public var spawnerExecutable: String?
 
         public init(
             hostIDs: HostIDRange = .default, sandboxUID: UInt32? = nil, sandboxGID: UInt32? = nil,
-            readOnlyRoot: Bool = true, setupTimeout: Duration = .seconds(5)
+            readOnlyRoot: Bool = true, setupTimeout: Duration = .seconds(5), spawnerExecutable: String? = nil
         ) {
+            self.spawnerExecutable = spawnerExecutable
             self.hostIDs = hostIDs
             self.sandboxUID = sandboxUID
             self.sandboxGID = sandboxGID
@@ -62,21 +66,7 @@ public final class NamespaceSandbox: SandboxBackend {
         self.logger = logger
     }
 
-    public func spawn(_ spec: SandboxSpec, hostID: UInt32?) async throws(SandboxError) -> SandboxProcess {
-        try spawnBlocking(spec, hostID: hostID)
-    }
-
-    /// Takes a host id ahead of a spawn, e.g. to `chown` the runtime's writable directory (and its
-    /// `host.sock`) to it; pass it to ``spawnBlocking(_:hostID:)``, which then owns it.
-    public func reserveHostID() throws(SandboxError) -> UInt32 {
-        try hostIDs.reserve()
-    }
-
-    /// ``spawn(_:)`` without the async hop (the bench and sandbox-exec call this directly).
-    ///
-    /// `hostID`: an id from ``reserveHostID()``; the spawn takes it over (released when the sandbox
-    /// has been reaped, or right away if the spawn fails). `nil` takes a fresh one.
-    public func spawnBlocking(_ spec: SandboxSpec, hostID reserved: UInt32? = nil) throws(SandboxError) -> SandboxProcess {
+    public func spawn(_ spec: SandboxSpec, hostID reserved: UInt32?) async throws(SandboxError) -> SandboxProcess {
         var reservedID = reserved
         defer { if let reservedID { hostIDs.release(reservedID) } }
         let filter = try SeccompFilter.shared.get()
@@ -94,11 +84,17 @@ public final class NamespaceSandbox: SandboxBackend {
         let sandboxUID = configuration.sandboxUID ?? hostID
         let sandboxGID = configuration.sandboxGID ?? hostID
 
+        // Descriptors in `bag` stay open until the helper's reply: the client sends them before that.
         var bag = DescriptorBag()
         let arena = CStringArena()
         var plan = MountPlan(arena: arena)
         try plan.build(spec: spec, executable: executable, libraries: libraryMounts, bag: &bag)
         let (stdinFD, stdoutFD, stderrFD, stdoutReader, stderrReader) = try SpawnSupport.stdio(spec, bag: &bag)
+        if let stdoutReader { bag.forget(stdoutReader) }
+        if let stderrReader { bag.forget(stderrReader) }
+        var readers = DescriptorBag()
+        if let stdoutReader { _ = readers.add(stdoutReader) }
+        if let stderrReader { _ = readers.add(stderrReader) }
         let cgroupFDs = try SpawnSupport.cgroupProcs(spec.cgroupDirectories, bag: &bag)
 
         var config = sbx_sandbox_config()
@@ -122,7 +118,12 @@ public final class NamespaceSandbox: SandboxBackend {
         let (seconds, attoseconds) = configuration.setupTimeout.components
         config.timeout_ms = Swift.max(1, Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000))
 
-        var result = sbx_spawn_result()
+        let client = SpawnerClient.shared(executable: configuration.spawnerExecutable ?? SpawnerClient.defaultExecutable,
+                                          logger: logger)
+        let requestID = client.nextRequestID()
+        var message = [UInt8](repeating: 0, count: Int(SBX_WIRE_MAX_MESSAGE))
+        var fds = [Int32](repeating: -1, count: Int(SBX_WIRE_MAX_FDS))
+        var length = 0, fdCount = 0
         let rc = filter.program.withUnsafeBytes { bpf in
             keep.withUnsafeBufferPointer { keepBuffer in
                 cgroupFDs.withUnsafeBufferPointer { cgroupBuffer in
@@ -135,22 +136,42 @@ public final class NamespaceSandbox: SandboxBackend {
                     config.keep_count = keepBuffer.count
                     config.ops = ops.baseAddress
                     config.op_count = ops.count
-                    return sbx_sandbox_spawn(&config, &result)
+                    let messageCount = message.count, fdCapacity = fds.count
+                    return message.withUnsafeMutableBytes { messageBytes in
+                        sbx_wire_encode(&config, requestID, messageBytes.baseAddress, messageCount, &length,
+                                        &fds, fdCapacity, &fdCount)
+                    }
                 }
                 }
             }
         }
         withExtendedLifetime(arena) {}
-        if let stdoutReader { bag.forget(stdoutReader) }
-        if let stderrReader { bag.forget(stderrReader) }
-        // `bag` closes the child's ends (pipe write ends, /dev/null, data memfds) when it goes.
         guard rc == 0 else {
-            if let stdoutReader { close(stdoutReader) }
-            if let stderrReader { close(stderrReader) }
-            let error = SandboxError.fromShim(result, path: spec.executable.string) { plan.describe($0) }
+            throw SandboxError(.invalidSpec, "the sandbox plan exceeds the spawner's bounds", stage: "spawner-request",
+                               errno: Errno(rawValue: rc))
+        }
+        message.removeSubrange(length...)
+        let reply = await client.send(id: requestID, message: message, fds: Array(fds[0..<fdCount]))
+        // The helper has the descriptors (or the request failed): `bag` closes the daemon's copies.
+        _ = consume bag
+        let result: sbx_spawn_result
+        switch reply {
+        case .failure(let error):
+            logger.debug("sandbox spawn failed", metadata: ["error": "\(error)", "host-id": "\(hostID)"])
+            throw error
+        case .success(let value): result = value
+        }
+        guard result.stage == Int32(SBX_STAGE_NONE.rawValue), result.pidfd >= 0, result.control_fd >= 0 else {
+            if result.pidfd >= 0 { Self.reapAbandoned(pidfd: result.pidfd) }
+            if result.control_fd >= 0 { close(result.control_fd) }
+            var failed = result
+            if failed.error == 0 { failed.error = EIO }
+            let error = SandboxError.fromShim(failed, path: spec.executable.string) { plan.describe($0) }
             logger.debug("sandbox spawn failed", metadata: ["error": "\(error)", "host-id": "\(hostID)"])
             throw error
         }
+        if let stdoutReader { readers.forget(stdoutReader) }
+        if let stderrReader { readers.forget(stderrReader) }
         handedOver = true
         let allocator = hostIDs
         let process = SandboxProcess(
@@ -165,6 +186,38 @@ public final class NamespaceSandbox: SandboxBackend {
         process.startMonitoring()
         logger.debug("sandbox started", metadata: ["pid": "\(result.pid)", "host-id": "\(hostID)", "executable": "\(executable)"])
         return process
+    }
+
+    /// Takes a host id ahead of a spawn, e.g. to `chown` the runtime's writable directory (and its
+    /// `host.sock`) to it; pass it to ``spawn(_:hostID:)``, which then owns it.
+    public func reserveHostID() throws(SandboxError) -> UInt32 {
+        try hostIDs.reserve()
+    }
+
+    /// ``spawn(_:hostID:)`` for synchronous tools (sandbox-exec, bench-spawn): blocks the calling thread
+    /// until the spawner answers. Never call it from the cooperative pool.
+    public func spawnBlocking(_ spec: SandboxSpec, hostID: UInt32? = nil) throws(SandboxError) -> SandboxProcess {
+        let done = Semaphore()
+        let outcome = Mutex<Result<SandboxProcess, SandboxError>?>(nil)
+        Task.detached { [self] in
+            let result: Result<SandboxProcess, SandboxError>
+            do throws(SandboxError) { result = .success(try await spawn(spec, hostID: hostID)) } catch { result = .failure(error) }
+            outcome.withLock { $0 = result }
+            done.signal()
+        }
+        done.wait()
+        return try outcome.withLock { $0! }.get()
+    }
+
+    /// A child the spawner started and killed after a failed setup: the daemon is its parent (CLONE_PARENT),
+    /// so it reaps it, on the monitor thread, once it has exited.
+    static func reapAbandoned(pidfd: CInt) {
+        let reap: @Sendable (UInt32) -> Void = { _ in
+            var code: CInt = 0, status: CInt = 0
+            _ = sbx_waitid_pidfd(pidfd, 0, &code, &status)
+            close(pidfd)
+        }
+        do { try ProcessMonitor.shared.watch(pidfd, handler: reap) } catch { reap(0) }
     }
 }
 

@@ -26,6 +26,10 @@ public struct SandboxError: Error, Sendable, Hashable, CustomStringConvertible {
         case seccompUnavailable = "seccomp-unavailable"
         /// The backend's external sandbox tool (bwrap) is missing or cannot be executed.
         case backendUnavailable = "backend-unavailable"
+        /// The `sandboxd-spawner` helper died while the spawn was in flight (it is restarted; retry).
+        case spawnerDied = "spawner-died"
+        /// The `sandboxd-spawner` helper cannot be started, or its request queue is full.
+        case spawnerUnavailable = "spawner-unavailable"
     }
 
     public var code: Code

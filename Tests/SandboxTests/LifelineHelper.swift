@@ -2,12 +2,12 @@
 import Glibc
 #endif
 
-/// A tiny daemon stand-in, compiled with the shim's own C sources: spawns one sandbox running
+/// A tiny daemon stand-in, compiled with the spawner's and the shim's own C sources: spawns one sandbox running
 /// `argv[1]` (a static probe, with `sleep`), prints the reaper's host pid, then waits forever.
 /// The test SIGKILLs it and checks that nothing of the sandbox survives.
 let lifelineHelperSource = #"""
 #define _GNU_SOURCE
-#include "csandbox_shim.h"
+#include "spawner.h"
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,8 +58,10 @@ let lifelineHelper: Result<String, Probe.ProbeUnavailable> = {
     guard case .success(let built) = Probe.built else { return .failure(.init(reason: "no probe")) }
     let shim = packageRoot() + "/Sources/CSandboxShim"
     writeFile("\(built.directory)/lifeline.c", lifelineHelperSource)
-    let command = "cc -O2 -D_GNU_SOURCE -I\(shim)/include -o \(built.directory)/lifeline \(built.directory)/lifeline.c "
-        + "\(shim)/spawn.c \(shim)/shim.c \(shim)/seccomp.c -lseccomp 2>\(built.directory)/lifeline.log"
+    let spawner = packageRoot() + "/Sources/sandboxd-spawner"
+    let command = "cc -O2 -D_GNU_SOURCE -I\(shim)/include -I\(shim)/common -I\(spawner) -o \(built.directory)/lifeline "
+        + "\(built.directory)/lifeline.c \(spawner)/sandbox.c \(shim)/shim.c \(shim)/seccomp.c -lseccomp "
+        + "2>\(built.directory)/lifeline.log"
     guard system(command) == 0 else {
         return .failure(.init(reason: "building the lifeline helper failed; see \(built.directory)/lifeline.log"))
     }

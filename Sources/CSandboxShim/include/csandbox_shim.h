@@ -72,7 +72,9 @@ enum sbx_stage {
     SBX_STAGE_PARENT_DEATH = 40, /* plain spawn: PR_SET_PDEATHSIG, or the parent already gone */
     SBX_STAGE_CGROUP = 41,      /* joining the runtime's cgroups (parent for namespaces, child for plain) */
     SBX_STAGE_RLIMITS = 42,     /* RLIMIT_NOFILE / RLIMIT_CORE */
-    SBX_STAGE_COUNT_ = 43
+    SBX_STAGE_REQUEST = 43,     /* spawner: the request was malformed, oversized or out of bounds */
+    SBX_STAGE_SPAWNER = 44,     /* spawner: its own resources (in-flight table full, epoll) */
+    SBX_STAGE_COUNT_ = 45
 };
 
 /* The stage's stable, human-readable name ("bind", "exec", ...); "unknown" for others. */
@@ -153,6 +155,9 @@ struct sbx_sandbox_config {
      * unavailable (ENOSYS, E2BIG, EINVAL) the shim falls back to clone() plus the cgroup.procs writes.
      * 0 (a zero-initialized config) or -1: none (descriptor 0 is stdin, never a cgroup directory). */
     int32_t clone_cgroup_fd;
+    /* With keep_fds: keep_sources[i] is placed at keep_fds[i] in the sandbox (the spawner received the
+     * descriptors at other numbers). NULL: the keep_fds themselves, at the same number. */
+    const int32_t *keep_sources;
 };
 
 /* The result of a spawn: on success pid/pidfd/control_fd are set (all CLOEXEC, owned by the
@@ -171,11 +176,14 @@ struct sbx_spawn_result {
     int32_t cloned_into_cgroup;
 };
 
-/* Starts a sandbox: clone with the namespaces, maps, mounts, PID-1 reaper, runtime as pid 2.
- * Returns 0 when the runtime's execve succeeded, else the errno (details in *out).
- * The control_fd is the lifeline: closing it kills the sandbox; the reaper writes the runtime's
- * raw wait status (4 bytes) on it just before exiting. Blocks the calling thread during setup. */
-int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_result *out);
+/* A sandbox is started by sandboxd-spawner (clone with the namespaces, maps, mounts, PID-1 reaper, runtime
+ * as pid 2), never in the daemon's address space. The control_fd is the lifeline: closing it kills the
+ * sandbox; the reaper writes the runtime's raw wait status (4 bytes) on it just before exiting. */
+
+/* Flattens `config` into one spawner request (sbx_spawner_wire.h): the message into buffer[capacity],
+ * the descriptors to send with it into fds[fd_capacity]. E2BIG when a bound is exceeded. */
+int sbx_wire_encode(const struct sbx_sandbox_config *config, uint64_t request_id, void *buffer, size_t capacity,
+                    size_t *out_length, int32_t *fds, size_t fd_capacity, size_t *out_fd_count);
 
 /* A descriptor the plain child gets at a fixed number (bwrap's `--args 3`, `--seccomp 4`, ...). */
 struct sbx_fd_move {
@@ -203,6 +211,15 @@ struct sbx_plain_config {
     size_t cgroup_count;
     uint64_t nofile_limit; /* RLIMIT_NOFILE soft = hard; 0 keeps the caller's */
 };
+
+/* sendmsg of one SOCK_SEQPACKET message with `fd_count` descriptors (SCM_RIGHTS), non-blocking:
+ * Swift cannot spell the CMSG_* macros. EAGAIN when the socket is full. */
+int sbx_seqpacket_send(int socket, const void *bytes, size_t length, const int32_t *fds, size_t fd_count);
+
+/* recvmsg of one message, non-blocking, descriptors CLOEXEC; at most min(fd_capacity, 8) are kept, any
+ * further ones are closed. *out_truncated: the message or its descriptors did not fit. Length 0 is EOF. */
+int sbx_seqpacket_recv(int socket, void *buffer, size_t capacity, size_t *out_length, int32_t *fds,
+                       size_t fd_capacity, size_t *out_fd_count, int *out_truncated);
 
 /* Starts a plain process with vfork semantics; exec failures come back as stage "exec". */
 int sbx_plain_spawn(const struct sbx_plain_config *config, struct sbx_spawn_result *out);

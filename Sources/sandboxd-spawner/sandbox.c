@@ -1,9 +1,11 @@
 #ifndef _GNU_SOURCE
-#error "csandbox_shim must be built with _GNU_SOURCE (Package.swift defines it)"
+#error "sandboxd-spawner must be built with _GNU_SOURCE (Package.swift defines it)"
 #endif
-/* Exists because nothing between clone() and execve() may run Swift: the child of a multithreaded
- * daemon may only make raw, async-signal-safe syscalls on memory prepared before the clone. */
-#include "csandbox_shim.h"
+/* The namespace sandbox, between clone() and the runtime's execve: exists in C because that code may
+ * only make raw, async-signal-safe syscalls on memory prepared before the clone. It runs in the small
+ * static `sandboxd-spawner`, so PID 1 is a copy of that process, never of the daemon. */
+#include "spawner.h"
+#include "sbx_child.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -54,13 +56,6 @@ struct sbx_clone_args {
 /* PID 1 needs a real stack (it lives as long as the sandbox); the runtime's vfork child needs a
  * small one until execve. Both are carved from one mapping made before clone. */
 #define SBX_REAPER_STACK (128 * 1024)
-#define SBX_RUNTIME_STACK (32 * 1024)
-
-struct sbx_report {
-    int32_t stage;
-    int32_t error;
-    int32_t op_index;
-};
 
 struct child_context {
     const struct sbx_sandbox_config *config;
@@ -69,88 +64,12 @@ struct child_context {
     int control_parent, control_child;
     char *runtime_stack_top;
     int signal_fd;
-    int keep[SBX_MAX_KEEP_FDS];
+    int keep[SBX_MAX_KEEP_FDS + 2];
     size_t keep_count;
+    struct sbx_fd_move moves[SBX_MAX_KEEP_FDS]; /* keep_sources[i] -> keep_fds[i] */
+    size_t move_count;
+    int keep_floor; /* above every keep target: where the internal descriptors are lifted */
 };
-
-/* ---- helpers usable in a cloned child (raw syscalls, no allocation) ---- */
-
-static void block_all_signals(uint64_t *old) {
-    uint64_t all = ~(uint64_t)0;
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, old, sizeof all);
-}
-
-static void set_signal_mask(uint64_t mask) { syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, sizeof mask); }
-
-/* Every disposition back to SIG_DFL (the daemon ignores SIGPIPE; handlers point at daemon code). */
-static void reset_signal_dispositions(void) {
-    struct {
-        void *handler;
-        unsigned long flags;
-        void *restorer;
-        uint64_t mask;
-    } action = {SIG_DFL, 0, NULL, 0};
-    for (int sig = 1; sig <= 64; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP) continue;
-        syscall(SYS_rt_sigaction, sig, &action, NULL, sizeof(uint64_t));
-    }
-}
-
-/* Copies the three stdio sources out of the way first (a source may itself be 0, 1 or 2). */
-static int install_stdio(int in, int out, int err) {
-    int sources[3] = {in, out, err}, copies[3];
-    for (int i = 0; i < 3; i++) {
-        copies[i] = fcntl(sources[i], F_DUPFD_CLOEXEC, 3);
-        if (copies[i] < 0) return errno;
-    }
-    for (int i = 0; i < 3; i++) {
-        if (dup2(copies[i], i) < 0) return errno;
-    }
-    return 0;
-}
-
-/* Closes every descriptor above 2 except `keep` (sorted ascending, unique, all > 2). */
-static int close_all_except(const int *keep, size_t count) {
-    unsigned int low = 3;
-    for (size_t i = 0; i < count; i++) {
-        unsigned int k = (unsigned int)keep[i];
-        if (k > low && syscall(SYS_close_range, low, k - 1, 0) < 0) return errno;
-        low = k + 1;
-    }
-    if (syscall(SYS_close_range, low, ~0U, 0) < 0) return errno;
-    return 0;
-}
-
-static int clear_cloexec(const int32_t *fds, size_t count) {
-    for (size_t i = 0; i < count; i++) {
-        if (fcntl(fds[i], F_SETFD, 0) < 0) return errno;
-    }
-    return 0;
-}
-
-/* Sorted, de-duplicated copy of `extra` plus `fds`; EINVAL for fds <= 2 or too many. */
-static int build_keep_list(int *out, size_t *out_count, const int *extra, size_t extra_count,
-                           const int32_t *fds, size_t count) {
-    size_t n = 0;
-    if (extra_count + count > SBX_MAX_KEEP_FDS) return EINVAL;
-    for (size_t i = 0; i < extra_count + count; i++) {
-        int fd = i < extra_count ? extra[i] : fds[i - extra_count];
-        if (fd <= 2) return EINVAL;
-        size_t j = n;
-        while (j > 0 && out[j - 1] > fd) {
-            out[j] = out[j - 1];
-            j--;
-        }
-        if (j > 0 && out[j - 1] == fd) {
-            for (size_t k = j; k < n; k++) out[k] = out[k + 1];
-            continue;
-        }
-        out[j] = fd;
-        n++;
-    }
-    *out_count = n;
-    return 0;
-}
 
 static void write_report(int fd, int stage, int error, int op_index) {
     struct sbx_report report = {stage, error, op_index};
@@ -448,10 +367,24 @@ static int sandbox_main(void *arg) {
 
     if (setsid() < 0) child_fail(c, SBX_STAGE_SETSID, errno, -1);
 
+    /* The report and lifeline descriptors move above every keep target first, so placing the keeps
+     * (received at arbitrary numbers by the spawner) can never clobber them. */
+    if (c->move_count > 0) {
+        int lifted_error = fcntl(c->error_write, F_DUPFD_CLOEXEC, c->keep_floor);
+        int lifted_control = lifted_error < 0 ? -1 : fcntl(c->control_child, F_DUPFD_CLOEXEC, c->keep_floor);
+        if (lifted_error < 0 || lifted_control < 0) child_fail(c, SBX_STAGE_MOVE_FDS, errno, -1);
+        c->error_write = lifted_error;
+        c->control_child = lifted_control;
+    }
     if ((rc = install_stdio(config->stdin_fd, config->stdout_fd, config->stderr_fd)))
         child_fail(c, SBX_STAGE_STDIO, rc, -1);
+    if ((rc = apply_moves(c->moves, c->move_count))) child_fail(c, SBX_STAGE_MOVE_FDS, rc, -1);
+    int internal[2] = {c->error_write, c->control_child};
+    if ((rc = build_keep_list(c->keep, &c->keep_count, internal, 2, config->keep_fds, config->keep_count)))
+        child_fail(c, SBX_STAGE_CLOSE_FDS, rc, -1);
     if ((rc = close_all_except(c->keep, c->keep_count))) child_fail(c, SBX_STAGE_CLOSE_FDS, rc, -1);
-    if ((rc = clear_cloexec(config->keep_fds, config->keep_count))) child_fail(c, SBX_STAGE_KEEP_FDS, rc, -1);
+    if (c->move_count == 0 && (rc = clear_cloexec(config->keep_fds, config->keep_count)))
+        child_fail(c, SBX_STAGE_KEEP_FDS, rc, -1);
 
     if ((rc = drop_capabilities(config->last_cap))) child_fail(c, SBX_STAGE_CAPABILITIES, rc, -1);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(c, SBX_STAGE_NO_NEW_PRIVS, errno, -1);
@@ -477,50 +410,6 @@ static int sandbox_main(void *arg) {
     close(c->error_write); /* with the runtime's copy gone at execve, the parent sees EOF */
     reaper_loop(c, runtime);
 }
-
-/* ---- resource limits (both spawns) ---- */
-
-/* Writes `text` (a pid, or "0" for the writer itself) to each cgroup.procs descriptor. */
-static int join_cgroups(const int32_t *fds, size_t count, const char *text, size_t length) {
-    for (size_t i = 0; i < count; i++) {
-        ssize_t n;
-        do {
-            n = write(fds[i], text, length);
-        } while (n < 0 && errno == EINTR);
-        if (n < 0) return errno;
-        if ((size_t)n != length) return EIO;
-    }
-    return 0;
-}
-
-/* RLIMIT_CORE = 0 always; RLIMIT_NOFILE = nofile (soft and hard) when nonzero. pid 0: the caller. */
-static int apply_rlimits(pid_t pid, uint64_t nofile) {
-    struct rlimit core = {0, 0};
-    if (syscall(SYS_prlimit64, pid, RLIMIT_CORE, &core, NULL) < 0) return errno;
-    if (nofile > 0) {
-        struct rlimit files = {(rlim_t)nofile, (rlim_t)nofile};
-        if (syscall(SYS_prlimit64, pid, RLIMIT_NOFILE, &files, NULL) < 0) return errno;
-    }
-    return 0;
-}
-
-/* ---- parent side ---- */
-
-/* Moves a descriptor to >= 3 so installing stdio in the child can never clobber it. */
-static int raise_fd(int *fd) {
-    if (*fd > 2) return 0;
-    int copy = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
-    if (copy < 0) return errno;
-    close(*fd);
-    *fd = copy;
-    return 0;
-}
-
-static void close_fd(int *fd) {
-    if (*fd >= 0) close(*fd);
-    *fd = -1;
-}
-
 static int write_id_map(pid_t pid, const char *file, uint32_t inside, uint32_t outside) {
     char path[64], line[64];
     snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
@@ -535,27 +424,7 @@ static int write_id_map(pid_t pid, const char *file, uint32_t inside, uint32_t o
     close(fd);
     return rc;
 }
-
-static int64_t monotonic_ns(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-}
-
-static int64_t monotonic_ms(void) { return monotonic_ns() / 1000000; }
-
-static void reap(pid_t pid) {
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-}
-
-int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_result *out) {
-    struct child_context c;
-    memset(&c, 0, sizeof c);
-    c.config = config;
-    c.sync_read = c.sync_write = c.error_read = c.error_write = c.control_parent = c.control_child = -1;
-    c.signal_fd = -1;
+static void result_reset(struct sbx_spawn_result *out) {
     out->pid = -1;
     out->pidfd = -1;
     out->control_fd = -1;
@@ -564,6 +433,41 @@ int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_
     out->op_index = -1;
     out->clone_ns = out->maps_ns = out->setup_ns = 0;
     out->cloned_into_cgroup = 0;
+}
+
+/* A started child that failed: killed through its pidfd. With CLONE_PARENT the caller is not its parent
+ * and cannot reap it, so the pid and pidfd stay in *out for whoever is (the daemon); otherwise reaped. */
+static void abandon_child(struct sbx_pending *p, struct sbx_spawn_result *out, int stage, int error) {
+    if (p->pidfd >= 0)
+        syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
+    else
+        kill(p->pid, SIGKILL);
+    if (p->clone_parent) {
+        out->pid = p->pid;
+        out->pidfd = p->pidfd;
+    } else {
+        reap(p->pid);
+        close_fd(&p->pidfd);
+    }
+    p->pidfd = -1;
+    close_fd(&p->report_fd);
+    close_fd(&p->control_fd);
+    out->stage = stage;
+    out->error = error;
+}
+
+int sbx_sandbox_start(const struct sbx_sandbox_config *config, int clone_parent, struct sbx_pending *pending,
+                      struct sbx_spawn_result *out) {
+    struct child_context c;
+    memset(&c, 0, sizeof c);
+    c.config = config;
+    c.sync_read = c.sync_write = c.error_read = c.error_write = c.control_parent = c.control_child = -1;
+    c.signal_fd = -1;
+    result_reset(out);
+    memset(pending, 0, sizeof *pending);
+    pending->pid = -1;
+    pending->pidfd = pending->control_fd = pending->report_fd = -1;
+    pending->clone_parent = clone_parent;
 
     int rc = 0, pidfd = -1;
     pid_t pid = -1;
@@ -574,6 +478,17 @@ int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_
     if (config->host_uid == 0 || config->host_gid == 0 || config->bpf == NULL || config->bpf_count == 0) {
         rc = EINVAL;
         goto fail;
+    }
+    /* Validates the keep targets (> 2, at most SBX_MAX_KEEP_FDS); the child builds the real list. */
+    if ((rc = build_keep_list(c.keep, &c.keep_count, NULL, 0, config->keep_fds, config->keep_count))) goto fail;
+    c.keep_floor = 3;
+    if (config->keep_sources != NULL) {
+        for (size_t i = 0; i < config->keep_count; i++) {
+            c.moves[i].source = config->keep_sources[i];
+            c.moves[i].target = config->keep_fds[i];
+            if (config->keep_fds[i] >= c.keep_floor) c.keep_floor = config->keep_fds[i] + 1;
+        }
+        c.move_count = config->keep_count;
     }
     if (pipe2(pipes, O_CLOEXEC) < 0) goto fail_errno;
     c.sync_read = pipes[0];
@@ -587,8 +502,6 @@ int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_
     if ((rc = raise_fd(&c.sync_read)) || (rc = raise_fd(&c.sync_write)) || (rc = raise_fd(&c.error_read)) ||
         (rc = raise_fd(&c.error_write)) || (rc = raise_fd(&c.control_parent)) || (rc = raise_fd(&c.control_child)))
         goto fail;
-    int internal[2] = {c.error_write, c.control_child};
-    if ((rc = build_keep_list(c.keep, &c.keep_count, internal, 2, config->keep_fds, config->keep_count))) goto fail;
 
     stack = mmap(NULL, SBX_REAPER_STACK + SBX_RUNTIME_STACK, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -598,6 +511,9 @@ int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_
     int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP |
                 CLONE_PIDFD | SIGCHLD;
     if (config->flags & SBX_FLAG_NEW_NET) flags |= CLONE_NEWNET;
+    /* The spawner's caller (the daemon) becomes the parent: it reaps through the pidfd, and the sandbox
+     * never depends on the spawner after the reply. */
+    if (clone_parent) flags |= CLONE_PARENT;
 
     int64_t t_clone = monotonic_ns();
     uint64_t old_mask;
@@ -635,28 +551,32 @@ int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_
         rc = clone_errno;
         goto fail;
     }
+    pending->pid = pid;
+    pending->pidfd = pidfd;
+    pending->control_fd = c.control_parent;
+    pending->report_fd = c.error_read;
+    c.control_parent = c.error_read = -1;
     int64_t t_maps = monotonic_ns();
-    out->clone_ns = t_maps - t_clone;
+    pending->clone_ns = t_maps - t_clone;
     close_fd(&c.sync_read);
     close_fd(&c.error_write);
     close_fd(&c.control_child);
 
-    out->cloned_into_cgroup = placed;
+    pending->cloned_into_cgroup = placed;
+    int stage = SBX_STAGE_CGROUP;
     if (config->cgroup_count > 0 && !placed) {
         char text[16];
         int length = snprintf(text, sizeof text, "%d", (int)pid);
-        out->stage = SBX_STAGE_CGROUP;
         if ((rc = join_cgroups(config->cgroup_fds, config->cgroup_count, text, (size_t)length))) goto fail_child;
     }
-    out->stage = SBX_STAGE_RLIMITS;
+    stage = SBX_STAGE_RLIMITS;
     if ((rc = apply_rlimits(pid, config->nofile_limit))) goto fail_child;
-
-    out->stage = SBX_STAGE_UID_MAP;
+    stage = SBX_STAGE_UID_MAP;
     if ((rc = write_id_map(pid, "uid_map", config->sandbox_uid, config->host_uid))) goto fail_child;
-    out->stage = SBX_STAGE_GID_MAP;
+    stage = SBX_STAGE_GID_MAP;
     if ((rc = write_id_map(pid, "gid_map", config->sandbox_gid, config->host_gid))) goto fail_child;
 
-    out->stage = SBX_STAGE_RELEASE;
+    stage = SBX_STAGE_RELEASE;
     ssize_t n;
     do {
         n = write(c.sync_write, "x", 1);
@@ -666,68 +586,25 @@ int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_
         goto fail_child;
     }
     close_fd(&c.sync_write);
-    int64_t t_release = monotonic_ns();
-    out->maps_ns = t_release - t_maps;
-
-    /* The child's report: EOF without bytes means the runtime's execve succeeded. */
-    struct sbx_report report;
-    size_t got = 0;
-    int64_t deadline = monotonic_ms() + (config->timeout_ms > 0 ? config->timeout_ms : 5000);
-    for (;;) {
-        int64_t left = deadline - monotonic_ms();
-        if (left <= 0) {
-            out->stage = SBX_STAGE_TIMEOUT;
-            rc = ETIMEDOUT;
-            goto fail_child;
-        }
-        struct pollfd p = {.fd = c.error_read, .events = POLLIN};
-        int ready = poll(&p, 1, (int)left);
-        if (ready < 0 && errno == EINTR) continue;
-        if (ready < 0) {
-            out->stage = SBX_STAGE_REPORT;
-            rc = errno;
-            goto fail_child;
-        }
-        if (ready == 0) continue;
-        n = read(c.error_read, (char *)&report + got, sizeof report - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            out->stage = SBX_STAGE_REPORT;
-            rc = errno;
-            goto fail_child;
-        }
-        if (n == 0) break;
-        got += (size_t)n;
-        if (got == sizeof report) break;
-    }
-    if (got == sizeof report) {
-        out->stage = report.stage;
-        out->op_index = report.op_index;
-        rc = report.error > 0 ? report.error : EIO;
+    pending->t_release = monotonic_ns();
+    pending->maps_ns = pending->t_release - t_maps;
+    pending->deadline_ms = monotonic_ms() + (config->timeout_ms > 0 ? config->timeout_ms : 5000);
+    if (fcntl(pending->report_fd, F_SETFL, O_NONBLOCK) < 0) {
+        rc = errno;
+        stage = SBX_STAGE_REPORT;
         goto fail_child;
     }
-    if (got != 0) {
-        out->stage = SBX_STAGE_REPORT;
-        rc = EPROTO;
-        goto fail_child;
-    }
-    close_fd(&c.error_read);
-    out->setup_ns = monotonic_ns() - t_release;
     out->stage = SBX_STAGE_NONE;
-    out->pid = pid;
-    out->pidfd = pidfd;
-    out->control_fd = c.control_parent;
     return 0;
 
 fail_errno:
     rc = errno;
     goto fail;
 fail_child:
-    if (pidfd >= 0)
-        syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-    else
-        kill(pid, SIGKILL);
-    reap(pid);
+    close_fd(&c.sync_write);
+    abandon_child(pending, out, stage, rc);
+    out->clone_ns = pending->clone_ns;
+    return rc;
 fail:
     if (stack != MAP_FAILED) munmap(stack, SBX_REAPER_STACK + SBX_RUNTIME_STACK);
     close_fd(&pidfd);
@@ -741,171 +618,68 @@ fail:
     return rc;
 }
 
-/* ---- the `none` backend: hygiene without namespaces ---- */
-
-struct plain_context {
-    const struct sbx_plain_config *config;
-    int keep[SBX_MAX_KEEP_FDS];
-    size_t keep_count;
-    volatile int32_t stage, error; /* shared with the parent (CLONE_VM) */
-};
-
-/* Puts each move's source at its target. Every source is first copied above the highest target, so a
- * source sitting on another move's target survives; dup2 leaves the targets without FD_CLOEXEC. */
-static int apply_moves(const struct sbx_fd_move *moves, size_t count) {
-    int copies[SBX_MAX_KEEP_FDS];
-    int floor = 3;
-    for (size_t i = 0; i < count; i++) {
-        if (moves[i].target >= floor) floor = moves[i].target + 1;
-    }
-    for (size_t i = 0; i < count; i++) {
-        copies[i] = fcntl(moves[i].source, F_DUPFD_CLOEXEC, floor);
-        if (copies[i] < 0) return errno;
-    }
-    for (size_t i = 0; i < count; i++) {
-        if (dup2(copies[i], moves[i].target) < 0) return errno;
-    }
-    return 0;
-}
-
-static int plain_main(void *arg) {
-    struct plain_context *c = arg;
-    const struct sbx_plain_config *config = c->config;
-    int rc;
-    if ((rc = join_cgroups(config->cgroup_fds, config->cgroup_count, "0", 1))) {
-        c->stage = SBX_STAGE_CGROUP;
-        c->error = rc;
-        _exit(127);
-    }
-    if ((rc = apply_rlimits(0, config->nofile_limit))) {
-        c->stage = SBX_STAGE_RLIMITS;
-        c->error = rc;
-        _exit(127);
-    }
-    reset_signal_dispositions();
-    /* Die with the daemon like upstream's naked runtimes (Pdeathsig); re-check the parent afterwards,
-     * since it may have died before the signal was armed. */
-    if (config->parent_death_signal != 0) {
-        if (prctl(PR_SET_PDEATHSIG, config->parent_death_signal, 0, 0, 0) < 0) {
-            c->stage = SBX_STAGE_PARENT_DEATH;
-            c->error = errno;
-            _exit(127);
+int sbx_sandbox_step(struct sbx_pending *p, struct sbx_spawn_result *out) {
+    result_reset(out);
+    out->clone_ns = p->clone_ns;
+    out->maps_ns = p->maps_ns;
+    out->cloned_into_cgroup = p->cloned_into_cgroup;
+    for (;;) {
+        ssize_t n = read(p->report_fd, (char *)&p->report + p->got, sizeof p->report - p->got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return EINPROGRESS;
+        if (n < 0) {
+            abandon_child(p, out, SBX_STAGE_REPORT, errno);
+            return out->error;
         }
-        if (getppid() != config->expected_parent) {
-            c->stage = SBX_STAGE_PARENT_DEATH;
-            c->error = ESRCH;
-            _exit(127);
+        if (n > 0) {
+            p->got += (size_t)n;
+            if (p->got < sizeof p->report) continue;
+            out->op_index = p->report.op_index;
+            abandon_child(p, out, p->report.stage, p->report.error > 0 ? p->report.error : EIO);
+            return out->error;
         }
+        break; /* EOF */
     }
-    if (setsid() < 0) {
-        c->stage = SBX_STAGE_SETSID;
-        c->error = errno;
-        _exit(127);
-    }
-    if ((rc = install_stdio(config->stdin_fd, config->stdout_fd, config->stderr_fd))) {
-        c->stage = SBX_STAGE_STDIO;
-        c->error = rc;
-        _exit(127);
-    }
-    if ((rc = apply_moves(config->moves, config->move_count))) {
-        c->stage = SBX_STAGE_MOVE_FDS;
-        c->error = rc;
-        _exit(127);
-    }
-    if ((rc = close_all_except(c->keep, c->keep_count))) {
-        c->stage = SBX_STAGE_CLOSE_FDS;
-        c->error = rc;
-        _exit(127);
-    }
-    if ((rc = clear_cloexec(config->keep_fds, config->keep_count))) {
-        c->stage = SBX_STAGE_KEEP_FDS;
-        c->error = rc;
-        _exit(127);
-    }
-    if (config->set_ids) {
-        int stage = 0;
-        if (syscall(SYS_setgroups, 0, NULL) < 0)
-            stage = SBX_STAGE_GROUPS;
-        else if (syscall(SYS_setresgid, config->gid, config->gid, config->gid) < 0)
-            stage = SBX_STAGE_GID;
-        else if (syscall(SYS_setresuid, config->uid, config->uid, config->uid) < 0)
-            stage = SBX_STAGE_UID;
-        if (stage) {
-            c->error = errno;
-            c->stage = stage;
-            _exit(127);
-        }
-    }
-    set_signal_mask(0);
-    execve(config->exec_path, config->argv, config->envp);
-    c->error = errno;
-    c->stage = SBX_STAGE_EXEC;
-    _exit(127);
-}
-
-int sbx_plain_spawn(const struct sbx_plain_config *config, struct sbx_spawn_result *out) {
-    struct plain_context c;
-    memset(&c, 0, sizeof c);
-    c.config = config;
-    out->pid = -1;
-    out->pidfd = -1;
-    out->control_fd = -1;
-    out->op_index = -1;
-    out->stage = SBX_STAGE_PREPARE;
-    int targets[SBX_MAX_KEEP_FDS];
-    if (config->move_count > SBX_MAX_KEEP_FDS || (config->move_count > 0 && config->moves == NULL)) {
-        out->error = EINVAL;
-        return EINVAL;
-    }
-    for (size_t i = 0; i < config->move_count; i++) {
-        if (config->moves[i].source < 0) {
-            out->error = EBADF;
-            return EBADF;
-        }
-        /* A target may not clobber an inherited descriptor or another move. */
-        int clash = 0;
-        for (size_t k = 0; k < config->keep_count; k++) clash |= config->keep_fds[k] == config->moves[i].target;
-        for (size_t k = 0; k < i; k++) clash |= targets[k] == config->moves[i].target;
-        if (clash) {
-            out->error = EINVAL;
-            return EINVAL;
-        }
-        targets[i] = config->moves[i].target;
-    }
-    int rc = build_keep_list(c.keep, &c.keep_count, targets, config->move_count, config->keep_fds,
-                             config->keep_count);
-    if (rc) {
-        out->error = rc;
-        return rc;
-    }
-    void *stack = mmap(NULL, SBX_RUNTIME_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED) {
-        out->error = errno;
+    if (p->got != 0) {
+        abandon_child(p, out, SBX_STAGE_REPORT, EPROTO);
         return out->error;
     }
-    int pidfd = -1;
-    uint64_t old_mask;
-    block_all_signals(&old_mask);
-    pid_t pid = clone(plain_main, (char *)stack + SBX_RUNTIME_STACK, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
-                      &c, &pidfd);
-    int clone_errno = errno;
-    set_signal_mask(old_mask);
-    munmap(stack, SBX_RUNTIME_STACK);
-    if (pid < 0) {
-        out->stage = SBX_STAGE_CLONE;
-        out->error = clone_errno;
-        return clone_errno;
-    }
-    if (c.stage != 0) {
-        reap(pid);
-        if (pidfd >= 0) close(pidfd);
-        out->stage = c.stage;
-        out->error = c.error;
-        return c.error;
-    }
-    out->stage = SBX_STAGE_NONE;
-    out->error = 0;
-    out->pid = pid;
-    out->pidfd = pidfd;
+    /* EOF without bytes: the runtime's execve succeeded. */
+    close_fd(&p->report_fd);
+    out->setup_ns = monotonic_ns() - p->t_release;
+    out->pid = p->pid;
+    out->pidfd = p->pidfd;
+    out->control_fd = p->control_fd;
+    p->pidfd = p->control_fd = -1;
     return 0;
+}
+
+void sbx_sandbox_expire(struct sbx_pending *p, struct sbx_spawn_result *out) {
+    result_reset(out);
+    out->clone_ns = p->clone_ns;
+    out->maps_ns = p->maps_ns;
+    abandon_child(p, out, SBX_STAGE_TIMEOUT, ETIMEDOUT);
+}
+
+int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_result *out) {
+    struct sbx_pending pending;
+    int rc = sbx_sandbox_start(config, 0, &pending, out);
+    if (rc) return rc;
+    for (;;) {
+        int64_t left = pending.deadline_ms - monotonic_ms();
+        if (left <= 0) {
+            sbx_sandbox_expire(&pending, out);
+            return out->error;
+        }
+        struct pollfd p = {.fd = pending.report_fd, .events = POLLIN};
+        if (poll(&p, 1, (int)left) < 0 && errno != EINTR) {
+            int saved = errno;
+            sbx_sandbox_expire(&pending, out);
+            out->stage = SBX_STAGE_REPORT;
+            out->error = saved;
+            return saved;
+        }
+        rc = sbx_sandbox_step(&pending, out);
+        if (rc != EINPROGRESS) return rc;
+    }
 }
