@@ -52,7 +52,8 @@ struct Incarnation: Sendable {
 
         var resources = Resources(directory: nil, cgroup: nil)
         // Reserved before the spawn so the directory and socket can be given to it; the spawn takes it over.
-        var reservedHostID: UInt32?
+        var reservedHostID: HostIDLease?
+        var hostID: UInt32?  // its number, for chown
         var process: SandboxProcess?
         var connector: (any Connector)?
         var connection: Connection?
@@ -61,20 +62,21 @@ struct Incarnation: Sendable {
         var spawnDuration: Duration?
         do {
             if sandboxed {
-                guard let id = environment.hostIDs.acquire() else {
+                guard let lease = environment.hostIDs.lease() else {
                     throw ProvisionerError(.spawnFailed, "no free host uid in \(environment.hostIDs.range)")
                 }
-                reservedHostID = id
+                hostID = lease.id
+                reservedHostID = consume lease
             }
             let directory = try RuntimeDirectory.create(
-                under: configuration.runtimeDirectory, name: spec.name, owner: reservedHostID)
+                under: configuration.runtimeDirectory, name: spec.name, owner: hostID)
             resources.directory = directory
 
             connector = try await configuration.connectorFactory(
                 ConnectorContext(
                     runtimeDirectory: directory,
                     sandboxed: sandboxed,
-                    owner: reservedHostID.map { (uid: $0, gid: $0) },
+                    owner: hostID.map { (uid: $0, gid: $0) },
                     handler: runtime.hostSide,
                     connectionConfiguration: Self.connectionConfiguration(
                         for: spec, metrics: configuration.rhpMetrics
@@ -101,9 +103,7 @@ struct Incarnation: Sendable {
             stage = .spawn
             let spawnStarted = ContinuousClock.now
             if sandboxed {
-                let hostID = reservedHostID
-                reservedHostID = nil
-                process = try await environment.backend(backendKind).spawn(sandboxSpec, hostID: hostID)
+                process = try await environment.backend(backendKind).spawn(sandboxSpec, hostID: reservedHostID.take())
             } else {
                 runtime.logger.warning("starting an UNSANDBOXED runtime")
                 process = try await UnsandboxedRuntime.spawn(sandboxSpec, directory: directory, logger: runtime.logger)
@@ -177,7 +177,7 @@ struct Incarnation: Sendable {
             }
             await resources.release(logger: runtime.logger)
             runtime.updateState { $0.cgroup = nil }
-            if let reservedHostID { environment.hostIDs.release(reservedHostID) }
+            reservedHostID = nil  // a lease not consumed by a spawn releases its id
             if let error = error as? SandboxError {
                 throw ProvisionerError(.spawnFailed, "failed to spawn sandbox: \(error)", errno: error.errno)
             }

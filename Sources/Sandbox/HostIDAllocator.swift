@@ -39,3 +39,47 @@ public final class HostIDAllocator: Sendable {
     /// How many ids are handed out right now.
     public var inUseCount: Int { state.withLock { $0.inUse.count } }
 }
+
+/// One host id taken from a ``HostIDAllocator``: released when the lease goes, unless handed over.
+///
+/// The provisioner takes it before the spawn (to `chown` the runtime's directory and `host.sock` to it)
+/// and passes it to ``SandboxBackend/spawn(_:hostID:)``; a successful spawn hands the id over with
+/// ``take()`` to the sandbox, which releases it once reaped. Every other path (an error before or
+/// during the spawn) drops the lease, and `deinit` releases the id: no path can forget it or release it
+/// twice.
+public struct HostIDLease: ~Copyable, Sendable {
+    /// The host uid and gid (one number).
+    public let id: UInt32
+    private let allocator: HostIDAllocator
+    private var owned = true
+
+    init(id: UInt32, allocator: HostIDAllocator) {
+        self.id = id
+        self.allocator = allocator
+    }
+
+    /// Hands the id over to whoever releases it from now on (a started sandbox); the lease no longer does.
+    public mutating func take() -> UInt32 {
+        owned = false
+        return id
+    }
+
+    /// The number of `lease`, handed over (see ``take()``); nil for no lease. For code that must carry the id
+    /// across a closure, where a noncopyable value cannot go; whoever gets it releases it.
+    static func handOver(_ lease: consuming HostIDLease?) -> UInt32? {
+        switch consume lease {
+        case .some(var lease): return lease.take()
+        case .none: return nil
+        }
+    }
+
+    deinit { if owned { allocator.release(id) } }
+}
+
+extension HostIDAllocator {
+    /// A free id as a lease, or `nil` when the whole range is in use.
+    public func lease() -> HostIDLease? {
+        guard let id = acquire() else { return nil }
+        return HostIDLease(id: id, allocator: self)
+    }
+}

@@ -66,9 +66,9 @@ public final class NamespaceSandbox: SandboxBackend {
         self.logger = logger
     }
 
-    public func spawn(_ spec: SandboxSpec, hostID reserved: UInt32?) async throws(SandboxError) -> SandboxProcess {
-        var reservedID = reserved
-        defer { if let reservedID { hostIDs.release(reservedID) } }
+    public func spawn(_ spec: SandboxSpec, hostID reserved: consuming HostIDLease?) async throws(SandboxError) -> SandboxProcess {
+        var lease = try hostIDs.lease(reserved)
+        let hostID = lease.id
         let filter = try SeccompFilter.shared.get()
         let prepared = try SpawnPreparation(spec, libraries: libraries)
         let executable = prepared.executable
@@ -76,11 +76,6 @@ public final class NamespaceSandbox: SandboxBackend {
         let keep = prepared.inheritedDescriptors
         let libraryMounts = prepared.libraries
 
-        let hostID: UInt32
-        if let reservedID { hostID = reservedID } else { hostID = try reserveHostID() }
-        reservedID = nil
-        var handedOver = false
-        defer { if !handedOver { hostIDs.release(hostID) } }
         let sandboxUID = configuration.sandboxUID ?? hostID
         let sandboxGID = configuration.sandboxGID ?? hostID
 
@@ -121,7 +116,10 @@ public final class NamespaceSandbox: SandboxBackend {
         let client = SpawnerClient.shared(executable: configuration.spawnerExecutable ?? SpawnerClient.defaultExecutable,
                                           logger: logger)
         let requestID = client.nextRequestID()
-        var message = [UInt8](repeating: 0, count: Int(SBX_WIRE_MAX_MESSAGE))
+        // Not zero-filled: the encoder writes every byte up to `length`, and untouched pages cost nothing.
+        var message = [UInt8](unsafeUninitializedCapacity: Int(SBX_WIRE_MAX_MESSAGE)) { _, count in
+            count = Int(SBX_WIRE_MAX_MESSAGE)
+        }
         var fds = [Int32](repeating: -1, count: Int(SBX_WIRE_MAX_FDS))
         var length = 0, fdCount = 0
         let rc = filter.program.withUnsafeBytes { bpf in
@@ -172,7 +170,7 @@ public final class NamespaceSandbox: SandboxBackend {
         }
         if let stdoutReader { readers.forget(stdoutReader) }
         if let stderrReader { readers.forget(stderrReader) }
-        handedOver = true
+        _ = lease.take()  // the process releases it once reaped
         let allocator = hostIDs
         let process = SandboxProcess(
             pid: result.pid, pidfd: result.pidfd, controlFD: result.control_fd, hostID: hostID,
@@ -188,18 +186,22 @@ public final class NamespaceSandbox: SandboxBackend {
         return process
     }
 
-    /// Takes a host id ahead of a spawn, e.g. to `chown` the runtime's writable directory (and its
-    /// `host.sock`) to it; pass it to ``spawn(_:hostID:)``, which then owns it.
-    public func reserveHostID() throws(SandboxError) -> UInt32 {
-        try hostIDs.reserve()
+    /// Leases a host id ahead of a spawn, e.g. to `chown` the runtime's writable directory (and its
+    /// `host.sock`) to it; pass it to ``spawn(_:hostID:)``, which consumes it.
+    public func reserveHostID() throws(SandboxError) -> HostIDLease {
+        try hostIDs.lease(nil)
     }
 
     /// ``spawn(_:hostID:)`` for synchronous tools (sandbox-exec, bench-spawn): blocks the calling thread
     /// until the spawner answers. Never call it from the cooperative pool.
-    public func spawnBlocking(_ spec: SandboxSpec, hostID: UInt32? = nil) throws(SandboxError) -> SandboxProcess {
+    public func spawnBlocking(_ spec: SandboxSpec, hostID lease: consuming HostIDLease? = nil) throws(SandboxError) -> SandboxProcess {
         let done = Semaphore()
         let outcome = Mutex<Result<SandboxProcess, SandboxError>?>(nil)
+        // A noncopyable lease cannot be captured by the task: carry the number, re-lease it there.
+        let hostID = HostIDLease.handOver(lease)
+        let allocator = hostIDs
         Task.detached { [self] in
+            let hostID = hostID.map { HostIDLease(id: $0, allocator: allocator) }
             let result: Result<SandboxProcess, SandboxError>
             do throws(SandboxError) { result = .success(try await spawn(spec, hostID: hostID)) } catch { result = .failure(error) }
             outcome.withLock { $0 = result }

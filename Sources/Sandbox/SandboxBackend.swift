@@ -10,10 +10,11 @@ public protocol SandboxBackend: Sendable {
     var kind: SandboxBackendKind { get }
     /// Starts `spec`.
     ///
-    /// `hostID`, when given, was taken ahead of time from the allocator the backend was built with (so the
-    /// caller could `chown` what the sandbox must reach, such as its `host.sock`); the process owns it from
-    /// then on, also when the spawn fails. Backends that run the process as the caller ignore it.
-    func spawn(_ spec: SandboxSpec, hostID: UInt32?) async throws(SandboxError) -> SandboxProcess
+    /// `hostID`, when given, was leased ahead of time from the allocator the backend was built with (so the
+    /// caller could `chown` what the sandbox must reach, such as its `host.sock`); the spawn consumes the
+    /// lease: the started process releases the id once reaped, a failed spawn drops the lease (which
+    /// releases it). Backends that run the process as the caller just drop it.
+    func spawn(_ spec: SandboxSpec, hostID: consuming HostIDLease?) async throws(SandboxError) -> SandboxProcess
 }
 
 extension SandboxBackend {

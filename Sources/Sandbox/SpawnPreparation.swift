@@ -46,4 +46,16 @@ extension HostIDAllocator {
         }
         return id
     }
+
+    /// `reserved`, or a fresh lease (``SandboxError/Code/hostIDsExhausted`` when the range is in use).
+    func lease(_ reserved: consuming HostIDLease?) throws(SandboxError) -> HostIDLease {
+        switch consume reserved {
+        case .some(let lease): return lease
+        case .none:
+            guard let lease = lease() else {
+                throw SandboxError(.hostIDsExhausted, "all \(range.count) host ids from \(range.base) are in use")
+            }
+            return lease
+        }
+    }
 }

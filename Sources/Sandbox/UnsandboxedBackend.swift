@@ -37,7 +37,7 @@ public final class UnsandboxedBackend: SandboxBackend {
     }
 
     /// Runs as the caller: `hostID` is not used (pass nil).
-    public func spawn(_ spec: SandboxSpec, hostID: UInt32?) async throws(SandboxError) -> SandboxProcess {
+    public func spawn(_ spec: SandboxSpec, hostID: consuming HostIDLease?) async throws(SandboxError) -> SandboxProcess {
         try spawnBlocking(spec)
     }
 

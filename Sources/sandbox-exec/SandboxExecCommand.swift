@@ -45,6 +45,10 @@ struct SandboxExecCommand: ParsableCommand {
     var uidBase: UInt32 = HostIDRange.default.base
     @Flag(help: "Mount /proc for the sandbox's pid namespace.")
     var proc = false
+    /// Tests: the spawn must not depend on the caller's size (the sandbox is cloned by sandboxd-spawner).
+    @Option(name: .customLong("ballast-mib"),
+            help: ArgumentHelp("Touch N MiB of memory before spawning (tests).", visibility: .hidden))
+    var ballastMiB = 0
     @Argument(help: "The executable (a host path) and its arguments, after --.")
     var command: [String] = []
 
@@ -87,6 +91,10 @@ struct SandboxExecCommand: ParsableCommand {
 
     /// Starts the spec with the chosen backend (blocking until the executable runs).
     func start(_ spec: SandboxSpec) throws(SandboxError) -> SandboxProcess {
+        if ballastMiB > 0, let ballast = mmap(nil, ballastMiB << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+           ballast != MAP_FAILED {
+            memset(ballast, 1, ballastMiB << 20)  // kept until exit
+        }
         var logger = Logger(label: "sandbox-exec")
         logger.logLevel = .warning
         let ids = HostIDAllocator(range: HostIDRange(base: uidBase, count: Self.idCount))

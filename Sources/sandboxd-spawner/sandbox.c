@@ -525,7 +525,9 @@ int sbx_sandbox_start(const struct sbx_sandbox_config *config, int clone_parent,
         memset(&args, 0, sizeof args);
         args.flags = ((uint64_t)(unsigned)flags & ~(uint64_t)CSIGNAL) | SBX_CLONE_INTO_CGROUP;
         args.pidfd = (uint64_t)(uintptr_t)&pidfd;
-        args.exit_signal = SIGCHLD;
+        /* clone3 refuses an exit signal with CLONE_PARENT: the child then inherits the spawner's own
+         * (SIGCHLD, as the daemon started it), so the daemon gets SIGCHLD either way. */
+        args.exit_signal = clone_parent ? 0 : SIGCHLD;
         args.cgroup = (uint64_t)(uint32_t)config->clone_cgroup_fd;
         long r = syscall(SYS_clone3, &args, sizeof args);
         if (r == 0) {

@@ -202,14 +202,15 @@ struct BubblewrapBackendTests {
     }
 
     @Test func reservedHostIDOwnsAWritableDirectory() async throws {
-        let id = try backend.reserveHostID()
+        let lease = try backend.reserveHostID()
+        let id = lease.id
         let dir = TempDirectory.make(prefix: "sbx-owned")
         defer { TempDirectory.remove(dir) }
         chmod(dir, 0o700)
         chown(dir, id, id)
         var spec = spec(["write:/run/data/x"])
         spec.binds = [BindMount(source: FilePath(dir), target: "/run/data", mode: .readWrite)]
-        let process = try backend.spawnBlocking(spec, hostID: id)
+        let process = try backend.spawnBlocking(spec, hostID: lease)
         #expect(process.hostID == id)
         var bytes: [UInt8] = []
         if let stdout = process.standardOutput { for await chunk in stdout { bytes += chunk } }

@@ -49,21 +49,38 @@ public final class BubblewrapBackend: SandboxBackend {
         self.logger = logger
     }
 
-    public func spawn(_ spec: SandboxSpec, hostID: UInt32?) async throws(SandboxError) -> SandboxProcess {
-        try spawnBlocking(spec, hostID: hostID)
+    /// Runs the blocking bwrap startup (payload writes, status pipe, the /proc scan that confirms the
+    /// runtime's `execve`) on a thread of its own and awaits it, so no cooperative-pool thread blocks.
+    public func spawn(_ spec: SandboxSpec, hostID lease: consuming HostIDLease?) async throws(SandboxError) -> SandboxProcess {
+        let hostID = HostIDLease.handOver(lease)  // released by the sandbox, or by the startup on failure
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<SandboxProcess, SandboxError>, Never>) in
+            DetachedThread.start { [self] in
+                do throws(SandboxError) {
+                    continuation.resume(returning: .success(try start(spec, reservedID: hostID)))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
     }
 
     /// Takes a host id ahead of a spawn (to `chown` the runtime's directory to it); pass it to
     /// ``spawnBlocking(_:hostID:)``, which then owns it.
-    public func reserveHostID() throws(SandboxError) -> UInt32 {
-        try hostIDs.reserve()
+    public func reserveHostID() throws(SandboxError) -> HostIDLease {
+        try hostIDs.lease(nil)
     }
 
     /// ``spawn(_:)`` without the async hop.
     ///
     /// `hostID`: an id from ``reserveHostID()``; the spawn takes it over (released once bwrap has been
     /// reaped, or when the spawn fails). `nil` takes a fresh one.
-    public func spawnBlocking(_ spec: SandboxSpec, hostID reserved: UInt32? = nil) throws(SandboxError) -> SandboxProcess {
+    public func spawnBlocking(_ spec: SandboxSpec, hostID lease: consuming HostIDLease? = nil) throws(SandboxError) -> SandboxProcess {
+        try start(spec, reservedID: HostIDLease.handOver(lease))
+    }
+
+    /// The startup; `reserved` is an id handed over from a lease (released here on failure).
+    private func start(_ spec: SandboxSpec, reservedID reserved: UInt32?) throws(SandboxError) -> SandboxProcess {
         var reservedID = reserved
         defer { if let reservedID { hostIDs.release(reservedID) } }
         try checkBubblewrap()
@@ -78,7 +95,7 @@ public final class BubblewrapBackend: SandboxBackend {
         for link in libraryLayout.symbolicLinks { try SpawnSupport.validateTarget(link.path, what: "symlink") }
 
         let hostID: UInt32
-        if let reservedID { hostID = reservedID } else { hostID = try reserveHostID() }
+        if let reservedID { hostID = reservedID } else { hostID = try hostIDs.reserve() }
         reservedID = nil
         var handedOver = false
         defer { if !handedOver { hostIDs.release(hostID) } }
