@@ -13,6 +13,7 @@
 #include "spawner.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -160,6 +161,9 @@ static void finish(struct slot *slot, const struct sbx_spawn_result *result) {
 int main(void) {
     /* Only descriptors 0-3 are ours; anything else leaked in would reach every sandbox's PID 1. */
     for (int fd = 4; fd < 1024; fd++) close(fd);
+    /* A child that died before its release leaves the sync pipe without a reader: EPIPE, not death.
+     * Sandbox children reset every disposition themselves. */
+    signal(SIGPIPE, SIG_IGN);
     epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd < 0) return 1;
     struct epoll_event event = {.events = EPOLLIN, .data.u64 = 0};
