@@ -11,7 +11,13 @@ import Testing
 /// `sandboxd-spawner` (no thread waits for a sandbox's setup), so `/v1/health` keeps answering quickly.
 @Suite("Concurrent provisions", .serialized, .timeLimit(.minutes(3)))
 struct ConcurrentProvisionTests {
+    /// 200 runtimes in the test process starve the suites running beside it (descriptor counts, start
+    /// deadlines), so this runs only on request, alone:
+    /// `SANDBOXD_BURST_TESTS=1 swift test --skip-build --filter ConcurrentProvision`.
+    static let requested = getenv("SANDBOXD_BURST_TESTS").map { String(cString: $0) == "1" } ?? false
+
     @Test("200 concurrent namespaces provisions: all run, /v1/health p99 < 50 ms meanwhile",
+          .enabled(if: requested, "runs 200 runtimes and disturbs parallel suites: set SANDBOXD_BURST_TESTS=1 and run it alone"),
           .enabled(if: EndToEndTests.ready, "needs root and the example runtime built next to the tests"))
     func burstKeepsTheAPIResponsive() async throws {
         let directory = TemporaryDirectory()
