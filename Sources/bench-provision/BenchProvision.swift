@@ -98,7 +98,7 @@ struct BenchProvision: AsyncParsableCommand {
         print("")
         print("call(ping) through Runtime (namespaces): median \(format(ping.median * 1000)) µs, p99 \(format(ping.p99 * 1000)) µs")
         if let none = medians[.none], let namespaces = medians[.namespaces] {
-            print("sandbox overhead (namespaces − none): \(format(namespaces - none)) ms (goal ≤ 1.5 ms)")
+            print("sandbox overhead (namespaces − none): \(format(namespaces - none)) ms (goal ≤ 1.0 ms)")
         }
         if let namespaces = medians[.namespaces], let bubblewrap = medians[.bubblewrap] {
             print("bubblewrap / namespaces: \(format(bubblewrap / namespaces))× (goal ≥ 2×)")
