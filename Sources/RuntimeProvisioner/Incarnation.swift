@@ -101,6 +101,10 @@ struct Incarnation: Sendable {
                 runtime.logger.warning("starting an UNSANDBOXED runtime")
                 process = try await UnsandboxedRuntime.spawn(sandboxSpec, directory: directory, logger: runtime.logger)
             }
+            if let cgroups = configuration.cgroups, cgroups.poolSize > 0 {
+                // The next start's cgroup is made now, off its spawn path (and off this one: after the spawn).
+                Task.detached(priority: .utility) { await cgroups.replenish() }
+            }
             // From the first byte: a runtime that fails before connecting says why in its output.
             Self.forwardOutput(of: process!, runtime: runtime)
             runtime.logger.info("waiting for runtime to connect", metadata: ["pid": "\(process!.pid)"])
