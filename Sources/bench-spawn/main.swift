@@ -197,7 +197,7 @@ func residentKilobytes() -> String {
 func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
 func format(_ value: Double) -> String {
     let tenths = Int((value * 10).rounded())
-    return "\(tenths / 10).\(tenths % 10)"
+    return (tenths < 0 ? "-" : "") + "\(abs(tenths) / 10).\(abs(tenths) % 10)"
 }
 
 let options = Options(Array(CommandLine.arguments.dropFirst()))
@@ -284,7 +284,7 @@ func spread(_ times: [Double]) -> String {
     let sorted = times.sorted()
     return "median \(format(sorted[sorted.count / 2])) us, p99 \(format(sorted[min(sorted.count - 1, sorted.count * 99 / 100)])) us"
 }
-print("limits: cgroup on the spawn path, pooled (take + differing limits + v1 rename): \(spread(creationsPooled)); unpooled (mkdir + limit files): \(spread(creationsUnpooled))")
+print("limits: cgroup on the spawn path, pooled (take + differing limit files): \(spread(creationsPooled)); unpooled (mkdir + limit files): \(spread(creationsUnpooled))")
 cgroups.removeGroupDirectories()
 unpooled.removeGroupDirectories()
 let figures = Dictionary(uniqueKeysWithValues: rows)

@@ -232,9 +232,8 @@ public final class CgroupHost: Sendable {
     /// a missing controller.
     ///
     /// With a pool (``poolSize`` > 0) an unused pre-created cgroup is taken when one is ready: it gets only
-    /// the limit writes that differ from what it was prepared with, and on v1 it is renamed to
-    /// `<prefix>.<serial>` (v2 cgroups cannot be renamed: there it keeps its `pool.<serial>` name). It is
-    /// never handed out again. Otherwise the cgroup is made here (mkdir in every hierarchy + limits).
+    /// the limit writes that differ from what it was prepared with and keeps its name `pool.<serial>`;
+    /// it is never handed out again. Otherwise the cgroup is made here (mkdir in every hierarchy + limits).
     public func create(prefix: String, limits: ResourceLimits) async throws(CgroupError) -> RuntimeCgroup {
         guard !prefix.isEmpty, prefix.utf8.count <= 200, prefix.utf8.allSatisfy({ byte in
             (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
@@ -246,8 +245,8 @@ public final class CgroupHost: Sendable {
         for controller in Self.controllers(for: limits) where !supports(controller) {
             throw CgroupError(.unavailable, "the \(controller.rawValue) controller is not available: \(status.reasons[controller] ?? "unknown")")
         }
+        if poolSize > 0, let pooled = try takePooled(limits: limits) { return pooled }
         let name = prefix + "." + String(nextSerial())
-        if poolSize > 0, let pooled = try takePooled(name: name, limits: limits) { return pooled }
         let cgroup = runtimeCgroup(name)
         for directory in cgroup.directories where CgroupFiles.exists(directory) {
             logger.warning("replacing a leftover cgroup", metadata: ["cgroup": "\(directory)"])
@@ -273,27 +272,14 @@ public final class CgroupHost: Sendable {
             cpuacct: cpuacctGroup?.appending(name), cgroupKill: status.cgroupKill, hostSwap: hostSwap)
     }
 
-    /// An unused pooled cgroup with `limits` applied (and renamed to `name` on v1), or nil when the pool is
-    /// empty or the entry cannot be used (it is then removed, and the caller makes a fresh cgroup).
-    private func takePooled(name: String, limits: ResourceLimits) throws(CgroupError) -> RuntimeCgroup? {
+    /// An unused pooled cgroup with `limits` applied, or nil when the pool is empty.
+    private func takePooled(limits: ResourceLimits) throws(CgroupError) -> RuntimeCgroup? {
         guard let entry = pool.withLock({ pool -> Pool.Entry? in
             pool.target = limits
             return pool.closed || pool.entries.isEmpty ? nil : pool.entries.removeFirst()
         }) else { return nil }
-        var cgroup = runtimeCgroup(entry.name)
-        if status.version == .v1 {
-            // Same parent, our own never-used directory: rename(2) is cheaper than mkdir + limits.
-            let renamed = runtimeCgroup(name)
-            for (from, to) in zip(cgroup.directories, renamed.directories) where rename(from.string, to.string) != 0 {
-                logger.warning("cannot rename a pooled cgroup", metadata: [
-                    "cgroup": "\(from)", "error": "\(Errno(rawValue: errno))",
-                ])
-                // Whatever was renamed already goes with the rest; the start makes a fresh cgroup.
-                for directory in cgroup.directories + renamed.directories { rmdir(directory.string) }
-                return nil
-            }
-            cgroup = renamed
-        }
+        // It keeps its pool name: renaming it after the runtime (v1 only; v2 cannot) costs ~8 µs per hierarchy.
+        let cgroup = runtimeCgroup(entry.name)
         do {
             try cgroup.apply(limits, over: entry.written)
         } catch {
