@@ -98,6 +98,7 @@ struct BenchDaemon: ParsableCommand {
         // 2. Burst.
         let baseRSS = rssKiB(pid)
         let baseUsed = hostUsedKiB()
+        let baseKernel = kernelObjectsKiB()
         let begin = ContinuousClock.now
         let bodies = (0..<burst).map { spec("burst-\($0)", burstSandbox) }
         DispatchQueue.concurrentPerform(iterations: 16) { worker in
@@ -116,6 +117,7 @@ struct BenchDaemon: ParsableCommand {
         let elapsed = ContinuousClock.now - begin
         let rss = rssKiB(pid)
         let used = hostUsedKiB()
+        let kernel = kernelObjectsKiB()
         let name = (executable as NSString).lastPathComponent
         print("\(burst) runtimes (\(burstSandbox), \(name)) provisioned at once: \(running) running after \(elapsed) (goal ≤ 3 s example-runtime, ≤ 1.5 s minimal-runtime)")
         print("daemon RSS \(baseRSS) KiB → \(rss) KiB: \((rss - baseRSS) / max(burst, 1)) KiB per runtime (goal ≤ 64 KiB)")
@@ -124,6 +126,8 @@ struct BenchDaemon: ParsableCommand {
         let perSandbox = (used - baseUsed) / max(burst, 1)
         let charged = runtimeCgroupsKiB(pid).map { "\($0 / max(burst, 1)) KiB per runtime charged to the runtime cgroups" } ?? "no v1 memory cgroup"
         print("host memory in use +\(used - baseUsed) KiB: \(perSandbox) KiB per sandbox (goal ≤ 293 KiB = 300 kB); \(charged)")
+        let deltas = zip(kernel, baseKernel).map { ($0 - $1) / max(burst, 1) }
+        print("kernel objects per sandbox: \(deltas.reduce(0, +)) KiB (Slab \(deltas[0]), PageTables \(deltas[1]), KernelStack \(deltas[2]))")
 
         // 3. Idle CPU with `idle` runtimes.
         for index in idle..<burst { _ = client.request("DELETE", "/v1/runtimes/burst-\(index)") }
@@ -139,6 +143,16 @@ struct BenchDaemon: ParsableCommand {
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
         let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
         return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+
+    /// Kernel objects from /proc/meminfo (Slab + PageTables + KernelStack), KiB: what sandboxes cost the
+    /// kernel (namespaces, mounts, sockets, tasks), less disturbed by other processes than MemAvailable.
+    func kernelObjectsKiB() -> [Int] {
+        let text = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8)) ?? ""
+        return ["Slab", "PageTables", "KernelStack"].map { key in
+            let line = text.split(separator: "\n").first { $0.hasPrefix(key + ":") } ?? ""
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        }
     }
 
     /// MemTotal − MemAvailable from /proc/meminfo, KiB.
