@@ -112,7 +112,7 @@ struct Incarnation: Sendable {
             stage = .connect
             if let cgroups = configuration.cgroups, cgroups.poolSize > 0 {
                 // The next start's cgroup is made now, off its spawn path (and off this one: after the spawn).
-                Task.detached(priority: .utility) { await cgroups.replenish() }
+                cgroups.replenishInBackground()
             }
             // From the first byte: a runtime that fails before connecting says why in its output.
             Self.forwardOutput(of: process!, runtime: runtime)

@@ -293,7 +293,17 @@ public final class CgroupHost: Sendable {
     /// start. Meant to run in the background after a start (off its path); does nothing while another
     /// call fills, after ``removeGroupDirectories()``, or without a pool. Failures are logged, not thrown:
     /// a start without a pooled cgroup makes its own.
-    public func replenish() async {
+    public func replenish() async { fillPool() }
+
+    /// ``replenish()`` on a short-lived thread of its own, for the daemon after each start: its mkdirs and
+    /// limit writes are blocking syscalls that would otherwise hold one of the cooperative pool's threads
+    /// (two on a 2-core host) while the runtime just spawned connects and answers its handshake.
+    public func replenishInBackground() {
+        guard poolSize > 0, pool.withLock({ !$0.filling && !$0.closed && $0.entries.count < poolSize }) else { return }
+        DetachedThread.start { [self] in fillPool() }
+    }
+
+    private func fillPool() {
         guard poolSize > 0, pool.withLock({ pool in
             guard !pool.filling, !pool.closed, pool.entries.count < poolSize else { return false }
             pool.filling = true
