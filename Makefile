@@ -85,13 +85,18 @@ install: build install-systemd
 	install -m 0755 $(BIN)/sandboxd $(BIN)/sandboxd-spawner $(DESTDIR)$(PREFIX)/sbin/
 	test -e $(DESTDIR)/etc/sandboxd/sandboxd.yaml || install -m 0644 config/sandboxd.yaml $(DESTDIR)/etc/sandboxd/sandboxd.yaml
 
-# Daemon figures over the API: provision→started (namespaces vs none), a burst of runtimes, idle CPU.
+# Daemon figures over the API: provision→started (namespaces vs none), a burst of runtimes, idle CPU;
+# then the burst alone again with the minimal C RHP runtime (bench/minimal-runtime.c).
 bench-daemon: deps
 	$(SWIFT) build -c release --product sandboxd
 	$(SWIFT) build -c release --product sandboxd-spawner
 	$(SWIFT) build -c release --product example-runtime
 	$(SWIFT) build -c release --product bench-daemon
+	mkdir -p .build/bench
+	cc -O2 -Wall -Wextra -static -o .build/bench/minimal-runtime bench/minimal-runtime.c
 	$$($(SWIFT) build -c release --show-bin-path)/bench-daemon --bin $$($(SWIFT) build -c release --show-bin-path) $(BENCH_DAEMON_FLAGS)
+	$$($(SWIFT) build -c release --show-bin-path)/bench-daemon --bin $$($(SWIFT) build -c release --show-bin-path) \
+		--runtime $(CURDIR)/.build/bench/minimal-runtime --samples 0 --window 0 $(BENCH_DAEMON_FLAGS)
 
 # Issue #11's attacks by the hostile C runtime (bench/hostile-runtime.c) against a release sandboxd: per
 # attack, daemon RSS before/peak/after, an innocent runtime's ping p50/p99, daemon log lines and CPU,

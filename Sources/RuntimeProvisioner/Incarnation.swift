@@ -110,6 +110,10 @@ struct Incarnation: Sendable {
             }
             spawnDuration = ContinuousClock.now - spawnStarted
             stage = .connect
+            if let cgroups = configuration.cgroups, cgroups.poolSize > 0 {
+                // The next start's cgroup is made now, off its spawn path (and off this one: after the spawn).
+                cgroups.replenishInBackground()
+            }
             // From the first byte: a runtime that fails before connecting says why in its output.
             Self.forwardOutput(of: process!, runtime: runtime)
             runtime.logger.info("waiting for runtime to connect", metadata: ["pid": "\(process!.pid)"])

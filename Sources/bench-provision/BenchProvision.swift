@@ -80,6 +80,37 @@ struct BenchProvision: AsyncParsableCommand {
         let available = cgroups.status.available.map(\.rawValue).sorted().joined(separator: ",")
         print("limits: cgroup \(cgroups.status.version?.rawValue ?? "none") [\(available)]")
 
+        // Interleaved sample by sample (the machine's load drifts between sequential rows): namespaces,
+        // namespaces+limits with the daemon's cgroup pool (as sandboxd runs), and without it.
+        let pooled = CgroupHost.detect(
+            groupName: "sandboxd-bench-pool-\(getpid())", logger: Logger(label: "bench"), poolSize: 2)
+        defer {
+            pooled.removeGroupDirectories()
+        }
+        let interleaved: [(String, Provisioner, ResourceLimits)] = [
+            ("namespaces", try makeProvisioner(backend: .namespaces, root: root), ResourceLimits()),
+            ("ns+limits", try makeProvisioner(backend: .namespaces, root: root, cgroups: pooled), limits),
+            ("ns+lim-nopool", try makeProvisioner(backend: .namespaces, root: root, cgroups: cgroups), limits),
+        ]
+        var rows: [[Duration]] = Array(repeating: [], count: interleaved.count)
+        for index in 0..<starts {
+            // The order rotates, so no row always follows the same one (a netns torn down just before
+            // costs the next start).
+            for offset in 0..<interleaved.count {
+                let row = (index + offset) % interleaved.count
+                let (_, provisioner, rowLimits) = interleaved[row]
+                rows[row].append(try await startToStarted(provisioner, executable: executable, index: index, limits: rowLimits))
+            }
+        }
+        for (row, (name, _, _)) in interleaved.enumerated() {
+            let stats = Stats(rows[row])
+            print(pad(name + "|i", 12), pad(format(stats.median), 10), pad(format(stats.p99), 9))
+        }
+        let plain = Stats(rows[0]).median, withPool = Stats(rows[1]).median, withoutPool = Stats(rows[2]).median
+        let pairs = zip(rows[1], rows[0]).map { $0 - $1 }
+        print("interleaved: namespaces+limits (pooled) − namespaces: \(format(withPool - plain)) ms, \(format(withPool / plain))× "
+            + "(median of per-pair differences \(format(Stats(pairs).median)) ms); without the pool \(format(withoutPool - plain)) ms")
+
         let provisioner = try makeProvisioner(backend: .namespaces, root: root)
         let runtime = provisioner.newRuntime(spec(executable: executable, name: "ping"))
         let events = runtime.events()

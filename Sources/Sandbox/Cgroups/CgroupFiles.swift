@@ -57,9 +57,9 @@ enum CgroupFiles {
 
     static func exists(_ path: FilePath) -> Bool { access(path.string, F_OK) == 0 }
 
-    /// `mkdir`; an existing directory is fine.
-    static func makeDirectory(_ path: FilePath) throws(CgroupError) {
-        if mkdir(path.string, 0o755) != 0 && errno != EEXIST {
+    /// `mkdir`; an existing directory is fine unless `exclusive`.
+    static func makeDirectory(_ path: FilePath, exclusive: Bool = false) throws(CgroupError) {
+        if mkdir(path.string, 0o755) != 0 && (exclusive || errno != EEXIST) {
             throw CgroupError(.io, "cannot create \(path)", errno: Errno(rawValue: errno))
         }
     }

@@ -47,8 +47,33 @@ public final class CgroupHost: Sendable {
     let hostSwap = CgroupHost.hostHasSwap()
     private let logger: Logger
     private let serial = Mutex<UInt64>(0)
+    /// How many unused runtime cgroups ``replenish()`` keeps ready (0: none, every start creates its own).
+    public let poolSize: Int
+    private let pool = Mutex(Pool())
 
-    init(status: Status, groupName: String, groups: [CgroupController: FilePath], cpuacctGroup: FilePath?, logger: Logger) {
+    /// Pre-created runtime cgroups: made in the background by ``replenish()``, each handed out once by
+    /// ``create(prefix:limits:)`` and never put back (a cgroup a runtime ran in is only ever removed).
+    struct Pool: Sendable {
+        struct Entry: Sendable {
+            var name: String
+            /// What its limit files hold (``RuntimeCgroup/Written``).
+            var written: [String: String]
+        }
+        var entries: [Entry] = []
+        /// The limits new entries are prepared with: those of the last runtime started (usually the
+        /// configured defaults), so a start writes nothing or only what differs.
+        var target = ResourceLimits()
+        /// One ``replenish()`` at a time.
+        var filling = false
+        /// Set by ``removeGroupDirectories()``: nothing is pooled any more.
+        var closed = false
+    }
+
+    init(
+        status: Status, groupName: String, groups: [CgroupController: FilePath], cpuacctGroup: FilePath?,
+        logger: Logger, poolSize: Int = 0
+    ) {
+        self.poolSize = max(0, poolSize)
         self.status = status
         self.groupName = groupName
         self.groups = groups
@@ -85,8 +110,10 @@ public final class CgroupHost: Sendable {
     /// - Parameters:
     ///   - groupName: `[A-Za-z0-9._-]+`, unique per daemon instance and stable across its restarts.
     ///   - procSelfCgroup / mountInfo: injectable for tests; default: read from `/proc/self`.
+    ///   - poolSize: unused runtime cgroups to keep ready (see ``replenish()``); 0 turns the pool off.
     public static func detect(
-        groupName: String, logger: Logger, procSelfCgroup: String? = nil, mountInfo: String? = nil
+        groupName: String, logger: Logger, procSelfCgroup: String? = nil, mountInfo: String? = nil,
+        poolSize: Int = 0
     ) -> CgroupHost {
         let membership = procSelfCgroup ?? (try? CgroupFiles.read("/proc/self/cgroup")) ?? ""
         let mounts = mountInfo ?? (try? CgroupFiles.read("/proc/self/mountinfo", limit: 4 * 1024 * 1024)) ?? ""
@@ -112,7 +139,7 @@ public final class CgroupHost: Sendable {
                     return report(CgroupHost(
                         status: status, groupName: groupName,
                         groups: Dictionary(uniqueKeysWithValues: usable.map { ($0, group) }),
-                        cpuacctGroup: nil, logger: logger))
+                        cpuacctGroup: nil, logger: logger, poolSize: poolSize))
                 } catch {
                     for controller in usable { reasons[controller] = "cgroup v2: \(error)" }
                 }
@@ -146,7 +173,7 @@ public final class CgroupHost: Sendable {
         let status = Status(
             version: groups.isEmpty ? nil : .v1, available: Set(groups.keys), reasons: reasons,
             swapControl: swapControl, cgroupKill: false)
-        return report(CgroupHost(status: status, groupName: groupName, groups: groups, cpuacctGroup: cpuacct, logger: logger))
+        return report(CgroupHost(status: status, groupName: groupName, groups: groups, cpuacctGroup: cpuacct, logger: logger, poolSize: poolSize))
     }
 
     private static func report(_ host: CgroupHost) -> CgroupHost {
@@ -203,6 +230,10 @@ public final class CgroupHost: Sendable {
     /// `prefix` must be a path component (`[A-Za-z0-9._-]`, e.g. the runtime's name); a leftover directory
     /// of the same name is emptied and replaced. Throws ``CgroupError/Code/unavailable`` when a limit needs
     /// a missing controller.
+    ///
+    /// With a pool (``poolSize`` > 0) an unused pre-created cgroup is taken when one is ready: it gets only
+    /// the limit writes that differ from what it was prepared with and keeps its name `pool.<serial>`;
+    /// it is never handed out again. Otherwise the cgroup is made here (mkdir in every hierarchy + limits).
     public func create(prefix: String, limits: ResourceLimits) async throws(CgroupError) -> RuntimeCgroup {
         guard !prefix.isEmpty, prefix.utf8.count <= 200, prefix.utf8.allSatisfy({ byte in
             (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
@@ -211,15 +242,12 @@ public final class CgroupHost: Sendable {
         }), prefix.first != "." else {
             throw CgroupError(.io, "invalid cgroup name prefix \"\(prefix)\"")
         }
-        let name = prefix + "." + String(serial.withLock { $0 += 1; return $0 })
         for controller in Self.controllers(for: limits) where !supports(controller) {
             throw CgroupError(.unavailable, "the \(controller.rawValue) controller is not available: \(status.reasons[controller] ?? "unknown")")
         }
-        var directories: [CgroupController: FilePath] = [:]
-        for (controller, group) in groups { directories[controller] = group.appending(name) }
-        let cgroup = RuntimeCgroup(
-            name: name, version: status.version ?? .v1, directories: directories,
-            cpuacct: cpuacctGroup?.appending(name), cgroupKill: status.cgroupKill, hostSwap: hostSwap)
+        if poolSize > 0, let pooled = try takePooled(limits: limits) { return pooled }
+        let name = prefix + "." + String(nextSerial())
+        let cgroup = runtimeCgroup(name)
         for directory in cgroup.directories where CgroupFiles.exists(directory) {
             logger.warning("replacing a leftover cgroup", metadata: ["cgroup": "\(directory)"])
             try await RuntimeCgroup.empty(directory, cgroupKill: status.cgroupKill)
@@ -234,9 +262,103 @@ public final class CgroupHost: Sendable {
         return cgroup
     }
 
-    /// Removes the (empty) group directories at shutdown, once every runtime cgroup is gone; a directory
-    /// still holding one stays (rmdir refuses), to be cleaned by the next start's ``removeStale()``.
+    func nextSerial() -> UInt64 { serial.withLock { $0 += 1; return $0 } }
+
+    func runtimeCgroup(_ name: String) -> RuntimeCgroup {
+        var directories: [CgroupController: FilePath] = [:]
+        for (controller, group) in groups { directories[controller] = group.appending(name) }
+        return RuntimeCgroup(
+            name: name, version: status.version ?? .v1, directories: directories,
+            cpuacct: cpuacctGroup?.appending(name), cgroupKill: status.cgroupKill, hostSwap: hostSwap)
+    }
+
+    /// An unused pooled cgroup with `limits` applied, or nil when the pool is empty.
+    private func takePooled(limits: ResourceLimits) throws(CgroupError) -> RuntimeCgroup? {
+        guard let entry = pool.withLock({ pool -> Pool.Entry? in
+            pool.target = limits
+            return pool.closed || pool.entries.isEmpty ? nil : pool.entries.removeFirst()
+        }) else { return nil }
+        // It keeps its pool name: renaming it after the runtime (v1 only; v2 cannot) costs ~8 µs per hierarchy.
+        let cgroup = runtimeCgroup(entry.name)
+        do {
+            try cgroup.apply(limits, over: entry.written)
+        } catch {
+            for directory in cgroup.directories { rmdir(directory.string) }
+            throw error
+        }
+        return cgroup
+    }
+
+    /// Fills the pool up to ``poolSize`` unused runtime cgroups, prepared with the limits of the last
+    /// start. Meant to run in the background after a start (off its path); does nothing while another
+    /// call fills, after ``removeGroupDirectories()``, or without a pool. Failures are logged, not thrown:
+    /// a start without a pooled cgroup makes its own.
+    public func replenish() async { fillPool() }
+
+    /// ``replenish()`` on a short-lived thread of its own, for the daemon after each start: its mkdirs and
+    /// limit writes are blocking syscalls that would otherwise hold one of the cooperative pool's threads
+    /// (two on a 2-core host) while the runtime just spawned connects and answers its handshake.
+    public func replenishInBackground() {
+        guard poolSize > 0, pool.withLock({ !$0.filling && !$0.closed && $0.entries.count < poolSize }) else { return }
+        DetachedThread.start { [self] in fillPool() }
+    }
+
+    private func fillPool() {
+        guard poolSize > 0, pool.withLock({ pool in
+            guard !pool.filling, !pool.closed, pool.entries.count < poolSize else { return false }
+            pool.filling = true
+            return true
+        }) else { return }
+        defer { pool.withLock { $0.filling = false } }
+        while true {
+            guard let target = pool.withLock({ $0.closed || $0.entries.count >= poolSize ? nil : $0.target }) else { return }
+            let cgroup = runtimeCgroup("pool." + String(nextSerial()))
+            let written: [String: String]
+            do {
+                // Exclusive: a directory that exists already (a leftover) is never pooled as "unused".
+                for (index, directory) in cgroup.directories.enumerated() {
+                    do throws(CgroupError) { try CgroupFiles.makeDirectory(directory, exclusive: true) } catch {
+                        for made in cgroup.directories.prefix(index) { rmdir(made.string) }
+                        throw error
+                    }
+                }
+                written = try cgroup.apply(target)
+            } catch {
+                for directory in cgroup.directories { rmdir(directory.string) }
+                logger.warning("cannot prepare a pooled cgroup", metadata: ["cgroup": "\(cgroup.name)", "error": "\(error)"])
+                return
+            }
+            let kept = pool.withLock { pool in
+                guard !pool.closed else { return false }
+                pool.entries.append(.init(name: cgroup.name, written: written))
+                return true
+            }
+            if !kept {
+                for directory in cgroup.directories { rmdir(directory.string) }
+                return
+            }
+        }
+    }
+
+    /// Removes the unused pooled cgroups (they never held a process: rmdir suffices) and returns how many.
+    @discardableResult
+    func drainPool(close: Bool) -> Int {
+        let entries = pool.withLock { pool in
+            if close { pool.closed = true }
+            defer { pool.entries = [] }
+            return pool.entries
+        }
+        for entry in entries {
+            for directory in runtimeCgroup(entry.name).directories { rmdir(directory.string) }
+        }
+        return entries.count
+    }
+
+    /// Removes the unused pooled cgroups (no more are made afterwards) and the (empty) group directories
+    /// at shutdown, once every runtime cgroup is gone; a directory still holding one stays (rmdir refuses),
+    /// to be cleaned by the next start's ``removeStale()``.
     public func removeGroupDirectories() {
+        drainPool(close: true)
         for group in groupDirectories { rmdir(group.string) }
     }
 
@@ -244,6 +366,8 @@ public final class CgroupHost: Sendable {
     /// Returns how many runtime cgroups were removed.
     @discardableResult
     public func removeStale() async -> Int {
+        // Our own pooled cgroups go too (the pool refills after the next start).
+        drainPool(close: false)
         var removed = 0
         for group in groupDirectories {
             for name in CgroupFiles.subdirectories(group) {

@@ -43,39 +43,82 @@ public final class RuntimeCgroup: Sendable {
         return seen
     }
 
-    /// Writes the limits. Values equal to a fresh cgroup's defaults are not written (each write costs
-    /// ~13 µs of a runtime's start): `cpu.cfs_period_us` 100000, `cpu.shares` 1024 / `cpu.weight` 100, and
-    /// the swap limits on a host without swap.
-    func apply(_ limits: ResourceLimits) throws(CgroupError) {
-        func set(_ controller: CgroupController, _ file: String, _ value: String, optional: Bool = false) throws(CgroupError) {
-            guard let directory = byController[controller] else { return }
-            let path = directory.appending(file)
-            if optional && !CgroupFiles.exists(path) { return }
-            try CgroupFiles.write(path, value)
+    /// What each limit file holds, by file name (file names are unique across controllers); a file not
+    /// listed holds the kernel's default for a new cgroup (``defaultValue(of:)``).
+    typealias Written = [String: String]
+
+    /// The value a new cgroup's limit `file` has (as we would write it).
+    static func defaultValue(of file: String) -> String {
+        switch file {
+        case "memory.max", "memory.swap.max", "pids.max": "max"
+        case "memory.oom.group": "0"
+        case "cpu.max": "max 100000"
+        case "cpu.weight": "100"
+        case "cpu.shares": "1024"
+        default: "-1"  // v1 memory.limit_in_bytes, memory.memsw.limit_in_bytes, cpu.cfs_quota_us
         }
+    }
+
+    /// The complete state `limits` asks for: (controller, file, value, optional) in write order. Every
+    /// managed file is listed, so a cgroup that held other limits before (a pooled one) ends up with
+    /// exactly these; unset limits are the kernel defaults.
+    static func desiredFiles(
+        _ limits: ResourceLimits, version: CgroupHost.Version, hostSwap: Bool
+    ) -> [(CgroupController, String, String, Bool)] {
         switch version {
         case .v2:
-            if let bytes = limits.memoryBytes {
-                try set(.memory, "memory.max", "\(bytes)")
-                if hostSwap { try set(.memory, "memory.swap.max", "0", optional: true) }
-            }
-            try set(.memory, "memory.oom.group", "1", optional: true)
-            if let pids = limits.pids { try set(.pids, "pids.max", "\(pids)") }
-            if let percent = limits.cpuPercent { try set(.cpu, "cpu.max", "\(percent * 1000) 100000") }
-            if let weight = limits.cpuWeight, weight != 100 { try set(.cpu, "cpu.weight", "\(weight)") }
+            var files: [(CgroupController, String, String, Bool)] = [
+                (.memory, "memory.max", limits.memoryBytes.map { "\($0)" } ?? "max", false),
+            ]
+            if hostSwap { files.append((.memory, "memory.swap.max", limits.memoryBytes == nil ? "max" : "0", true)) }
+            files += [
+                (.memory, "memory.oom.group", "1", true),
+                (.pids, "pids.max", limits.pids.map { "\($0)" } ?? "max", false),
+                (.cpu, "cpu.max", limits.cpuPercent.map { "\($0 * 1000) 100000" } ?? "max 100000", false),
+                (.cpu, "cpu.weight", "\(limits.cpuWeight ?? 100)", false),
+            ]
+            return files
         case .v1:
-            if let bytes = limits.memoryBytes {
-                try set(.memory, "memory.limit_in_bytes", "\(bytes)")
-                // memsw = memory + swap; equal to the memory limit means no swap (only with swap accounting).
-                if hostSwap { try set(.memory, "memory.memsw.limit_in_bytes", "\(bytes)", optional: true) }
-            }
-            if let pids = limits.pids { try set(.pids, "pids.max", "\(pids)") }
+            // memsw = memory + swap; equal to the memory limit means no swap (only with swap accounting).
+            var files: [(CgroupController, String, String, Bool)] = [
+                (.memory, "memory.limit_in_bytes", limits.memoryBytes.map { "\($0)" } ?? "-1", false),
+            ]
+            if hostSwap { files.append((.memory, "memory.memsw.limit_in_bytes", limits.memoryBytes.map { "\($0)" } ?? "-1", true)) }
             // A new cgroup's cfs_period_us is 100000 (100 ms): the quota below is per that period.
-            if let percent = limits.cpuPercent { try set(.cpu, "cpu.cfs_quota_us", "\(percent * 1000)") }
-            if let weight = limits.cpuWeight, weight != 100 {
-                try set(.cpu, "cpu.shares", "\(max(2, weight * 1024 / 100))")
-            }
+            files += [
+                (.pids, "pids.max", limits.pids.map { "\($0)" } ?? "max", false),
+                (.cpu, "cpu.cfs_quota_us", limits.cpuPercent.map { "\($0 * 1000)" } ?? "-1", false),
+                (.cpu, "cpu.shares", "\(max(2, (limits.cpuWeight ?? 100) * 1024 / 100))", false),
+            ]
+            return files
         }
+    }
+
+    /// Writes the limits, only the files whose value differs from what the directory already holds
+    /// (`written`; empty for a new cgroup, whose files hold the kernel defaults): each write costs ~13 µs
+    /// of a runtime's start. Returns what the files hold afterwards.
+    ///
+    /// On v1 `memory.limit_in_bytes` may never exceed `memory.memsw.limit_in_bytes`, so when the limit
+    /// rises the memsw file is written first.
+    @discardableResult
+    func apply(_ limits: ResourceLimits, over written: Written = [:]) throws(CgroupError) -> Written {
+        var state = written
+        var files = Self.desiredFiles(limits, version: version, hostSwap: hostSwap)
+        if version == .v1, files.count > 1, files[1].1 == "memory.memsw.limit_in_bytes" {
+            func bytes(_ value: String) -> UInt64 { value == "-1" ? .max : UInt64(value) ?? .max }
+            let old = state["memory.limit_in_bytes"] ?? "-1"
+            if bytes(files[0].2) > bytes(old) { files.swapAt(0, 1) }
+        }
+        for (controller, file, value, optional) in files {
+            guard let directory = byController[controller] else { continue }
+            let current = state[file] ?? Self.defaultValue(of: file)
+            if current == value { continue }
+            let path = directory.appending(file)
+            if optional && !CgroupFiles.exists(path) { continue }
+            try CgroupFiles.write(path, value)
+            state[file] = value
+        }
+        return state
     }
 
     /// OOM kills in this cgroup so far (v2 `memory.events`, v1 `memory.oom_control`).

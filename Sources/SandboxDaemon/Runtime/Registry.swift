@@ -40,6 +40,13 @@ public actor Registry {
     }
 
     private var entries: [String: Entry] = [:]
+    /// Indexes of ``entries`` kept by ``setEntry(_:_:)`` / ``dropEntry(_:)``: counting states and the id
+    /// check touch one reference per runtime (copying every ``Entry`` made a 500-runtime burst quadratic).
+    private var runtimesByName: [String: any ManagedRuntime] = [:]
+    /// "<id>/<component>" → runtime name: one runtime per id and component.
+    private var idOwners: [String: String] = [:]
+    /// Provisions waiting for their state record to be durable (not yet in ``entries``): id key → name.
+    private var provisioning: [String: String] = [:]
     /// The last command queued per runtime name (and ``reloadLane`` for reloads); the next one awaits it.
     private var lanes: [String: Task<Void, Never>] = [:]
     private static let reloadLane = "\u{0}reload"
@@ -75,7 +82,22 @@ public actor Registry {
 
     /// Runtime count per state.
     public func counts() -> [RuntimeState: Int] {
-        entries.values.reduce(into: [:]) { $0[$1.runtime.status.state, default: 0] += 1 }
+        runtimesByName.values.reduce(into: [:]) { $0[$1.status.state, default: 0] += 1 }
+    }
+
+    private static func idKey(_ spec: RuntimeSpecification) -> String { spec.id + "/" + (spec.bundle?.component ?? "ronl") }
+
+    private func setEntry(_ name: String, _ entry: Entry) {
+        if let old = entries[name], idOwners[Self.idKey(old.spec)] == name { idOwners.removeValue(forKey: Self.idKey(old.spec)) }
+        entries[name] = entry
+        runtimesByName[name] = entry.runtime
+        idOwners[Self.idKey(entry.spec)] = name
+    }
+
+    private func dropEntry(_ name: String) {
+        guard let old = entries.removeValue(forKey: name) else { return }
+        runtimesByName.removeValue(forKey: name)
+        if idOwners[Self.idKey(old.spec)] == name { idOwners.removeValue(forKey: Self.idKey(old.spec)) }
     }
 
     /// What a metrics scrape reads: counts per state and each runtime's restarts, OOM kills and cgroup usage
@@ -98,14 +120,19 @@ public actor Registry {
 
     /// Provisions a new runtime over the API: durable before it returns; started when `autostart`.
     public func provision(_ spec: RuntimeSpecification) async throws(DaemonError) -> StatusDocument {
-        try await serialized(spec.name) { (me: isolated Registry) throws(DaemonError) in try me.provisionNow(spec) }
+        try await serialized(spec.name) { (me: isolated Registry) async throws(DaemonError) in try await me.provisionNow(spec) }
     }
 
-    private func provisionNow(_ spec: RuntimeSpecification) throws(DaemonError) -> StatusDocument {
+    private func provisionNow(_ spec: RuntimeSpecification) async throws(DaemonError) -> StatusDocument {
         try checkNotShuttingDown()
         try checkAcceptable(spec)
         let runtime = try makeRuntime(spec)
-        try store.save(StateRecord(spec: spec, desiredRunning: spec.autostart))
+        // Group-committed with concurrent provisions (the actor is free meanwhile); ``provisioning`` holds
+        // the spec so a concurrent provision of another name with the same id is still refused.
+        provisioning[Self.idKey(spec)] = spec.name
+        defer { provisioning.removeValue(forKey: Self.idKey(spec)) }
+        try await store.record(StateRecord(spec: spec, desiredRunning: spec.autostart))
+        try checkNotShuttingDown()
         insert(spec, runtime, desiredRunning: spec.autostart, source: .api)
         logger.info("runtime provisioned", metadata: ["runtime": "\(spec.name)", "sandbox": "\(spec.sandbox.rawValue)"])
         return Self.document(entries[spec.name]!)
@@ -182,8 +209,8 @@ public actor Registry {
                 .declaredInConfig, "runtime \(name) is declared in the config file; remove it there and reload"
             )
         }
-        try store.remove(name: name)
-        entries.removeValue(forKey: name)
+        try await store.forget(name: name)
+        dropEntry(name)
         await existing.runtime.stop()
         existing.forwarder.cancel()
         logger.info("runtime removed", metadata: ["runtime": "\(name)"])
@@ -246,7 +273,7 @@ public actor Registry {
     /// One declared name of a reload: replaces a changed runtime, drops a removed one, adds a new one.
     private func applyDeclared(name: String, spec: RuntimeSpecification?) async {
         if let entry = entries[name], entry.source == .config, spec != entry.spec {
-            entries.removeValue(forKey: name)
+            dropEntry(name)
             await entry.runtime.stop()
             entry.forwarder.cancel()
             logger.info(
@@ -331,9 +358,9 @@ public actor Registry {
                 hub.publish(EventDocument(time: Date(), runtime: name, kind: kind))
             }
         }
-        entries[name] = Entry(
+        setEntry(name, Entry(
             spec: spec, runtime: runtime, desiredRunning: desiredRunning, source: source, forwarder: forwarder
-        )
+        ))
         if desiredRunning { runtime.start() }
     }
 
@@ -352,11 +379,10 @@ public actor Registry {
             throw DaemonError(.alreadyExists, "a runtime named \(spec.name) already exists", field: "name")
         }
         // One runtime per id and component: a bundle's ROFLs share its RONL's id (a plain executable is a RONL).
-        if let other = entries.values.first(where: {
-            $0.spec.id == spec.id && ($0.spec.bundle?.component ?? "ronl") == (spec.bundle?.component ?? "ronl")
-        }) {
+        let key = Self.idKey(spec)
+        if let other = idOwners[key] ?? provisioning[key] {
             throw DaemonError(
-                .alreadyExists, "runtime \(other.spec.name) already uses id \(spec.id)", field: "id"
+                .alreadyExists, "runtime \(other) already uses id \(spec.id)", field: "id"
             )
         }
         if spec.sandbox == .none, !policy.allowNone {

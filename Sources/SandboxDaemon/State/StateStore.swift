@@ -20,6 +20,8 @@ public struct StateRecord: Sendable, Hashable {
 ///
 /// Writes are crash-safe: write a temp file, `fsync` it, `rename` it over the old one, `fsync` the
 /// directory — all before the caller (and so the API) answers. Removal unlinks and `fsync`s the directory.
+/// ``record(_:)`` and ``forget(name:)`` are the same with group commit (``GroupCommit``): concurrent
+/// callers share one directory `fsync`, off the cooperative pool; each still returns only once durable.
 /// A file that cannot be read back is never dropped silently: it is logged and renamed aside to
 /// `<name>.json.corrupt-<UTC timestamp>`.
 public struct StateStore: Sendable {
@@ -27,19 +29,20 @@ public struct StateStore: Sendable {
     public let directory: String
     private let logger: Logger
     static let formatVersion: Int64 = 1
+    let committer: GroupCommit
 
     /// Opens (creating, mode 0700) `<stateDirectory>/runtimes`.
     public init(stateDirectory: String, logger: Logger) throws(DaemonError) {
         directory = stateDirectory + "/runtimes"
         self.logger = logger
+        committer = GroupCommit(directory: directory)
         try Directories.ensure(stateDirectory, mode: 0o700)
         try Directories.ensure(directory, mode: 0o700)
     }
 
     private func path(for name: String) -> String { "\(directory)/\(name).json" }
 
-    /// Durably records a runtime's desired state.
-    public func save(_ record: StateRecord) throws(DaemonError) {
+    private func encode(_ record: StateRecord) -> [UInt8] {
         let document: JSONValue = .object([
             "format": .integer(Self.formatVersion),
             "desired": .string(record.desiredRunning ? "running" : "stopped"),
@@ -47,6 +50,66 @@ public struct StateStore: Sendable {
         ])
         var bytes = APIJSON.encode(document)
         bytes.append(UInt8(ascii: "\n"))
+        return bytes
+    }
+
+    /// Writes `bytes` to a new temp file; returns its (open) descriptor.
+    private func writeTemporary(_ temporary: String, _ bytes: [UInt8]) throws(SystemCallError) -> Int32 {
+        let fd = try retryingInterrupts("open(\(temporary))") {
+            open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        }
+        do throws(SystemCallError) {
+            var offset = 0
+            while offset < bytes.count {
+                let written = bytes.withUnsafeBytes { buffer in
+                    Result { () throws(SystemCallError) -> Int in
+                        try retryingInterrupts("write(\(temporary))") {
+                            write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                        }
+                    }
+                }
+                offset += try written.get()
+            }
+        } catch {
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    /// Durably records a runtime's desired state, group-committed with concurrent calls: returns once the
+    /// file is synced, renamed into place and the directory synced.
+    public func record(_ record: StateRecord) async throws(DaemonError) {
+        let temporary = "\(directory)/.\(record.spec.name).json.\(committer.nextSerial()).tmp"
+        do throws(SystemCallError) {
+            let fd = try writeTemporary(temporary, encode(record))
+            try await committer.commit(.replace(fd: fd, temporary: temporary, final: path(for: record.spec.name)))
+        } catch {
+            unlink(temporary)
+            throw DaemonError(.stateFailure, "cannot record runtime \(record.spec.name): \(error)")
+        }
+    }
+
+    /// Durably forgets a runtime (no error when it was never recorded); the directory sync is shared with
+    /// concurrent calls.
+    public func forget(name: String) async throws(DaemonError) {
+        do throws(SystemCallError) {
+            if unlink(path(for: name)) != 0 {
+                let code = errno
+                if code != ENOENT {
+                    throw SystemCallError("unlink(\(path(for: name)))", errno: .init(rawValue: code))
+                }
+                return
+            }
+            try await committer.commit(.directoryOnly)
+        } catch {
+            throw DaemonError(.stateFailure, "cannot forget runtime \(name): \(error)")
+        }
+    }
+
+    /// Durably records a runtime's desired state (one caller at a time; see ``record(_:)``).
+    public func save(_ record: StateRecord) throws(DaemonError) {
+        let bytes = encode(record)
         let final = path(for: record.spec.name)
         let temporary = "\(directory)/.\(record.spec.name).json.tmp"
         do {
