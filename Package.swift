@@ -66,6 +66,7 @@ let package = Package(
         // `make bench-bundle`: explode time of a 50 MB bundle.
         .executableTarget(
             name: "bench-bundle",
+            path: "Benchmarks/bench-bundle",
             dependencies: ["Bundle", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
@@ -129,6 +130,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "bench-provision",
+            path: "Benchmarks/bench-provision",
             dependencies: [
                 "RuntimeProvisioner", "RuntimeHostProtocol", "Sandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -155,6 +157,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "bench-rhp",
+            path: "Benchmarks/bench-rhp",
             dependencies: [
                 "CBOR",
                 "RuntimeHostProtocol",
@@ -225,6 +228,7 @@ let package = Package(
         // `make bench-daemon`: the daemon's figures over its API (a client only; runs sandboxd as a process).
         .executableTarget(
             name: "bench-daemon",
+            path: "Benchmarks/bench-daemon",
             dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
@@ -248,6 +252,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "bench-spawn",
+            path: "Benchmarks/bench-spawn",
             dependencies: [
                 "Sandbox",
                 .product(name: "Logging", package: "swift-log"),
@@ -258,6 +263,7 @@ let package = Package(
         // Test helper: runs SystemdSupport inside the namespaces and environments the tests set up.
         .executableTarget(
             name: "systemd-probe",
+            path: "Tests/Helpers/systemd-probe",
             dependencies: ["SystemdSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
@@ -303,12 +309,21 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "SystemCalls"], swiftSettings: strict),
+        // What the systemd tests share: the machine's abilities, subprocesses, a notify socket, a private journald.
+        .target(name: "SystemdTestSupport", dependencies: ["SystemCalls"], path: "Tests/SystemdTestSupport", swiftSettings: strict),
         .testTarget(
             name: "SystemdSupportTests",
             dependencies: [
                 "SystemdSupport", "SystemCalls", "RuntimeProvisioner", "RuntimeHostProtocol", "Sandbox", "TestSupport",
+                "SystemdTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict
+        ),
+        // Suites that boot the whole daemon (a `sandboxd` process, under a private systemd or journald).
+        .testTarget(
+            name: "SandboxdEndToEndTests",
+            dependencies: ["SystemdSupport", "SystemdTestSupport", "TestSupport"],
             swiftSettings: strict
         ),
     ]
