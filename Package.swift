@@ -66,8 +66,8 @@ let package = Package(
         // `make bench-bundle`: explode time of a 50 MB bundle.
         .executableTarget(
             name: "bench-bundle",
-            path: "Benchmarks/bench-bundle",
             dependencies: ["Bundle", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/bench-bundle",
             swiftSettings: strict
         ),
         .testTarget(
@@ -130,12 +130,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "bench-provision",
-            path: "Benchmarks/bench-provision",
             dependencies: [
                 "RuntimeProvisioner", "RuntimeHostProtocol", "Sandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            path: "Benchmarks/bench-provision",
             swiftSettings: strict
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
@@ -157,7 +157,6 @@ let package = Package(
         ),
         .executableTarget(
             name: "bench-rhp",
-            path: "Benchmarks/bench-rhp",
             dependencies: [
                 "CBOR",
                 "RuntimeHostProtocol",
@@ -168,6 +167,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            path: "Benchmarks/bench-rhp",
             swiftSettings: strict
         ),
         .executableTarget(
@@ -228,8 +228,8 @@ let package = Package(
         // `make bench-daemon`: the daemon's figures over its API (a client only; runs sandboxd as a process).
         .executableTarget(
             name: "bench-daemon",
-            path: "Benchmarks/bench-daemon",
             dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/bench-daemon",
             swiftSettings: strict
         ),
         .testTarget(
@@ -252,19 +252,19 @@ let package = Package(
         ),
         .executableTarget(
             name: "bench-spawn",
-            path: "Benchmarks/bench-spawn",
             dependencies: [
                 "Sandbox",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
+            path: "Benchmarks/bench-spawn",
             swiftSettings: strict
         ),
         // Test helper: runs SystemdSupport inside the namespaces and environments the tests set up.
         .executableTarget(
             name: "systemd-probe",
-            path: "Tests/Helpers/systemd-probe",
             dependencies: ["SystemdSupport", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/Helpers/systemd-probe",
             swiftSettings: strict
         ),
         // libFuzzer harnesses (`make fuzz`): the bodies live here so `FuzzRegressionTests` replays every
