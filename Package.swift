@@ -220,7 +220,6 @@ let package = Package(
             dependencies: [
                 "Bundle",
                 "SystemCalls",
-                "SystemdSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
