@@ -73,7 +73,7 @@ struct ProvisionerFixture {
 let canRunRuntimes = TestEnvironment.isRoot && ProductBinaries.exampleRuntime != nil
 let whyNotRunnable: Comment = "SKIPPED: needs root and the built example-runtime (run `make test`)"
 
-/// The seed's provisioner scenarios (`tests.TestProvisioner`: Basic and Restart), for every backend.
+/// Upstream's provisioner scenarios (`tests.TestProvisioner`: Basic and Restart), for every backend.
 @Suite(.enabled(if: canRunRuntimes, whyNotRunnable), .serialized, .timeLimit(.minutes(2)))
 struct SeedScenarioTests {
     static let backends: [SandboxBackendKind] =
