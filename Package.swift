@@ -174,6 +174,7 @@ let package = Package(
             name: "sandbox-exec",
             dependencies: [
                 "Sandbox",
+                "SystemCalls",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -253,6 +254,7 @@ let package = Package(
             name: "bench-spawn",
             dependencies: [
                 "Sandbox",
+                "SystemCalls",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],

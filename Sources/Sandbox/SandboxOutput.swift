@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Synchronization
+import SystemCalls
 
 /// A runtime's stdout or stderr: an `AsyncSequence` of byte chunks, read on demand.
 ///
@@ -62,12 +63,11 @@ public final class SandboxOutput: AsyncSequence, Sendable {
                 var count = 0
                 var code: CInt = 0
                 let bytes = [UInt8](unsafeUninitializedCapacity: chunkSize) { buffer, initialized in
-                    count = read(state.fd, buffer.baseAddress, buffer.count)
+                    count = retryingEINTR { read(state.fd, buffer.baseAddress, buffer.count) }
                     code = errno
                     initialized = Swift.max(count, 0)
                 }
                 if count > 0 { return .data(bytes) }
-                if count < 0 && code == EINTR { continue }
                 if count < 0 && (code == EAGAIN || code == EWOULDBLOCK) { return .wait }
                 state.finished = true
                 close(state.fd)
