@@ -236,6 +236,7 @@ let package = Package(
             name: "SandboxDaemonTests",
             dependencies: [
                 "Bundle",
+                "TestSupport",
                 "CBOR",
                 "RuntimeHostProtocol",
                 "RuntimeProvisioner",
@@ -291,6 +292,7 @@ let package = Package(
             name: "RuntimeHostProtocolTests",
             dependencies: [
                 "RuntimeHostProtocol",
+                "TestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 "CBOR",
                 "SystemCalls",

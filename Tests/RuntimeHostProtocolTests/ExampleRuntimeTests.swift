@@ -2,6 +2,7 @@ import Foundation
 import NIOPosix
 import SystemCalls
 import Testing
+import TestSupport
 
 @testable import RuntimeHostProtocol
 
@@ -71,16 +72,12 @@ struct RuntimeProcess {
 }
 
 func waitForExit(_ pid: pid_t, within timeout: Duration) async throws -> Int32? {
-    let deadline = ContinuousClock.now + timeout
-    while true {
+    try? await eventuallyValue("pid \(pid) to exit", within: timeout) { () throws -> Int32? in
         var status: Int32 = 0
         let result = try retryingInterrupts("waitpid") { waitpid(pid, &status, WNOHANG) }
-        if result == pid {
-            let signal = status & 0x7f
-            return signal == 0 ? (status >> 8) & 0xff : 128 + signal
-        }
-        if ContinuousClock.now >= deadline { return nil }
-        try await Task.sleep(for: .milliseconds(20))
+        guard result == pid else { return nil }
+        let signal = status & 0x7f
+        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
     }
 }
 

@@ -9,6 +9,7 @@ import RuntimeHostProtocol
 @testable import SandboxDaemon
 import Synchronization
 import Testing
+import TestSupport
 
 /// `POST …/call`, `GET …/info` and `GET …/attach` end to end with the example runtime.
 @Suite("Calls, info and attached hosts", .serialized, .timeLimit(.minutes(4)))
@@ -306,12 +307,9 @@ struct CallTests {
     }
 
     static func poll(_ daemon: TestDaemon, query method: String, until done: (TestResponse) -> Bool) async -> TestResponse {
-        var response = await daemon.request("POST", "/v1/runtimes/host/call", body: query(method))
-        for _ in 0..<400 where !done(response) {
-            try? await Task.sleep(for: .milliseconds(50))
-            response = await daemon.request("POST", "/v1/runtimes/host/call", body: query(method))
+        await polled(within: .seconds(20)) { await daemon.request("POST", "/v1/runtimes/host/call", body: query(method)) } until: {
+            done($0)
         }
-        return response
     }
 
     /// A socket upgraded to RHP (the 101 read byte by byte, so nothing after it is consumed).
