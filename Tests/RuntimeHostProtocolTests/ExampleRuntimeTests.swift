@@ -181,8 +181,9 @@ struct ExampleRuntimeTests {
         let runtime = try await RuntimeProcess.start(["--hang-after", "0.5"])
         _ = try await runtime.handshake()
         try await runtime.connection.ping()
-        try await Task.sleep(for: .milliseconds(700))
-        #expect(await failure { try await runtime.connection.ping(timeout: .milliseconds(300)) }?.code == .timeout)
+        try await eventually("pings to time out once the runtime hangs", within: .seconds(10)) {
+            await failure { try await runtime.connection.ping(timeout: .milliseconds(300)) }?.code == .timeout
+        }
         #expect(try await runtime.exitStatus(within: .zero) == nil, "still running")
         #expect(try await runtime.stop() == 0)
     }
