@@ -72,12 +72,16 @@ struct RuntimeProcess {
 }
 
 func waitForExit(_ pid: pid_t, within timeout: Duration) async throws -> Int32? {
-    try? await eventuallyValue("pid \(pid) to exit", within: timeout) { () throws -> Int32? in
-        var status: Int32 = 0
-        let result = try retryingInterrupts("waitpid") { waitpid(pid, &status, WNOHANG) }
-        guard result == pid else { return nil }
-        let signal = status & 0x7f
-        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+    do {
+        return try await eventuallyValue("pid \(pid) to exit", within: timeout) { () throws -> Int32? in
+            var status: Int32 = 0
+            let result = try retryingInterrupts("waitpid") { waitpid(pid, &status, WNOHANG) }
+            guard result == pid else { return nil }
+            let signal = status & 0x7f
+            return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+        }
+    } catch is EventuallyTimeout {
+        return nil
     }
 }
 
@@ -182,7 +186,12 @@ struct ExampleRuntimeTests {
         _ = try await runtime.handshake()
         try await runtime.connection.ping()
         try await eventually("pings to time out once the runtime hangs", within: .seconds(10)) {
-            await failure { try await runtime.connection.ping(timeout: .milliseconds(300)) }?.code == .timeout
+            do {
+                try await runtime.connection.ping(timeout: .milliseconds(300))
+                return false
+            } catch {
+                return (error as? RHPError)?.code == .timeout
+            }
         }
         #expect(try await runtime.exitStatus(within: .zero) == nil, "still running")
         #expect(try await runtime.stop() == 0)

@@ -13,6 +13,9 @@ public func eventually(
 }
 
 /// Polls `probe` until it returns a value and returns it; throws ``EventuallyTimeout`` after `limit`.
+///
+/// Spell the closure's type when the caller returns an optional (`{ () async throws -> [String: String]? in … }`):
+/// otherwise `T` is inferred as that optional and the first `nil` counts as a value.
 public func eventuallyValue<T>(
     _ what: @autoclosure () -> String,
     within limit: Duration = .seconds(20),

@@ -105,9 +105,14 @@ struct BootedSystemd {
         _ unit: String, _ properties: [String], timeout: Duration = .seconds(30),
         _ condition: ([String: String]) -> Bool
     ) async throws -> [String: String]? {
-        try? await eventuallyValue("\(unit) \(properties)", within: timeout, every: .milliseconds(100)) {
-            let values = try await show(unit, properties)
-            return condition(values) ? values : nil
+        do {
+            return try await eventuallyValue("\(unit) \(properties)", within: timeout, every: .milliseconds(100)) {
+                () async throws -> [String: String]? in
+                let values = try await show(unit, properties)
+                return condition(values) ? values : nil
+            }
+        } catch is EventuallyTimeout {
+            return nil
         }
     }
 
