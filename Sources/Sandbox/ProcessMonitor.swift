@@ -68,12 +68,11 @@ final class ProcessMonitor: Sendable {
     private func run() {
         var events = [epoll_event](repeating: epoll_event(), count: 64)
         while true {
-            let count = retryingEINTR {
-                events.withUnsafeMutableBufferPointer { buffer in
-                    epoll_wait(epollFD, buffer.baseAddress, CInt(buffer.count), -1)
-                }
+            let count = events.withUnsafeMutableBufferPointer { buffer in
+                epoll_wait(epollFD, buffer.baseAddress, CInt(buffer.count), -1)
             }
             if count < 0 {
+                if errno == EINTR { continue }
                 fatalError("epoll_wait failed: errno \(errno)")
             }
             for index in 0..<Int(count) {

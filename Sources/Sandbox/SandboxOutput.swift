@@ -4,7 +4,6 @@ import Glibc
 import Musl
 #endif
 import Synchronization
-import SystemCalls
 
 /// A runtime's stdout or stderr: an `AsyncSequence` of byte chunks, read on demand.
 ///
@@ -63,11 +62,12 @@ public final class SandboxOutput: AsyncSequence, Sendable {
                 var count = 0
                 var code: CInt = 0
                 let bytes = [UInt8](unsafeUninitializedCapacity: chunkSize) { buffer, initialized in
-                    count = retryingEINTR { read(state.fd, buffer.baseAddress, buffer.count) }
+                    count = read(state.fd, buffer.baseAddress, buffer.count)
                     code = errno
                     initialized = Swift.max(count, 0)
                 }
                 if count > 0 { return .data(bytes) }
+                if count < 0 && code == EINTR { continue }
                 if count < 0 && (code == EAGAIN || code == EWOULDBLOCK) { return .wait }
                 state.finished = true
                 close(state.fd)

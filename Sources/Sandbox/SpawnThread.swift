@@ -4,7 +4,6 @@ import Glibc
 import Musl
 #endif
 import Synchronization
-import SystemCalls
 
 /// One thread that never exits, on which processes with a parent-death signal are started.
 ///
@@ -66,6 +65,6 @@ final class Semaphore: @unchecked Sendable {
     func signal() { sem_post(semaphore) }
 
     func wait() {
-        retryingEINTR { sem_wait(semaphore) }
+        while sem_wait(semaphore) != 0 && errno == EINTR {}
     }
 }

@@ -6,7 +6,6 @@ import Musl
 import CSandboxShim
 public import Logging
 public import SystemPackage
-import SystemCalls
 
 /// The `none` backend: runs the executable directly on the host. No isolation; explicit opt-in only.
 ///
@@ -91,7 +90,8 @@ public final class UnsandboxedBackend: SandboxBackend {
         guard fd >= 0 else { throw fail("cannot create", errno) }
         var offset = 0
         while offset < bytes.count {
-            let written = retryingEINTR { bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) } }
+            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 && errno == EINTR { continue }
             guard written > 0 else {
                 let code = errno
                 close(fd)

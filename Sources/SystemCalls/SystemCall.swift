@@ -9,8 +9,8 @@ public import SystemPackage
 ///
 /// Every raw syscall in the project goes through ``retryingInterrupts(_:_:)`` or
 /// ``checkErrnoValue(_:_:)``, so errors always name the operation that failed; a caller that handles the
-/// failure itself (EOF, `EAGAIN`, a best-effort write) uses ``retryingEINTR(_:)``. Nothing else loops on
-/// `EINTR` (the C shim and the raw fork/clone child paths excepted).
+/// failure itself (EOF, `EAGAIN`, a best-effort write) uses ``retryingEINTR(_:)``. Still hand-rolled, to be
+/// routed here with the spawner rework: the loops in `Sources/Sandbox` (and the C shim's, which stay C).
 public struct SystemCallError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The operation, e.g. `"connect(/run/sandboxd.sock)"`.
     public var operation: String

@@ -102,9 +102,9 @@ final class BubblewrapChannels {
             case .bwrapExited: return .bwrapExited
             case .done:
                 var byte: UInt8 = 0
-                let count = retryingEINTR { recv(fd, &byte, 1, CInt(MSG_DONTWAIT)) }
+                let count = recv(fd, &byte, 1, CInt(MSG_DONTWAIT))
                 if count == 0 { return .done }
-                if count < 0, errno == EAGAIN { continue }
+                if count < 0, errno == EAGAIN || errno == EINTR { continue }
                 return .bwrapExited  // bwrap never writes here; an error means it is gone
             }
         }
@@ -115,11 +115,12 @@ final class BubblewrapChannels {
         guard let fd = ours[.status] else { return BubblewrapStatus(parsing: statusBytes) }
         var buffer = [UInt8](repeating: 0, count: 1024)
         while true {
-            let count = retryingEINTR { buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count > 0 {
                 statusBytes += buffer[0..<count]
                 continue
             }
+            if count < 0 && errno == EINTR { continue }
             break
         }
         return BubblewrapStatus(parsing: statusBytes)
@@ -128,16 +129,15 @@ final class BubblewrapChannels {
     private func deliver(_ bytes: [UInt8], on fd: CInt, bwrapPIDFD: CInt, deadline: ContinuousClock.Instant) -> Outcome {
         var offset = 0
         while offset < bytes.count {
-            let sent = retryingEINTR {
-                bytes.withUnsafeBytes { buffer in
-                    send(fd, buffer.baseAddress! + offset, buffer.count - offset, CInt(MSG_DONTWAIT) | CInt(MSG_NOSIGNAL))
-                }
+            let sent = bytes.withUnsafeBytes { buffer in
+                send(fd, buffer.baseAddress! + offset, buffer.count - offset, CInt(MSG_DONTWAIT) | CInt(MSG_NOSIGNAL))
             }
             if sent > 0 {
                 offset += sent
                 continue
             }
             let code = errno
+            if sent < 0 && code == EINTR { continue }
             guard sent < 0 && (code == EAGAIN || code == EWOULDBLOCK) else { return .bwrapExited }
             let outcome = Self.wait(for: fd, events: Int16(POLLOUT), bwrapPIDFD: bwrapPIDFD, deadline: deadline)
             guard outcome == .done else { return outcome }
@@ -154,7 +154,7 @@ final class BubblewrapChannels {
             let milliseconds = CInt(clamping: seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
             var fds = [pollfd(fd: bwrapPIDFD, events: Int16(POLLIN), revents: 0), pollfd(fd: fd, events: events, revents: 0)]
             let count = poll(&fds, 2, milliseconds)
-            if count < 0 && errno == EINTR { continue }  // not retryingEINTR: the timeout is recomputed
+            if count < 0 && errno == EINTR { continue }
             if count < 0 { return .bwrapExited }
             if fds[0].revents != 0 { return .bwrapExited }
             if fds[1].revents != 0 { return .done }

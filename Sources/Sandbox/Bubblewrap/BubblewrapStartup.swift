@@ -5,7 +5,6 @@ import Musl
 #endif
 import CSandboxShim
 import Synchronization
-import SystemCalls
 import SystemPackage
 
 /// From a started bwrap to a running runtime: feeds bwrap its payloads and confirms the `execve`.
@@ -82,10 +81,7 @@ struct BubblewrapStartup {
         let (seconds, attoseconds) = duration.components
         var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
         var remaining = timespec()
-        retryingEINTR {
-            defer { request = remaining }
-            return nanosleep(&request, &remaining)
-        }
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
     }
 
     /// Kills and reaps bwrap after `failure`, closes the child's descriptors and explains what happened.
@@ -138,8 +134,9 @@ struct BubblewrapStartup {
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while bytes.count < 64 * 1024 {
-            let count = retryingEINTR { buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count > 0 { bytes += buffer[0..<count]; continue }
+            if count < 0 && errno == EINTR { continue }
             break
         }
         return String(decoding: bytes, as: UTF8.self)
