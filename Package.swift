@@ -82,6 +82,7 @@ let package = Package(
         .executableTarget(
             name: "bench-bundle",
             dependencies: ["Bundle", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/bench-bundle",
             swiftSettings: strict
         ),
         .testTarget(
@@ -149,6 +150,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            path: "Benchmarks/bench-provision",
             swiftSettings: strict
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
@@ -180,12 +182,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            path: "Benchmarks/bench-rhp",
             swiftSettings: strict
         ),
         .executableTarget(
             name: "sandbox-exec",
             dependencies: [
                 "Sandbox",
+                "SystemCalls",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -232,7 +236,6 @@ let package = Package(
             dependencies: [
                 "Bundle",
                 "SystemCalls",
-                "SystemdSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -241,12 +244,14 @@ let package = Package(
         .executableTarget(
             name: "bench-daemon",
             dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/bench-daemon",
             swiftSettings: strict
         ),
         .testTarget(
             name: "SandboxDaemonTests",
             dependencies: [
                 "Bundle",
+                "TestSupport",
                 "CBOR",
                 "RuntimeHostProtocol",
                 "RuntimeProvisioner",
@@ -265,15 +270,18 @@ let package = Package(
             name: "bench-spawn",
             dependencies: [
                 "Sandbox",
+                "SystemCalls",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
+            path: "Benchmarks/bench-spawn",
             swiftSettings: strict
         ),
         // Test helper: runs SystemdSupport inside the namespaces and environments the tests set up.
         .executableTarget(
             name: "systemd-probe",
             dependencies: ["SystemdSupport", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/Helpers/systemd-probe",
             swiftSettings: strict
         ),
         // libFuzzer harnesses (`make fuzz`): the bodies live here so `FuzzRegressionTests` replays every
@@ -299,6 +307,7 @@ let package = Package(
             name: "RuntimeHostProtocolTests",
             dependencies: [
                 "RuntimeHostProtocol",
+                "TestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 "CBOR",
                 "SystemCalls",
@@ -318,12 +327,21 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "SystemCalls"], swiftSettings: strict),
+        // What the systemd tests share: the machine's abilities, subprocesses, a notify socket, a private journald.
+        .target(name: "SystemdTestSupport", dependencies: ["SystemCalls"], path: "Tests/SystemdTestSupport", swiftSettings: strict),
         .testTarget(
             name: "SystemdSupportTests",
             dependencies: [
                 "SystemdSupport", "SystemCalls", "RuntimeProvisioner", "RuntimeHostProtocol", "Sandbox", "TestSupport",
+                "SystemdTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict
+        ),
+        // Suites that boot the whole daemon (a `sandboxd` process, under a private systemd or journald).
+        .testTarget(
+            name: "SandboxdEndToEndTests",
+            dependencies: ["SystemdSupport", "SystemdTestSupport", "TestSupport"],
             swiftSettings: strict
         ),
     ]

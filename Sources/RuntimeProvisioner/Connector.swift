@@ -17,7 +17,7 @@ public struct ConnectorContext: Sendable {
     public var logger: Logger
 }
 
-/// Establishes the RHP connection with one runtime process: the seed's `Connector`.
+/// Establishes the RHP connection with one runtime process: upstream's `Connector`.
 public protocol Connector: Sendable {
     /// Adds what the runtime needs to find the host (environment, binds) to its sandbox spec.
     func configure(_ spec: inout SandboxSpec) throws

@@ -302,7 +302,7 @@ struct Incarnation: Sendable {
     enum Ending: Sendable {
         /// It has exited already (or is exiting): just reap it.
         case reap
-        /// SIGKILL (the seed's way: watchdog, abort, failed start).
+        /// SIGKILL (upstream's way: watchdog, abort, failed start).
         case kill
         /// SIGTERM, then SIGKILL if it is still there after `grace` (a requested stop); zero kills at once.
         case terminate(grace: Duration)

@@ -1,12 +1,12 @@
 public import Sandbox
 import Synchronization
 
-/// Creates supervised runtimes that run in process sandboxes: the seed's sandbox provisioner.
+/// Creates supervised runtimes that run in process sandboxes: upstream's sandbox provisioner.
 public final class Provisioner: Sendable {
     public let configuration: ProvisionerConfiguration
     let environment: ProvisionerEnvironment
 
-    /// Fails when ``ProvisionerConfiguration/hostInfo`` is missing, as the seed does.
+    /// Fails when ``ProvisionerConfiguration/hostInfo`` is missing, as upstream does.
     public init(configuration: ProvisionerConfiguration) throws {
         guard let hostInfo = configuration.hostInfo else {
             throw ProvisionerError(.missingHostInfo, "no host information provided")
@@ -15,7 +15,7 @@ public final class Provisioner: Sendable {
         self.environment = ProvisionerEnvironment(configuration: configuration, hostInfo: hostInfo)
     }
 
-    /// The provisioner's name, as the seed reports it.
+    /// The provisioner's name, as upstream reports it.
     public var name: String { "sandbox" }
 
     /// A runtime for `spec`, not yet started.

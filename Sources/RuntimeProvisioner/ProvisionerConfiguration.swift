@@ -55,15 +55,15 @@ public struct SandboxSpecContext: Sendable {
     public var runtimeDirectory: FilePath
 }
 
-/// Everything a ``Provisioner`` needs; the seed's `sandbox.Config`.
+/// Everything a ``Provisioner`` needs; upstream's `sandbox.Config`.
 public struct ProvisionerConfiguration: Sendable {
     /// Required: the provisioner refuses to exist without it.
     public var hostInfo: HostInfo?
     /// Backend for runtimes whose spec does not name one.
     public var defaultBackend: SandboxBackendKind = .namespaces
-    /// The seed's `InsecureNoSandbox`: every runtime runs with the `none` backend.
+    /// Upstream's `InsecureNoSandbox`: every runtime runs with the `none` backend.
     public var insecureNoSandbox = false
-    /// The seed's `SandboxBinaryPath`: `bwrap` for the `bubblewrap` backend.
+    /// Upstream's `SandboxBinaryPath`: `bwrap` for the `bubblewrap` backend.
     public var sandboxBinaryPath: FilePath = "/usr/bin/bwrap"
     /// Parent of the per-runtime directories (each holds that runtime's `host.sock`).
     public var runtimeDirectory: FilePath = "/run/sandboxd/runtimes"

@@ -5,14 +5,14 @@ public import RuntimeHostProtocol
 public import Sandbox
 import Synchronization
 
-/// One supervised runtime: starts it, connects to it, keeps it alive, and stops it. The seed's `sandboxHost`.
+/// One supervised runtime: starts it, connects to it, keeps it alive, and stops it. Upstream's `sandboxHost`.
 ///
 /// A single manager task owns the runtime's process and connection; everything else talks to it through
-/// ``ManagerInput``s. Supervision follows the seed: the first start is immediate, restarts back off
+/// ``ManagerInput``s. Supervision follows upstream: the first start is immediate, restarts back off
 /// exponentially (the backoff resets after ``SupervisionTimings/backoffResetAfter`` of healthy running and
 /// supervision gives up after ``SupervisionTimings/restartGiveUpAfter``), a watchdog pings the runtime and
 /// kills it when the ping fails, and an abort that fails or is forced kills the runtime and answers only
-/// once it runs again. Unlike the seed, a connection the runtime closes (or corrupts) is noticed at once.
+/// once it runs again. Unlike upstream, a connection the runtime closes (or corrupts) is noticed at once.
 public final class Runtime: Sendable {
     public let id: Namespace
     public let name: String
@@ -25,7 +25,7 @@ public final class Runtime: Sendable {
     private let broadcaster = EventBroadcaster<RuntimeEvent> { .dropped(count: $0) }
     private let state = Mutex(SharedState())
 
-    /// Abort requests waiting for the manager; the seed's control channel holds 16.
+    /// Abort requests waiting for the manager; upstream's control channel holds 16.
     static let controlQueueLimit = 16
 
     struct SharedState {
@@ -87,7 +87,7 @@ public final class Runtime: Sendable {
 
     // MARK: Talking to the runtime
 
-    /// Asks the runtime to abort its current work: the seed's `Abort`.
+    /// Asks the runtime to abort its current work: upstream's `Abort`.
     ///
     /// Without a connection this does nothing. Otherwise a `RuntimeAbortRequest` is sent; when it fails, times
     /// out, or `force` is set, the runtime is killed, and this returns once the process is reaped and
@@ -234,7 +234,7 @@ public final class Runtime: Sendable {
     /// Every event from now on, for as long as the caller iterates.
     public func events() -> AsyncStream<RuntimeEvent> { broadcaster.subscribe() }
 
-    /// Sends an event to every subscriber (the seed's `EmitEvent`).
+    /// Sends an event to every subscriber (upstream's `EmitEvent`).
     public func emit(_ event: RuntimeEvent) { broadcaster.emit(event) }
 
     // MARK: Manager side

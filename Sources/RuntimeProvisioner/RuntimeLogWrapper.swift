@@ -1,7 +1,7 @@
 import Foundation
 public import Logging
 
-/// Re-logs a runtime's output lines through swift-log, as the seed's `RuntimeLogWrapper` does.
+/// Re-logs a runtime's output lines through swift-log, as upstream's `RuntimeLogWrapper` does.
 ///
 /// Oasis JSON lines (`msg`, `level` DEBG/INFO/WARN/ERRO, `module`, other fields) are logged at their level
 /// under the module `runtime/<module>` with the other fields as metadata; any other line is logged as-is at
@@ -13,7 +13,7 @@ public struct RuntimeLogWrapper: Sendable {
         case stderr
     }
 
-    /// Longest line logged; the seed buffers at most 10,000 bytes per line.
+    /// Longest line logged; upstream buffers at most 10,000 bytes per line.
     public static let maximumLineLength = 10_000
 
     private let baseMetadata: Logger.Metadata

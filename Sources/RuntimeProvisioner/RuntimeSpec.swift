@@ -3,7 +3,7 @@ public import RuntimeHostProtocol
 public import Sandbox
 public import SystemPackage
 
-/// What to run as one supervised runtime: the seed's `host.Config`, flattened.
+/// What to run as one supervised runtime: upstream's `host.Config`, flattened.
 public struct RuntimeSpec: Sendable {
     /// The runtime's namespace, sent in the handshake.
     public var id: Namespace

@@ -1,4 +1,4 @@
-/// Every timer of runtime supervision. Defaults are the seed's numbers; tests shorten them.
+/// Every timer of runtime supervision. Defaults are upstream's numbers; tests shorten them.
 public struct SupervisionTimings: Sendable, Hashable {
     /// How long the runtime has to connect to `host.sock` after it was spawned.
     public var connectTimeout: Duration = .seconds(5)
@@ -22,6 +22,6 @@ public struct SupervisionTimings: Sendable, Hashable {
 
     public init() {}
 
-    /// The seed's values.
+    /// Upstream's values.
     public static let standard = SupervisionTimings()
 }

@@ -10,7 +10,7 @@ import Synchronization
 import SystemCalls
 public import SystemPackage
 
-/// Connects a runtime through `host.sock` in its private directory: the seed's `UnixSocketConnector`.
+/// Connects a runtime through `host.sock` in its private directory: upstream's `UnixSocketConnector`.
 ///
 /// The socket is owned by the sandbox's host uid with mode 0600, inside a directory only that uid (and
 /// root) can enter. Sandboxed runtimes see it at `/host.sock`; unsandboxed ones at its host path. Either

@@ -2,7 +2,7 @@ import Logging
 import Sandbox
 import SystemPackage
 
-/// Starts a runtime without a sandbox (the seed's `InsecureNoSandbox`; the `none` backend).
+/// Starts a runtime without a sandbox (upstream's `InsecureNoSandbox`; the `none` backend).
 ///
 /// The runtime runs as the daemon's user with the host's filesystem and network. Data files never go to
 /// their literal target paths on the host (an API client could otherwise overwrite any host file as

@@ -2,7 +2,7 @@ public import SystemPackage
 
 /// What to run and what the sandbox around it may see: one spec for every backend.
 ///
-/// Mirrors the seed's `process.Config`. Paths in ``BindMount/source`` and ``executable`` are host paths;
+/// Mirrors upstream's `process.Config`. Paths in ``BindMount/source`` and ``executable`` are host paths;
 /// targets are absolute paths inside the sandbox. Nothing is inherited implicitly: the environment is
 /// exactly ``environment``, the filesystem exactly the binds, data files, resolved libraries and the fixed
 /// minimal set (`/dev`, `/tmp`, `/entrypoint`, library dirs, `/etc/resolv.conf` with network, `/proc` only
@@ -67,7 +67,7 @@ public struct SandboxSpec: Sendable, Hashable {
         self.cgroupDirectories = cgroupDirectories
     }
 
-    /// The seed's hostname inside the sandbox.
+    /// Upstream's hostname inside the sandbox.
     public static let defaultHostname = "oasis-core"
     /// Where the executable appears inside a sandbox.
     public static let entrypointPath: FilePath = "/entrypoint"
@@ -94,7 +94,7 @@ public struct BindMount: Sendable, Hashable {
         case readOnly = "ro"
         /// Writable, nosuid, nodev.
         case readWrite = "rw"
-        /// Writable and device nodes usable (the seed's `--dev-bind`).
+        /// Writable and device nodes usable (upstream's `--dev-bind`).
         case device = "dev"
     }
 
@@ -134,7 +134,7 @@ public enum OutputDisposition: Sendable, Hashable {
 public enum SandboxBackendKind: String, Sendable, Hashable, CaseIterable, Codable {
     /// Our own C shim: clone with seven namespaces, pivot_root, caps dropped, seccomp. The default.
     case namespaces
-    /// `bwrap` from a configured path with the same spec (the seed's behaviour; the parity reference).
+    /// `bwrap` from a configured path with the same spec (upstream's behaviour; the parity reference).
     case bubblewrap
     /// No sandbox at all; explicit opt-in only.
     case none

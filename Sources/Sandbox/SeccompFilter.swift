@@ -9,8 +9,8 @@ import Musl
 ///
 /// Policy: Oasis Core's runtime allowlist (`go/runtime/host/sandbox/process/seccomp_linux.go`,
 /// `syscallAllArgsWhitelist`, reproduced as ``oasisAllowlist``), default action `EPERM`. Stricter
-/// than the seed where the seed is broken: `clone` is allowed only when none of the namespace
-/// flags in ``cloneNamespaceFlags`` is set (the seed swapped libseccomp's masked-equal operands,
+/// than upstream where upstream is broken: `clone` is allowed only when none of the namespace
+/// flags in ``cloneNamespaceFlags`` is set (upstream swapped libseccomp's masked-equal operands,
 /// making its rule a no-op, and missed `CLONE_NEWCGROUP`); `clone3` fails with `ENOSYS` so libc
 /// falls back to `clone`; a foreign architecture kills the process; `socket` and `socketpair` are
 /// filtered by address family as systemd's `RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6

@@ -8,7 +8,9 @@ public import SystemPackage
 /// A failed system call: which operation, and the `Errno` the kernel returned.
 ///
 /// Every raw syscall in the project goes through ``retryingInterrupts(_:_:)`` or
-/// ``checkErrnoValue(_:_:)``, so errors always name the operation that failed.
+/// ``checkErrnoValue(_:_:)``, so errors always name the operation that failed; a caller that handles the
+/// failure itself (EOF, `EAGAIN`, a best-effort write) uses ``retryingEINTR(_:)``. Still hand-rolled, to be
+/// routed here with the spawner rework: the loops in `Sources/Sandbox` (and the C shim's, which stay C).
 public struct SystemCallError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The operation, e.g. `"connect(/run/sandboxd.sock)"`.
     public var operation: String
@@ -34,6 +36,17 @@ public func retryingInterrupts<T: FixedWidthInteger>(
         let code = errno
         if code == EINTR { continue }
         throw SystemCallError(operation(), errno: Errno(rawValue: code))
+    }
+}
+
+/// Runs a libc-style call (-1 and `errno` on failure), retrying while it fails with `EINTR`; returns the
+/// last result with `errno` as that call left it, for callers that inspect the failure themselves.
+@discardableResult
+public func retryingEINTR<T: FixedWidthInteger>(_ body: () -> T) -> T {
+    while true {
+        let result = body()
+        if result == -1 && errno == EINTR { continue }
+        return result
     }
 }
 

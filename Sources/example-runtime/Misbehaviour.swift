@@ -1,4 +1,5 @@
 import ArgumentParser
+import SystemCalls
 
 #if canImport(Glibc)
 import Glibc
@@ -60,9 +61,8 @@ struct Misbehaviour: ParsableArguments {
         let chunk = [UInt8](repeating: 0x5a, count: 64 * 1024)
         var written = 0
         while written < bytes {
-            let count = chunk.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, min($0.count, bytes - written)) }
+            let count = retryingEINTR { chunk.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, min($0.count, bytes - written)) } }
             if count < 0 {
-                if errno == EINTR { continue }
                 say("fill-tmp wrote \(written) error \(errno == ENOSPC ? "ENOSPC" : String(errno))")
                 return
             }

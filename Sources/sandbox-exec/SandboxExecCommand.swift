@@ -4,6 +4,7 @@ import Glibc
 #endif
 import Logging
 import Sandbox
+import SystemCalls
 import SystemPackage
 
 /// `sandbox-exec [OPTIONS] -- EXECUTABLE ARGS…`: runs one executable in a sandbox, like `bwrap`.
@@ -118,9 +119,8 @@ struct SandboxExecCommand: ParsableCommand {
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            let count = retryingEINTR { buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
             if count > 0 { bytes += buffer[0..<count]; continue }
-            if count < 0 && errno == EINTR { continue }
             if count < 0 {
                 throw SandboxError(.setupFailed, "cannot read --bind-data file \(path)", stage: "bind-data", errno: Errno(rawValue: errno))
             }

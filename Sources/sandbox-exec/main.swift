@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Sandbox
+import SystemCalls
 
 // Before any thread exists: SIGINT/SIGTERM wait for the forwarder.
 SignalForwarder.blockForwardedSignals()
@@ -49,5 +50,5 @@ Task.detached {
     _ = write(writer, &code, MemoryLayout<Int32>.size)
 }
 var code: Int32 = 125
-while read(done[0], &code, MemoryLayout<Int32>.size) < 0 && errno == EINTR {}
+retryingEINTR { read(done[0], &code, MemoryLayout<Int32>.size) }
 exit(code)

@@ -2,7 +2,6 @@ import ArgumentParser
 #if canImport(Glibc)
 import Glibc
 #endif
-import SystemdSupport
 
 /// `sandboxctl logs NAME [-f] [-n N] [--journal]`: a runtime's output.
 ///

@@ -2,6 +2,7 @@ import CBOR
 import NIOCore
 import Synchronization
 import Testing
+import TestSupport
 
 @testable import RuntimeHostProtocol
 
@@ -115,7 +116,7 @@ struct ConnectionTests {
         let started = ContinuousClock.now
         let first = Task { try await host.call(.runtimePingRequest, timeout: .seconds(20)) }
         let second = Task { try await host.call(.runtimeAbortRequest) }
-        try await Task.sleep(for: .milliseconds(100))
+        try await eventually("two calls pending") { host.state.withLock { $0.pending.count } == 2 }
         guest.close()
         #expect(await failure { try await first.value }?.code == .connectionClosed)
         #expect(await failure { try await second.value }?.code == .connectionClosed)
@@ -177,7 +178,7 @@ struct ConnectionTests {
     func heldUntilReady() async throws {
         let (host, guest) = try await makeConnectionPair(hostHandler: echoHandler)
         let early = Task { try await guest.call(.raw(.hostLocalStorageGetRequest, numberedPayload(7)), timeout: .seconds(5)) }
-        try await Task.sleep(for: .milliseconds(50))
+        try await eventually("the early request held by the host") { host.state.withLock { $0.held.count } == 1 }
         _ = try await handshake(host, guest)
         #expect(payloadNumber(try await early.value) == 7)
         host.close()
@@ -264,8 +265,10 @@ struct ConnectionTests {
 
     @Test("timeouts fail the call; a late answer is dropped")
     func timeouts() async throws {
+        let answered = AnswerCount()
         let slow = ClosureHandler { _ in
             try await Task.sleep(for: .milliseconds(300))
+            answered.count.add(1, ordering: .relaxed)
             return .empty
         }
         let (host, guest) = try await makeConnectionPair(guestHandler: slow)
@@ -278,9 +281,10 @@ struct ConnectionTests {
             #expect(error.code == .timeout)
         }
         #expect(ContinuousClock.now - started < .milliseconds(290))
-        try await Task.sleep(for: .milliseconds(400))
+        // The late answer is sent before the next ping's; that ping succeeding means it was dropped.
+        try await eventually("the slow handler to answer late") { answered.count.load(ordering: .relaxed) >= 1 }
+        try await host.ping(timeout: .seconds(5))
         #expect(host.closeReason == nil)
-        try await host.ping(timeout: .seconds(2))
         host.close()
     }
 
@@ -293,7 +297,7 @@ struct ConnectionTests {
         let (host, guest) = try await makeConnectionPair(guestHandler: stuck)
         _ = try await handshake(host, guest)
         let task = Task { try await host.call(.runtimePingRequest, timeout: nil) }
-        try await Task.sleep(for: .milliseconds(50))
+        try await eventually("the call pending") { host.state.withLock { $0.pending.count } == 1 }
         task.cancel()
         #expect(await failure { try await task.value }?.code == .cancelled)
         host.close()
@@ -367,4 +371,9 @@ func failure<T>(_ body: () async throws -> T) async -> RHPError? {
         Issue.record("unexpected error \(error)")
         return nil
     }
+}
+
+/// How many requests a handler has answered (a class: closures cannot capture an `Atomic` itself).
+private final class AnswerCount: Sendable {
+    let count = Atomic<Int>(0)
 }

@@ -2,6 +2,7 @@ import Foundation
 import NIOPosix
 import SystemCalls
 import Testing
+import TestSupport
 
 @testable import RuntimeHostProtocol
 
@@ -71,16 +72,16 @@ struct RuntimeProcess {
 }
 
 func waitForExit(_ pid: pid_t, within timeout: Duration) async throws -> Int32? {
-    let deadline = ContinuousClock.now + timeout
-    while true {
-        var status: Int32 = 0
-        let result = try retryingInterrupts("waitpid") { waitpid(pid, &status, WNOHANG) }
-        if result == pid {
+    do {
+        return try await eventuallyValue("pid \(pid) to exit", within: timeout) { () throws -> Int32? in
+            var status: Int32 = 0
+            let result = try retryingInterrupts("waitpid") { waitpid(pid, &status, WNOHANG) }
+            guard result == pid else { return nil }
             let signal = status & 0x7f
             return signal == 0 ? (status >> 8) & 0xff : 128 + signal
         }
-        if ContinuousClock.now >= deadline { return nil }
-        try await Task.sleep(for: .milliseconds(20))
+    } catch is EventuallyTimeout {
+        return nil
     }
 }
 
@@ -184,8 +185,14 @@ struct ExampleRuntimeTests {
         let runtime = try await RuntimeProcess.start(["--hang-after", "0.5"])
         _ = try await runtime.handshake()
         try await runtime.connection.ping()
-        try await Task.sleep(for: .milliseconds(700))
-        #expect(await failure { try await runtime.connection.ping(timeout: .milliseconds(300)) }?.code == .timeout)
+        try await eventually("pings to time out once the runtime hangs", within: .seconds(10)) {
+            do {
+                try await runtime.connection.ping(timeout: .milliseconds(300))
+                return false
+            } catch {
+                return (error as? RHPError)?.code == .timeout
+            }
+        }
         #expect(try await runtime.exitStatus(within: .zero) == nil, "still running")
         #expect(try await runtime.stop() == 0)
     }

@@ -5,6 +5,7 @@ import NIOPosix
 import Synchronization
 import SystemCalls
 import Testing
+import TestSupport
 
 @testable import RuntimeHostProtocol
 
@@ -161,9 +162,7 @@ struct FeedOutcome {
     /// What the handler saw; handler tasks may still be starting when the connection has closed,
     /// so this waits (up to a second) for at least `count` requests.
     func requests(atLeast count: Int = 0) async -> [Body] {
-        for _ in 0..<100 where handler.requests.count < count {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
+        try? await eventually("\(count) requests", within: .seconds(1), every: .milliseconds(10)) { handler.requests.count >= count }
         return handler.requests
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import RuntimeProvisioner
 import Synchronization
+import TestSupport
 
 /// Records a runtime's events in the background so tests can wait for them with a deadline.
 final class EventRecorder: Sendable {
@@ -34,19 +35,11 @@ final class EventRecorder: Sendable {
         _ description: String,
         where predicate: (RuntimeEvent) -> Bool
     ) async throws -> [RuntimeEvent] {
-        let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
+        try await eventuallyValue("\(count)× \(description); recorded: \(events)", within: limit, every: .milliseconds(10)) {
             let matching = events.filter(predicate)
-            if matching.count >= count { return matching }
-            try await Task.sleep(for: .milliseconds(10))
+            return matching.count >= count ? matching : nil
         }
-        throw TestTimeout(what: "\(count)× \(description); recorded: \(events)")
     }
-}
-
-struct TestTimeout: Error, CustomStringConvertible {
-    var what: String
-    var description: String { "timed out waiting for \(what)" }
 }
 
 extension RuntimeEvent {

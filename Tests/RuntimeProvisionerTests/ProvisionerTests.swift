@@ -73,7 +73,7 @@ struct ProvisionerFixture {
 let canRunRuntimes = TestEnvironment.isRoot && ProductBinaries.exampleRuntime != nil
 let whyNotRunnable: Comment = "SKIPPED: needs root and the built example-runtime (run `make test`)"
 
-/// The seed's provisioner scenarios (`tests.TestProvisioner`: Basic and Restart), for every backend.
+/// Upstream's provisioner scenarios (`tests.TestProvisioner`: Basic and Restart), for every backend.
 @Suite(.enabled(if: canRunRuntimes, whyNotRunnable), .serialized, .timeLimit(.minutes(2)))
 struct SeedScenarioTests {
     static let backends: [SandboxBackendKind] =
@@ -125,8 +125,7 @@ struct SeedScenarioTests {
             // reaped process is bwrap (as upstream's); the runtime inside dies with it, a moment later.
             let killed = try #require(firstPID)
             if backend == .bubblewrap {
-                let deadline = ContinuousClock.now + .seconds(10)
-                while isLive(killed), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+                try? await eventually("pid \(killed) gone", within: .seconds(10), every: .milliseconds(10)) { !isLive(killed) }
             }
             #expect(!isLive(killed), "abort answered before the process was reaped")
             try await recorder.wait(for: 1, "stopped") { $0.isStopped }
@@ -136,10 +135,13 @@ struct SeedScenarioTests {
             #expect(runtime.status.restarts == 1)
 
             let stoppedBefore = recorder.events.filter(\.isStopped).count
+            let pidBefore = runtime.status.pid
+            // After each graceful abort, the same incarnation answers a ping (the positive signal).
             try await runtime.abort(force: false)
-            try await Task.sleep(for: .milliseconds(300))
+            _ = try await runtime.ping()
             try await runtime.abort(force: false)
-            try await Task.sleep(for: .milliseconds(300))
+            _ = try await runtime.ping()
+            #expect(runtime.status.pid == pidBefore, "a graceful abort must not restart")
             #expect(recorder.events.filter(\.isStopped).count == stoppedBefore, "a graceful abort must not restart")
             #expect(runtime.status.state == .running)
             await runtime.stop()
@@ -331,10 +333,8 @@ struct SupervisionTests {
 
 /// Polls until `runtime` is in `state`, failing after `limit`.
 func waitForState(_ runtime: Runtime, _ state: RuntimeState, within limit: Duration = .seconds(20)) async throws {
-    let deadline = ContinuousClock.now + limit
-    while runtime.status.state != state {
-        guard ContinuousClock.now < deadline else { throw TestTimeout(what: "state \(state); is \(runtime.status)") }
-        try await Task.sleep(for: .milliseconds(10))
+    try await eventually("state \(state); is \(runtime.status)", within: limit, every: .milliseconds(10)) {
+        runtime.status.state == state
     }
 }
 

@@ -30,23 +30,10 @@ final class LimitProbe: Sendable {
 
     /// Waits for an output line containing `text`; returns it.
     func line(containing text: String, within limit: Duration = .seconds(30)) async throws -> String {
-        let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
-            if let line = output.first(where: { $0.contains(text) }) { return line }
-            try await Task.sleep(for: .milliseconds(20))
+        try await eventuallyValue("an output line containing \"\(text)\"; output: \(output.suffix(20))", within: limit) {
+            output.first(where: { $0.contains(text) })
         }
-        throw TestTimeout(what: "an output line containing \"\(text)\"; output: \(output.suffix(20))")
     }
-}
-
-/// Polls `condition` until it holds or `limit` passes.
-func eventually(_ what: String, within limit: Duration = .seconds(20), _ condition: () -> Bool) async throws {
-    let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
-        if condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    throw TestTimeout(what: what)
 }
 
 enum LimitHost {

@@ -6,6 +6,7 @@ import Foundation
 import Logging
 @testable import SandboxDaemon
 import Testing
+import TestSupport
 
 /// Bundles end to end: the example runtime packaged as an `.orc`, provisioned by path through the real
 /// daemon, provisioner and namespaces sandbox.
@@ -53,12 +54,9 @@ struct BundleEndToEndTests {
     static func waitUntil(
         _ daemon: TestDaemon, _ name: String, seconds: Int = 30, _ predicate: ([String: Any]) -> Bool
     ) async -> TestResponse {
-        var response = await daemon.request("GET", "/v1/runtimes/\(name)")
-        for _ in 0..<(seconds * 20) where !predicate(response.json) {
-            try? await Task.sleep(for: .milliseconds(50))
-            response = await daemon.request("GET", "/v1/runtimes/\(name)")
+        await polled(within: .seconds(seconds)) { await daemon.request("GET", "/v1/runtimes/\(name)") } until: {
+            predicate($0.json)
         }
-        return response
     }
 
     @Test("a bundle is provisioned by path: RONL without network at the manifest's version, ROFL with network",

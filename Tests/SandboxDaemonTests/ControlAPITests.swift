@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 @testable import SandboxDaemon
 import Testing
+import TestSupport
 
 @Suite("Control API over the socket (fake runtimes)", .timeLimit(.minutes(2)))
 struct ControlAPITests {
@@ -152,12 +153,11 @@ struct ControlAPITests {
         let daemon = try await TestDaemon { $0.api.maxConnections = 2 }
         let socketPath = daemon.socketPath
         let held = await TestHTTP.offPool { [TestHTTP.connect(socketPath), TestHTTP.connect(socketPath)] }
-        try await Task.sleep(for: .milliseconds(200))
-        let refused = await daemon.request("GET", "/v1/health")
+        // Refused once the server has accepted both held connections; served again once it saw them close.
+        let refused = await polled { await daemon.request("GET", "/v1/health") } until: { $0.status == 503 }
         #expect(refused.status == 503 && refused.errorCode == "too_many_connections")
         for fd in held { close(fd) }
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(await daemon.request("GET", "/v1/health").status == 200)
+        #expect(await polled { await daemon.request("GET", "/v1/health") } until: { $0.status == 200 }.status == 200)
         try await daemon.stop()
     }
 
@@ -180,22 +180,15 @@ struct ControlAPITests {
     func events() async throws {
         let daemon = try await TestDaemon()
         let socketPath = daemon.socketPath
-        let stream = Task {
-            await TestHTTP.offPool { () -> [UInt8] in
-                let fd = TestHTTP.connect(socketPath)
-                defer { close(fd) }
-                TestHTTP.sendAll(fd, Array("GET /v1/events?runtime=ev HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
-                return TestHTTP.readAll(fd)  // until the daemon ends the stream
-            }
-        }
-        // Wait until the subscription exists, then generate events for two runtimes.
-        try await Task.sleep(for: .milliseconds(300))
+        // Subscribed once the head is here (until the daemon ends the stream); then events for two runtimes.
+        let stream = await TestHTTP.openStream(socketPath, "/v1/events?runtime=ev")
         #expect(await daemon.request("POST", "/v1/runtimes", body: Specs.json(name: "ev")).status == 201)
         #expect(await daemon.request("POST", "/v1/runtimes", body: Specs.json(name: "other", id: 2)).status == 201)
         #expect(await daemon.request("POST", "/v1/runtimes/ev/stop").status == 200)
-        try await Task.sleep(for: .milliseconds(300))
 
-        let history = await daemon.request("GET", "/v1/events?follow=false")
+        let history = await polled { await daemon.request("GET", "/v1/events?follow=false") } until: {
+            $0.body.split(separator: "\n").count >= 3
+        }
         #expect(history.headers["content-type"] == "application/x-ndjson")
         #expect(history.body.split(separator: "\n").count == 3, "\(history.body)")
 

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 @testable import SandboxDaemon
 import Testing
+import TestSupport
 
 /// End to end with the real provisioner and the example runtime over the real socket.
 @Suite("End to end with the example runtime", .serialized, .timeLimit(.minutes(3)))
@@ -42,12 +43,9 @@ struct EndToEndTests {
 
     /// Polls a runtime's status until `state` (or the deadline).
     static func waitFor(_ daemon: TestDaemon, _ name: String, state: String, seconds: Int = 20) async -> TestResponse {
-        var response = await daemon.request("GET", "/v1/runtimes/\(name)")
-        for _ in 0..<(seconds * 20) where response.json["state"] as? String != state {
-            try? await Task.sleep(for: .milliseconds(50))
-            response = await daemon.request("GET", "/v1/runtimes/\(name)")
+        await polled(within: .seconds(seconds)) { await daemon.request("GET", "/v1/runtimes/\(name)") } until: {
+            $0.json["state"] as? String == state
         }
-        return response
     }
 
     static func alive(_ pid: Int32) -> Bool {
@@ -61,15 +59,7 @@ struct EndToEndTests {
     func routes() async throws {
         let daemon = try await Self.makeDaemon()
         let socketPath = daemon.socketPath
-        let stream = Task {
-            await TestHTTP.offPool { () -> TestResponse in
-                let fd = TestHTTP.connect(socketPath)
-                defer { close(fd) }
-                TestHTTP.sendAll(fd, Array("GET /v1/events?runtime=plain HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
-                return TestHTTP.parse(TestHTTP.readAll(fd))
-            }
-        }
-        try await Task.sleep(for: .milliseconds(200))
+        let stream = await TestHTTP.openStream(socketPath, "/v1/events?runtime=plain")
 
         var response = await daemon.request("POST", "/v1/runtimes", body: Self.spec("plain", id: 1, sandbox: "none"))
         #expect(response.status == 201, "\(response.body)")
@@ -104,8 +94,9 @@ struct EndToEndTests {
         // A version mismatch fails the start and says "version".
         response = await daemon.request("POST", "/v1/runtimes", body: Self.spec("picky", id: 3, sandbox: "none", extra: #","expected_version":"9.9.9""#))
         #expect(response.status == 201)
-        try await Task.sleep(for: .seconds(1))
-        response = await daemon.request("GET", "/v1/runtimes/picky")
+        response = await polled { await daemon.request("GET", "/v1/runtimes/picky") } until: {
+            ($0.json["last_error"] as? String)?.contains("version") == true
+        }
         #expect((response.json["last_error"] as? String)?.contains("version") == true, "\(response.body)")
         #expect(await daemon.request("DELETE", "/v1/runtimes/picky").status == 200)
 
@@ -119,7 +110,7 @@ struct EndToEndTests {
         try await daemon.stop()
         #expect(!Self.alive(plainPID))
 
-        let events = await stream.value.body.split(separator: "\n").compactMap {
+        let events = TestHTTP.parse(await stream.value).body.split(separator: "\n").compactMap {
             (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["type"] as? String
         }
         #expect(events == ["started", "stopped", "started", "stopped", "started", "stopped"], "\(events)")
@@ -144,11 +135,8 @@ struct EndToEndTests {
         }
         var pids: [Int32] = []
         for name in ["one", "two", "gone"] {
-            var response = TestResponse(status: 0, headers: [:], body: "")
-            for _ in 0..<400 {
-                response = await TestHTTP.request(socket, "GET", "/v1/runtimes/\(name)")
-                if response.json["state"] as? String == "running" { break }
-                try await Task.sleep(for: .milliseconds(50))
+            let response = await polled { await TestHTTP.request(socket, "GET", "/v1/runtimes/\(name)") } until: {
+                $0.json["state"] as? String == "running"
             }
             pids.append(try #require(response.json["pid"] as? Int32, "\(response.body)"))
         }
@@ -156,20 +144,15 @@ struct EndToEndTests {
 
         kill(process.processIdentifier, SIGKILL)
         _ = await DaemonProcessTests.wait(process)
-        var survivors = pids
-        for _ in 0..<100 where !survivors.isEmpty {
-            survivors = survivors.filter(Self.alive)
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        let survivors = await polled(within: .seconds(5)) { pids.filter(Self.alive) } until: { $0.isEmpty }
         #expect(survivors.isEmpty, "runtime processes survived the daemon: \(survivors)")
 
         process = try await DaemonProcessTests.launch(directory, config: config)
         let list = await TestHTTP.request(socket, "GET", "/v1/runtimes")
         #expect((list.json["runtimes"] as? [[String: Any]])?.compactMap { $0["name"] as? String } == ["one", "two"])
         for name in ["one", "two"] {
-            for _ in 0..<400 {
-                if await TestHTTP.request(socket, "GET", "/v1/runtimes/\(name)").json["state"] as? String == "running" { break }
-                try await Task.sleep(for: .milliseconds(50))
+            _ = await polled { await TestHTTP.request(socket, "GET", "/v1/runtimes/\(name)") } until: {
+                $0.json["state"] as? String == "running"
             }
             #expect(await TestHTTP.request(socket, "POST", "/v1/runtimes/\(name)/ping").status == 200, "\(name)")
         }
@@ -197,11 +180,9 @@ struct EndToEndTests {
 
         try write(["first", "second"])
         kill(process.processIdentifier, SIGHUP)
-        for _ in 0..<100 {
-            names = (await TestHTTP.request(socket, "GET", "/v1/runtimes").json["runtimes"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
-            if names == ["first", "second"] { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        names = await polled(within: .seconds(5)) {
+            (await TestHTTP.request(socket, "GET", "/v1/runtimes").json["runtimes"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+        } until: { $0 == ["first", "second"] }
         #expect(names == ["first", "second"])
         process.terminate()
         #expect(await DaemonProcessTests.wait(process) == 0)

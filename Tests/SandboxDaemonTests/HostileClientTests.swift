@@ -8,6 +8,7 @@ import NIOEmbedded
 @testable import SandboxDaemon
 import SystemCalls
 import Testing
+import TestSupport
 
 /// Issue #11, client-facing attacks: existence oracle (8), connection caps (6), path swaps (10).
 @Suite("Hostile clients")
@@ -189,16 +190,12 @@ struct HostileClientTests {
         let socketPath = daemon.socketPath
         // Root's own streams and connections count; root may use all 4 slots, then 503.
         let held = await TestHTTP.offPool { (0..<4).map { _ in TestHTTP.connect(socketPath) } }
-        try await Task.sleep(for: .milliseconds(100))
-        let refused = await daemon.request("GET", "/v1/health")
+        // Refused once the server has accepted all four; served again once it saw them close.
+        let refused = await polled { await daemon.request("GET", "/v1/health") } until: { $0.status == 503 }
         #expect(refused.status == 503 && refused.errorCode == "too_many_connections")
         for fd in held { close(fd) }
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(10)
-        var answer = await daemon.request("GET", "/v1/health")
-        while answer.status != 200, clock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-            answer = await daemon.request("GET", "/v1/health")
+        let answer = await polled(within: .seconds(10), every: .milliseconds(20)) { await daemon.request("GET", "/v1/health") } until: {
+            $0.status == 200
         }
         #expect(answer.status == 200)
         try await daemon.stop()

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 @testable import SandboxDaemon
 import Testing
+import TestSupport
 
 /// The example runtime provisioned over the daemon API in the default namespaces sandbox **without**
 /// `/proc` (as Oasis's sandbox runs runtimes): every flag takes effect, and it stays up under load.
@@ -34,13 +35,9 @@ struct NoProcRuntimeTests {
 
     /// Polls the runtime's status until `done` holds (or the deadline), returning the last answer.
     static func poll(_ daemon: TestDaemon, _ name: String, seconds: Int = 30, until done: ([String: Any]) -> Bool) async -> [String: Any] {
-        var json = await daemon.request("GET", "/v1/runtimes/\(name)").json
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while !done(json), ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
-            json = await daemon.request("GET", "/v1/runtimes/\(name)").json
+        await polled(within: .seconds(seconds)) { await daemon.request("GET", "/v1/runtimes/\(name)").json } until: {
+            done($0)
         }
-        return json
     }
 
     @Test("--version is what the runtime reports")

@@ -30,12 +30,3 @@ struct EnvironmentTests {
         #expect(LogTarget.console.resolved(environment: ["JOURNAL_STREAM": mine]) == .console)
     }
 }
-
-@Suite("sandboxctl logs")
-struct RuntimeLogsTests {
-    @Test func journalctlArguments() {
-        #expect(RuntimeLogs.journalctlArguments(runtime: "alpha") == ["--no-pager", "--output=short-iso", "SANDBOX_RUNTIME_NAME=alpha"])
-        #expect(RuntimeLogs.journalctlArguments(runtime: "alpha", follow: true, lines: 20)
-            == ["--no-pager", "--output=short-iso", "SANDBOX_RUNTIME_NAME=alpha", "--lines=20", "--follow"])
-    }
-}

@@ -75,8 +75,9 @@ extension SystemdIntegrationTests {
                 #expect(dropped.first?["SANDBOX_RUNTIME_NAME"] == "output-out")
                 #expect(dropped.first?["PRIORITY"] == "4")
 
-                // What `sandboxctl logs output-out -n 3` runs.
-                let tail = try await journald.run(Host.journalctl, RuntimeLogs.journalctlArguments(runtime: "output-out", lines: 3))
+                // `sandboxctl logs --journal output-out -n 3` (it replaces itself with journalctl).
+                let sandboxctl = Host.products.appendingPathComponent("sandboxctl").path
+                let tail = try await journald.run(sandboxctl, ["logs", "--journal", "-n", "3", "output-out"])
                 let tailLines = tail.stdout.split(separator: "\n")
                 #expect(tailLines.count == 3, "\(tail.stdout)")
                 #expect(tailLines.last?.hasSuffix("after the window") == true)

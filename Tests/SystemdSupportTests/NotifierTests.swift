@@ -1,5 +1,6 @@
 import Synchronization
 import Testing
+import TestSupport
 @testable import SystemdSupport
 
 /// Records what a notifier sends, with the time it was sent.
@@ -11,8 +12,7 @@ final class RecordingTransport: Sendable {
 
     /// Waits (up to 20 s: other suites may keep the machine busy) until `count` messages were sent.
     func waitFor(_ count: Int) async throws {
-        let deadline = ContinuousClock.now + .seconds(20)
-        while messages.count < count, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        try await eventually("\(count) messages; sent: \(messages)", every: .milliseconds(10)) { messages.count >= count }
     }
 }
 
@@ -53,9 +53,13 @@ struct NotifierTests {
         notifier.status(RuntimeCounts(up: 3))
         #expect(transport.messages == ["READY=1", "STATUS=running: 1 runtimes (1 up, 0 starting, 0 backoff, 0 failed)"])
         try await transport.waitFor(3)
-        try await Task.sleep(for: .milliseconds(300))
-        try #require(transport.messages.count == 3, "\(transport.messages)")
-        #expect(transport.messages.last == "STATUS=running: 3 runtimes (3 up, 0 starting, 0 backoff, 0 failed)")
+        // The repeated status(3) must not be resent: a later, different status is the positive signal
+        // that the next window went by, and it must directly follow the third message.
+        notifier.status(RuntimeCounts(up: 4))
+        try await transport.waitFor(4)
+        try #require(transport.messages.count == 4, "\(transport.messages)")
+        #expect(transport.messages[2] == "STATUS=running: 3 runtimes (3 up, 0 starting, 0 backoff, 0 failed)")
+        #expect(transport.messages[3] == "STATUS=running: 4 runtimes (4 up, 0 starting, 0 backoff, 0 failed)")
         let times = transport.times
         #expect(times[2] - times[1] >= .milliseconds(190))
     }

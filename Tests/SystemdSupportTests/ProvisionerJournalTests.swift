@@ -54,12 +54,9 @@ extension SystemdIntegrationTests {
             /// Waits until an entry matches (up to 20 s).
             @discardableResult
             func waitFor(_ description: String, _ predicate: (JournalFields) -> Bool) async throws -> JournalFields {
-                let deadline = ContinuousClock.now + .seconds(20)
-                while ContinuousClock.now < deadline {
-                    if let entry = journal.entries.first(where: predicate) { return entry }
-                    try await Task.sleep(for: .milliseconds(50))
+                try await eventuallyValue("an entry: \(description); have \(journal.entries.map { $0["MESSAGE"] ?? "" })") {
+                    journal.entries.first(where: predicate)
                 }
-                throw TestFailure("no entry: \(description); have \(journal.entries.map { $0["MESSAGE"] ?? "" })")
             }
 
             func remove() { try? FileManager.default.removeItem(at: directory) }

@@ -7,14 +7,14 @@ import CSandboxShim
 public import Logging
 public import SystemPackage
 
-/// The `bubblewrap` backend: runs `bwrap` with the same spec, the seed's way; the parity reference.
+/// The `bubblewrap` backend: runs `bwrap` with the same spec, upstream's way; the parity reference.
 ///
 /// bwrap runs as the sandbox's own unprivileged host uid/gid from ``hostIDs`` (supplementary groups
 /// dropped), never as root: with `--unshare-user`, a root bwrap would map the sandbox to host root.
 /// Unprivileged, it maps that id into its user namespace, so the runtime sees the same uid/gid number
 /// as the `namespaces` backend gives it. Options go through `--args FD`, the shared seccomp program
 /// (``SeccompFilter/shared``) through `--seccomp FD` and data files through `--ro-bind-data FD`,
-/// written after bwrap started (the seed's order); the environment only through `--clearenv` and
+/// written after bwrap started (upstream's order); the environment only through `--clearenv` and
 /// `--setenv` (bwrap itself starts with an empty one).
 ///
 /// ``spawnBlocking(_:hostID:)`` returns once the runtime's `execve` succeeded, like every backend:
@@ -29,7 +29,7 @@ public import SystemPackage
 /// ("Parity with bubblewrap").
 public final class BubblewrapBackend: SandboxBackend {
     public let kind = SandboxBackendKind.bubblewrap
-    /// The bwrap executable (the seed's `SandboxBinaryPath`).
+    /// The bwrap executable (upstream's `SandboxBinaryPath`).
     public let bwrapPath: FilePath
     /// Host ids in use; share it with the other backends so no two sandboxes get the same id.
     public let hostIDs: HostIDAllocator

@@ -9,7 +9,7 @@ import SystemPackage
 
 /// The descriptors between us and one bwrap: payloads we write, bwrap's status we read.
 ///
-/// Payload channels are stream socketpairs rather than the seed's pipes: writes use `MSG_NOSIGNAL`
+/// Payload channels are stream socketpairs rather than upstream's pipes: writes use `MSG_NOSIGNAL`
 /// (a bwrap that died early cannot SIGPIPE the daemon), and our end of the seccomp channel stays open
 /// after `shutdown(SHUT_WR)`, so bwrap closing its end once it has read the program (the last step of
 /// its setup before starting the runtime) shows up as EOF. The status channel is a pipe bwrap writes.

@@ -1,6 +1,6 @@
 import SystemPackage
 
-/// The command line for `bwrap` that reproduces a ``SandboxSpec``: the seed's invocation, argument for argument.
+/// The command line for `bwrap` that reproduces a ``SandboxSpec``: upstream's invocation, argument for argument.
 ///
 /// bwrap receives almost everything through `--args FD` (NUL-separated), the seccomp program through
 /// `--seccomp FD` and each data file through `--ro-bind-data FD DEST`, exactly as Oasis Core does; we add
@@ -98,7 +98,7 @@ struct BubblewrapInvocation: Sendable {
         self.channels = channels
     }
 
-    /// `--dir PARENT` for a target below a directory other than `/` (the seed's habit; bwrap would
+    /// `--dir PARENT` for a target below a directory other than `/` (upstream's habit; bwrap would
     /// create missing parents anyway).
     private static func parent(of target: FilePath) -> [String] {
         let parent = target.removingLastComponent()

@@ -288,36 +288,27 @@ public struct SpecValidator: Sendable {
 
     // MARK: - Helpers
 
+    // Thin wrappers over the JSON object reader the config loader shares (the spec's dialect).
+
     static func rejectUnknownKeys(
         _ object: [String: JSONValue], allowed: Set<String>, prefix: String
     ) throws(DaemonError) {
-        if let unknown = object.keys.filter({ !allowed.contains($0) }).sorted().first {
-            throw DaemonError(.unknownField, "unknown field \"\(prefix)\(unknown)\"", field: prefix + unknown)
-        }
+        _ = try JSONObjectReader(.object(object), path: String(prefix.dropLast()), allowed: allowed, dialect: .spec)
     }
 
     /// The value for `key`, treating an explicit JSON `null` like an absent key.
     private func present(_ object: [String: JSONValue], _ key: String) -> JSONValue? {
-        switch object[key] {
-        case nil, .null?: nil
-        case let value?: value
-        }
+        JSONObjectReader(object, path: "", dialect: .spec).value(key)
     }
 
     private func requiredString(
         _ object: [String: JSONValue], _ key: String, prefix: String = ""
     ) throws(DaemonError) -> String {
-        guard let value = present(object, key) else { throw .invalid(prefix + key, "is required") }
-        guard case .string(let text) = value else {
-            throw .invalid(prefix + key, "must be a string, got \(value.typeName)")
-        }
-        return text
+        try JSONObjectReader(object, path: String(prefix.dropLast()), dialect: .spec).requiredString(key)
     }
 
     private func optionalBool(_ object: [String: JSONValue], _ key: String) throws(DaemonError) -> Bool? {
-        guard let value = present(object, key) else { return nil }
-        guard case .bool(let flag) = value else { throw .invalid(key, "must be a boolean, got \(value.typeName)") }
-        return flag
+        try JSONObjectReader(object, path: "", dialect: .spec).bool(key)
     }
 
     private func checkAbsolutePath(_ path: String, field: String) throws(DaemonError) {

@@ -38,11 +38,11 @@ public enum ConfigLoader {
             throw DaemonError(.invalidConfig, "not valid YAML: \(error)")
         }
         if root == .null { return DaemonConfiguration() }
-        let reader = try ObjectReader(root, path: "", allowed: [
+        let reader = try JSONObjectReader(root, path: "", allowed: [
             "socket", "state_directory", "runtime_directory", "log_level", "host", "sandbox", "api",
             "supervision", "shutdown_timeout", "runtimes", "journal", "runtime_log_max_bytes", "limits", "bundles",
             "metrics",
-        ])
+        ], dialect: .config)
         var config = DaemonConfiguration()
 
         if let socket = try reader.object("socket", allowed: ["path", "group"]) {
@@ -295,75 +295,5 @@ extension DaemonConfiguration {
         stateDirectory = absolute(stateDirectory)
         runtimeDirectory = absolute(runtimeDirectory)
         bubblewrapPath = bubblewrapPath.map(absolute)
-    }
-}
-
-/// Strict reading of one config mapping: every key must be allowed; typed accessors name the field.
-private struct ObjectReader {
-    let object: [String: JSONValue]
-    let path: String
-
-    init(_ value: JSONValue, path: String, allowed: Set<String>) throws(DaemonError) {
-        guard case .object(let object) = value else {
-            throw DaemonError(.invalidConfig, "must be a mapping", field: path.isEmpty ? nil : path)
-        }
-        if let unknown = object.keys.filter({ !allowed.contains($0) }).sorted().first {
-            let field = path.isEmpty ? unknown : "\(path).\(unknown)"
-            throw DaemonError(.invalidConfig, "unknown key \(field)", field: field)
-        }
-        self.object = object
-        self.path = path
-    }
-
-    func field(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
-
-    func value(_ key: String) -> JSONValue? {
-        if case .null? = object[key] { return nil }
-        return object[key]
-    }
-
-    func isNull(_ key: String) -> Bool { object[key] == .null }
-
-    func object(_ key: String, allowed: Set<String>) throws(DaemonError) -> ObjectReader? {
-        guard let value = value(key) else { return nil }
-        return try ObjectReader(value, path: field(key), allowed: allowed)
-    }
-
-    func string(_ key: String) throws(DaemonError) -> String? {
-        guard let value = value(key) else { return nil }
-        guard case .string(let text) = value else {
-            throw DaemonError(.invalidConfig, "must be a string, got \(value.typeName)", field: field(key))
-        }
-        return text
-    }
-
-    func bool(_ key: String) throws(DaemonError) -> Bool? {
-        guard let value = value(key) else { return nil }
-        guard case .bool(let flag) = value else {
-            throw DaemonError(.invalidConfig, "must be true or false", field: field(key))
-        }
-        return flag
-    }
-
-    func integer(_ key: String, in range: ClosedRange<Int64>) throws(DaemonError) -> Int64? {
-        guard let value = value(key) else { return nil }
-        guard case .integer(let number) = value, range.contains(number) else {
-            throw DaemonError(.invalidConfig, "must be an integer in \(range)", field: field(key))
-        }
-        return number
-    }
-
-    func duration(_ key: String) throws(DaemonError) -> Duration? {
-        guard let value = value(key) else { return nil }
-        let text: String
-        switch value {
-        case .string(let string): text = string
-        case .integer(let number): text = String(number)
-        default: text = ""
-        }
-        guard let duration = ConfigLoader.parseDuration(text) else {
-            throw DaemonError(.invalidConfig, "must be a duration like 500ms, 5s, 15m or 24h", field: field(key))
-        }
-        return duration
     }
 }

@@ -38,7 +38,7 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public var journal = JournalSettings()
     /// Resource limits: whether to use cgroups at all, and the defaults every runtime gets.
     public var limits = LimitSettings()
-    /// Supervision timers: the seed's, except a 5 s SIGTERM grace on stop (the seed kills at once).
+    /// Supervision timers: upstream's, except a 5 s SIGTERM grace on stop (upstream kills at once).
     public var supervision: SupervisionTimings = {
         var timings = SupervisionTimings.standard
         timings.stopGracePeriod = .seconds(5)

@@ -193,6 +193,8 @@ struct ConnectionHandler: Sendable {
         headers.add(name: "Content-Type", value: "application/x-ndjson")
         headers.add(name: "Cache-Control", value: "no-store")
         if follow { headers.add(name: "Connection", value: "close") }
+        // Subscribed before the head is sent: a client that has read the head sees every later event.
+        let subscription = follow ? events.subscribe(runtime: runtime) : nil
         try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers)))
 
         func line(_ event: EventDocument) -> HTTPServerResponsePart {
@@ -201,14 +203,13 @@ struct ConnectionHandler: Sendable {
             return .body(.byteBuffer(buffer))
         }
 
-        guard follow else {
+        guard let stream = subscription else {
             for event in events.recent(runtime: runtime) { try await outbound.write(line(event)) }
             try await outbound.write(.end(nil))
             return
         }
         // The connection stays "busy": at shutdown the hub ends the stream, which then writes its final
         // chunk and closes by itself (closing it from outside would cut the chunked body short).
-        let stream = events.subscribe(runtime: runtime)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await event in stream {

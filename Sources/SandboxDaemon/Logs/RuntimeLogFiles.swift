@@ -3,6 +3,7 @@ import Glibc
 #endif
 public import Foundation
 import Synchronization
+import SystemCalls
 
 /// A bounded, rotated log file per runtime under the state directory (`<state>/logs/<name>.log`, rotated
 /// to `<name>.log.1`), written from the runtime's output, read by `GET /v1/runtimes/{name}/logs`.
@@ -94,8 +95,7 @@ public final class RuntimeLogFiles: Sendable {
         entry.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {
-                let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0, errno == EINTR { continue }
+                let written = retryingEINTR { Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset) }
                 guard written > 0 else { return }
                 offset += written
             }
@@ -125,8 +125,7 @@ public final class RuntimeLogFiles: Sendable {
         var result: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
+            let count = retryingEINTR { buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
             guard count > 0 else { break }
             result += buffer[0..<count]
         }

@@ -27,6 +27,26 @@ enum TestHTTP {
         }
     }
 
+    /// Opens `GET target` on a following stream (`/v1/events`) and returns once the response head has
+    /// arrived, with a task that reads the rest until the daemon ends the stream. The daemon subscribes
+    /// before it sends the head, so no event after this returns can be missed.
+    static func openStream(_ socketPath: String, _ target: String) async -> Task<[UInt8], Never> {
+        let (fd, head) = await offPool { () -> (Int32, [UInt8]) in
+            let fd = connect(socketPath)
+            sendAll(fd, Array("GET \(target) HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+            var head: [UInt8] = []
+            var byte: UInt8 = 0
+            while !head.reversed().starts(with: Array("\n\r\n\r".utf8)), read(fd, &byte, 1) == 1 { head.append(byte) }
+            return (fd, head)
+        }
+        return Task {
+            await offPool {
+                defer { close(fd) }
+                return head + readAll(fd)
+            }
+        }
+    }
+
     static func connect(_ path: String) -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_un()

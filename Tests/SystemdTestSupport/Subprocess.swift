@@ -1,28 +1,28 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+public import Foundation
 import Synchronization
 
 /// Runs blocking work on a thread of its own.
 ///
 /// Neither Swift's cooperative pool nor libdispatch's global queues will do: on Linux both are sized to
 /// the CPU count (2 here), so a few blocking reads would delay everything else, e.g. a notify listener.
-func offloaded<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+public func offloaded<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }
 
 /// A finished child process.
-struct ProcessResult: Sendable {
-    var status: Int32
-    var stdout: String
-    var stderr: String
+public struct ProcessResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
 }
 
 /// Runs a command to completion (killed after `timeout`), capturing its output.
-func runCommand(
+public func runCommand(
     _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
     timeout: Duration = .seconds(20)
 ) async throws -> ProcessResult {
@@ -58,7 +58,7 @@ func runCommand(
 }
 
 /// The environment of this process plus `extra`, minus anything systemd may have given the test runner.
-func childEnvironment(_ extra: [String: String]) -> [String: String] {
+public func childEnvironment(_ extra: [String: String]) -> [String: String] {
     var environment = ProcessInfo.processInfo.environment.filter {
         !["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "JOURNAL_STREAM"]
             .contains($0.key)

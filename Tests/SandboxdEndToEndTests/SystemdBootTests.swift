@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import SystemdSupport
 import Testing
+import TestSupport
 
 extension SystemdIntegrationTests {
     /// The shipped units under real systemd as PID 1 (private PID/mount/cgroup namespaces, overlay root).
@@ -186,9 +187,14 @@ extension SystemdIntegrationTests {
                     "\(entries.prefix(5))")
 
             // The runtime's lines: under the unit, by runtime name, and through `sandboxctl logs`.
-            try await Task.sleep(for: .seconds(1.5))
-            let runtimeLog = try await system.journalctl(["SANDBOX_RUNTIME_NAME=demo", "-o", "json", "--all"])
-            let runtimeEntries = runtimeLog.split(separator: "\n").compactMap { PrivateJournald.decode(String($0)) }
+            // Polled until the lifecycle entry and at least two ticks are there (`logs -n 2` below).
+            let runtimeEntries = try await polled(within: .seconds(20), every: .milliseconds(200)) {
+                let runtimeLog = try await system.journalctl(["SANDBOX_RUNTIME_NAME=demo", "-o", "json", "--all"])
+                return runtimeLog.split(separator: "\n").compactMap { PrivateJournald.decode(String($0)) }
+            } until: { entries in
+                entries.contains { $0["MESSAGE_ID"] == LifecycleEvent.started.messageID }
+                    && entries.filter { $0["MESSAGE"]?.contains("\"msg\":\"tick") == true }.count >= 2
+            }
             #expect(runtimeEntries.contains { $0["MESSAGE_ID"] == LifecycleEvent.started.messageID })
             #expect(runtimeEntries.contains {
                 $0["MESSAGE"]?.contains("\"msg\":\"tick") == true && $0["SYSLOG_IDENTIFIER"] == "demo"

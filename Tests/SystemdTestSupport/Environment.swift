@@ -1,29 +1,29 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+public import Foundation
 
 /// What the machine offers; tests that need more are disabled with the reason.
-enum Host {
-    static var isRoot: Bool { getuid() == 0 }
+public enum Host {
+    public static var isRoot: Bool { getuid() == 0 }
 
-    static func executable(_ path: String) -> Bool { FileManager.default.isExecutableFile(atPath: path) }
+    public static func executable(_ path: String) -> Bool { FileManager.default.isExecutableFile(atPath: path) }
 
-    static let journald = "/lib/systemd/systemd-journald"
-    static let journalctl = "/usr/bin/journalctl"
-    static let unshare = "/usr/bin/unshare"
-    static let nsenter = "/usr/bin/nsenter"
-    static let socketActivate = "/usr/bin/systemd-socket-activate"
-    static let systemd = "/lib/systemd/systemd"
+    public static let journald = "/lib/systemd/systemd-journald"
+    public static let journalctl = "/usr/bin/journalctl"
+    public static let unshare = "/usr/bin/unshare"
+    public static let nsenter = "/usr/bin/nsenter"
+    public static let socketActivate = "/usr/bin/systemd-socket-activate"
+    public static let systemd = "/lib/systemd/systemd"
 
     /// Root, util-linux's unshare/nsenter and the journald binary: enough for ``PrivateJournald``.
-    static var canRunPrivateJournald: Bool {
+    public static var canRunPrivateJournald: Bool {
         isRoot && executable(journald) && executable(journalctl) && executable(unshare) && executable(nsenter)
             && executable("/usr/bin/timeout")
     }
 
     /// The build products directory (the parent of the test bundle).
-    static var products: URL {
+    public static var products: URL {
         var directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
         while directory.path != "/", directory.pathExtension == "xctest" || directory.lastPathComponent == "Contents"
             || directory.lastPathComponent == "MacOS" {
@@ -33,26 +33,26 @@ enum Host {
     }
 
     /// The `systemd-probe` helper built next to the test bundle.
-    static var probe: String? {
+    public static var probe: String? {
         let path = products.appendingPathComponent("systemd-probe").path
         return executable(path) ? path : nil
     }
 
     /// The package's root directory (for `systemd/`).
-    static var packageRoot: URL {
+    public static var packageRoot: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
     }
 
     /// A fresh private directory under /tmp; the caller removes it.
-    static func temporaryDirectory(_ label: String) throws -> URL {
+    public static func temporaryDirectory(_ label: String) throws -> URL {
         let url = URL(fileURLWithPath: "/tmp").appendingPathComponent("sandboxd-\(label)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct TestFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

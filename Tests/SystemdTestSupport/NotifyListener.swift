@@ -1,31 +1,31 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+public import Foundation
 import SystemCalls
 
 /// A fake service manager end of `NOTIFY_SOCKET`: a datagram socket with `SO_PASSCRED`, as systemd's.
 ///
 /// Arrival times come from the kernel (`SO_TIMESTAMP`), so they are exact even when this busy test process
 /// reads the socket late.
-final class NotifyListener: Sendable {
-    struct Message: Sendable {
-        var text: String
+public final class NotifyListener: Sendable {
+    public struct Message: Sendable {
+        public var text: String
         /// Sender pid from `SCM_CREDENTIALS`.
-        var pid: Int32
+        public var pid: Int32
         /// When the datagram arrived in the socket (kernel timestamp, on the continuous clock).
-        var receivedAt: ContinuousClock.Instant
+        public var receivedAt: ContinuousClock.Instant
 
-        var lines: [String] { text.split(separator: "\n").map(String.init) }
-        func value(_ key: String) -> String? {
+        public var lines: [String] { text.split(separator: "\n").map(String.init) }
+        public func value(_ key: String) -> String? {
             lines.first { $0.hasPrefix(key + "=") }.map { String($0.dropFirst(key.count + 1)) }
         }
     }
 
-    let path: String
+    public let path: String
     private let fd: Int32
 
-    init(directory: URL) throws {
+    public init(directory: URL) throws {
         path = directory.appendingPathComponent("notify.sock").path
         fd = try retryingInterrupts("socket") { socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         var address = sockaddr_un()
@@ -54,7 +54,7 @@ final class NotifyListener: Sendable {
     }
 
     /// Receives messages until `deadline`, or until `stop` says enough.
-    func collect(
+    public func collect(
         until deadline: ContinuousClock.Instant, stop: @escaping @Sendable ([Message]) -> Bool = { _ in false }
     ) async throws -> [Message] {
         try await offloaded { [self] in

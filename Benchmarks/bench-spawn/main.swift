@@ -10,6 +10,7 @@ import Logging
 import Sandbox
 import Synchronization
 import SystemPackage
+import SystemCalls
 
 /// Times of removing a runtime cgroup after its process exited, and of creating one (µs).
 let removals = Mutex<[Double]>([])
@@ -78,9 +79,8 @@ func startedPipe() -> (CInt, CInt) {
 func awaitStarted(_ fd: CInt) {
     var byte: UInt8 = 0
     while true {
-        let count = read(fd, &byte, 1)
+        let count = retryingEINTR { read(fd, &byte, 1) }
         if count == 1 { return }
-        if count < 0 && errno == EINTR { continue }
         fail("the payload did not signal started (read returned \(count), errno \(errno))")
     }
 }

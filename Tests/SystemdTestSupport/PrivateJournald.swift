@@ -1,21 +1,21 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+public import Foundation
 
 /// A real `systemd-journald` in a private mount namespace (tmpfs on /run/systemd, /run/log and
 /// /var/log/journal, `Storage=volatile`), so tests never touch the host's journal.
 ///
 /// Commands run inside that namespace through `nsenter --mount`; the namespace and its journal vanish
 /// when journald exits (``stop()``, or `timeout` after 5 minutes if the test process died).
-struct PrivateJournald {
-    let directory: URL
-    let pid: Int32
+public struct PrivateJournald {
+    public let directory: URL
+    public let pid: Int32
     private let process: Process
 
     /// Starts journald; with `catalog`, `journalctl -x` in the namespace uses a database built from
     /// the repository's `systemd/sandboxd.catalog`.
-    static func start(catalog: Bool = false) async throws -> PrivateJournald {
+    public static func start(catalog: Bool = false) async throws -> PrivateJournald {
         let directory = try Host.temporaryDirectory("journald")
         let config = """
             [Journal]
@@ -82,14 +82,14 @@ struct PrivateJournald {
     }
 
     /// Runs `executable` inside journald's mount namespace.
-    func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> ProcessResult {
+    public func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> ProcessResult {
         try await runCommand(
             Host.nsenter, ["--target", String(pid), "--mount", "--", executable] + arguments, environment: environment
         )
     }
 
     /// Entries matching `matches` (`FIELD=value`), polling until at least `count` are there (or 10 s passed).
-    func entries(_ matches: [String], atLeast count: Int = 1) async throws -> [[String: String]] {
+    public func entries(_ matches: [String], atLeast count: Int = 1) async throws -> [[String: String]] {
         let deadline = ContinuousClock.now + .seconds(10)
         while true {
             let result = try await self.run(Host.journalctl, ["--no-pager", "-o", "json", "--all"] + matches)
@@ -100,11 +100,11 @@ struct PrivateJournald {
     }
 
     /// `journalctl` output (any options) inside the namespace.
-    func journalctl(_ arguments: [String]) async throws -> String {
+    public func journalctl(_ arguments: [String]) async throws -> String {
         try await self.run(Host.journalctl, ["--no-pager"] + arguments).stdout
     }
 
-    func stop() async {
+    public func stop() async {
         kill(pid, SIGTERM)
         let deadline = ContinuousClock.now + .seconds(5)
         while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
@@ -113,7 +113,7 @@ struct PrivateJournald {
     }
 
     /// One `-o json` line → field → text (byte arrays decoded as UTF-8; repeated fields: the first value).
-    static func decode(_ line: String) -> [String: String]? {
+    public static func decode(_ line: String) -> [String: String]? {
         guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
         var fields: [String: String] = [:]
         for (key, value) in object {

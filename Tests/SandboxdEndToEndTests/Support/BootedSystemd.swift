@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import TestSupport
 
 /// systemd booted as PID 1 of private namespaces (see ``BootScripts``) with the repository's units and
 /// `daemon` installed as `/usr/local/sbin/sandboxd`; bounded by `timeout` even if the test dies.
@@ -104,13 +105,15 @@ struct BootedSystemd {
         _ unit: String, _ properties: [String], timeout: Duration = .seconds(30),
         _ condition: ([String: String]) -> Bool
     ) async throws -> [String: String]? {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            let values = try await show(unit, properties)
-            if condition(values) { return values }
-            try await Task.sleep(for: .milliseconds(100))
+        do {
+            return try await eventuallyValue("\(unit) \(properties)", within: timeout, every: .milliseconds(100)) {
+                () async throws -> [String: String]? in
+                let values = try await show(unit, properties)
+                return condition(values) ? values : nil
+            }
+        } catch is EventuallyTimeout {
+            return nil
         }
-        return nil
     }
 
     /// Kills the namespaces' PID 1 (and with it everything in them), then removes its cgroups and files.
