@@ -6,6 +6,7 @@ import RuntimeProvisioner
 import Sandbox
 import Synchronization
 import SystemPackage
+public import RuntimeJournal
 public import SystemdSupport
 
 /// The production ``RuntimeBackend``: the seam implemented with the `RuntimeProvisioner` module.
@@ -170,6 +171,7 @@ struct ProvisionedRuntime: ManagedRuntime {
 
     func start() { runtime.start() }
     func stop() async { await runtime.stop() }
+    func finishEvents() { runtime.finishEvents() }
     func abort(force: Bool) async throws { try await runtime.abort(force: force) }
     func abort(force: Bool, timeout: Duration?) async throws {
         do {
