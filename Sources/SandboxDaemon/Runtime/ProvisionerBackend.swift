@@ -7,7 +7,7 @@ import Sandbox
 import Synchronization
 import SystemPackage
 public import RuntimeJournal
-public import SystemdSupport
+import SystemdSupport
 
 /// The production ``RuntimeBackend``: the seam implemented with the `RuntimeProvisioner` module.
 ///
