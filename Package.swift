@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Sandbox", targets: ["Sandbox"]),
         .library(name: "RuntimeProvisioner", targets: ["RuntimeProvisioner"]),
         .library(name: "SystemdSupport", targets: ["SystemdSupport"]),
+        .library(name: "RuntimeJournal", targets: ["RuntimeJournal"]),
         .library(name: "RuntimeArguments", targets: ["RuntimeArguments"]),
         .library(name: "Bundle", targets: ["Bundle"]),
         .executable(name: "example-runtime", targets: ["example-runtime"]),
@@ -97,9 +98,19 @@ let package = Package(
             dependencies: [
                 "CSystemd",
                 "SystemCalls",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Glue: the journal of a provisioner (its supervision notices and runtime output through
+        // SystemdSupport's lifecycle entries and rate-limited forwarders), so SystemdSupport stays a leaf.
+        .target(
+            name: "RuntimeJournal",
+            dependencies: [
+                "SystemdSupport",
                 "RuntimeProvisioner",
                 "Sandbox",
-                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -123,8 +134,6 @@ let package = Package(
                 "CSandboxShim",
                 "SystemCalls",
                 .product(name: "SystemPackage", package: "swift-system"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -208,6 +217,7 @@ let package = Package(
                 "CBOR",
                 "SystemCalls",
                 "SystemdSupport",
+                "RuntimeJournal",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -226,6 +236,7 @@ let package = Package(
             dependencies: [
                 "SandboxDaemon",
                 "SystemdSupport",
+                "RuntimeJournal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -332,8 +343,8 @@ let package = Package(
         .testTarget(
             name: "SystemdSupportTests",
             dependencies: [
-                "SystemdSupport", "SystemCalls", "RuntimeProvisioner", "RuntimeHostProtocol", "Sandbox", "TestSupport",
-                "SystemdTestSupport",
+                "SystemdSupport", "RuntimeJournal", "SystemCalls", "RuntimeProvisioner", "RuntimeHostProtocol", "Sandbox",
+                "TestSupport", "SystemdTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -7,7 +7,7 @@ import Synchronization
 /// one `makeDropped(count)` event in their place, where the gap is, and then the events after it. A
 /// subscriber that stops iterating (or whose task is cancelled) is removed.
 final class EventBroadcaster<Event: Sendable>: Sendable {
-    private let subscribers = Mutex<[ObjectIdentifier: Subscriber]>([:])
+    private let subscribers = Mutex<[ObjectIdentifier: Subscriber]?>([:])
     private let bufferLimit: Int
     private let makeDropped: @Sendable (Int) -> Event
 
@@ -21,11 +21,16 @@ final class EventBroadcaster<Event: Sendable>: Sendable {
     func subscribe() -> AsyncStream<Event> {
         let subscriber = Subscriber(limit: bufferLimit, makeDropped: makeDropped)
         let key = ObjectIdentifier(subscriber)
-        subscribers.withLock { $0[key] = subscriber }
+        let open = subscribers.withLock { subscribers -> Bool in
+            guard subscribers != nil else { return false }
+            subscribers?[key] = subscriber
+            return true
+        }
+        if !open { subscriber.finish() }  // after `finish()`: an empty stream that ends at once
         // Removed when the stream's task is cancelled, or when the stream itself goes away unread.
         let registration = Registration { [weak self] in
             subscriber.finish()
-            _ = self?.subscribers.withLock { $0.removeValue(forKey: key) }
+            _ = self?.subscribers.withLock { $0?.removeValue(forKey: key) }
         }
         return AsyncStream(
             unfolding: {
@@ -46,7 +51,16 @@ final class EventBroadcaster<Event: Sendable>: Sendable {
     }
 
     func emit(_ event: Event) {
-        for subscriber in subscribers.withLock({ Array($0.values) }) { subscriber.offer(event) }
+        for subscriber in subscribers.withLock({ $0.map { Array($0.values) } ?? [] }) { subscriber.offer(event) }
+    }
+
+    /// Ends every subscription after the events already emitted (each still reads what it buffered);
+    /// later events are ignored and later subscriptions end at once. Idempotent.
+    func finish() {
+        for subscriber in subscribers.withLock({ subscribers in
+            defer { subscribers = nil }
+            return subscribers.map { Array($0.values) } ?? []
+        }) { subscriber.finish() }
     }
 
     /// One subscriber's bounded queue and its waiting reader.

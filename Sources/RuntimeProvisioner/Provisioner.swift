@@ -83,7 +83,8 @@ final class ProvisionerEnvironment: Sendable {
                     logger: configuration.logger
                 )
             case .none:
-                backend = UnsandboxedBackend(logger: configuration.logger)
+                // Contract above: `Incarnation.launch` spawns unsandboxed runtimes without a backend.
+                preconditionFailure("unsandboxed runtimes are spawned by UnsandboxedRuntime, not a shared backend")
             }
             backends[kind] = backend
             return backend

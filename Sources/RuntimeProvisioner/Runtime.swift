@@ -237,6 +237,10 @@ public final class Runtime: Sendable {
     /// Sends an event to every subscriber (upstream's `EmitEvent`).
     public func emit(_ event: RuntimeEvent) { broadcaster.emit(event) }
 
+    /// Ends every event stream once its subscriber has read the events already emitted; call after the
+    /// last ``stop()`` (the runtime is not started again). Later events are not delivered.
+    public func finishEvents() { broadcaster.finish() }
+
     // MARK: Manager side
 
     func updateState(_ body: (inout SharedState) -> Void) {

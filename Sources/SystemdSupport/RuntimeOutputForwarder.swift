@@ -164,33 +164,36 @@ public final class RuntimeOutputForwarder: Sendable {
 
     private func emitThrottled(_ state: inout State) {
         guard state.throttledWaits > 0 else { return }
-        var fields = JournalFields()
-        fields.append("MESSAGE", "Runtime \(runtime.name): output throttled, reading paused \(state.throttledWaits) times "
-            + "(rate limit \(Self.formatted(rateLimit.linesPerSecond)) lines/s, burst \(rateLimit.burst)); the runtime waited in write.")
-        fields.append("MESSAGE_ID", Self.throttledMessageID)
-        fields.append("PRIORITY", JournalPriority.warning.field)
-        fields.append("SYSLOG_IDENTIFIER", "sandboxd")
-        fields.append("SANDBOX_RUNTIME_ID", runtime.id)
-        fields.append("SANDBOX_RUNTIME_NAME", runtime.name)
-        fields.append("SANDBOX_THROTTLED_WAITS", String(state.throttledWaits))
+        sendNotice(
+            "output throttled, reading paused \(state.throttledWaits) times (\(rateDescription)); the runtime waited in write.",
+            id: Self.throttledMessageID, count: ("SANDBOX_THROTTLED_WAITS", state.throttledWaits))
         state.throttledWaits = 0
         state.throttlingSince = nil
-        send(fields)
     }
 
     private func emitDropped(_ state: inout State) {
         guard state.dropped > 0 else { return }
+        sendNotice(
+            "dropped \(state.dropped) lines of output (\(rateDescription)).",
+            id: Self.droppedMessageID, count: ("SANDBOX_DROPPED_LINES", state.dropped))
+        state.dropped = 0
+        state.droppingSince = nil
+    }
+
+    private var rateDescription: String {
+        "rate limit \(Self.formatted(rateLimit.linesPerSecond)) lines/s, burst \(rateLimit.burst)"
+    }
+
+    /// sandboxd's own warning about this runtime's output (dropped or throttled), with its count field.
+    private func sendNotice(_ message: String, id: String, count: (field: String, value: Int)) {
         var fields = JournalFields()
-        fields.append("MESSAGE", "Runtime \(runtime.name): dropped \(state.dropped) lines of output "
-            + "(rate limit \(Self.formatted(rateLimit.linesPerSecond)) lines/s, burst \(rateLimit.burst)).")
-        fields.append("MESSAGE_ID", Self.droppedMessageID)
+        fields.append("MESSAGE", "Runtime \(runtime.name): \(message)")
+        fields.append("MESSAGE_ID", id)
         fields.append("PRIORITY", JournalPriority.warning.field)
         fields.append("SYSLOG_IDENTIFIER", "sandboxd")
         fields.append("SANDBOX_RUNTIME_ID", runtime.id)
         fields.append("SANDBOX_RUNTIME_NAME", runtime.name)
-        fields.append("SANDBOX_DROPPED_LINES", String(state.dropped))
-        state.dropped = 0
-        state.droppingSince = nil
+        fields.append(count.field, String(count.value))
         send(fields)
     }
 

@@ -1,5 +1,6 @@
 import Logging
 import SandboxDaemon
+import RuntimeJournal
 import SystemdSupport
 
 /// Builds the runtime backend the daemon drives: the sandbox provisioner, reporting to `journal`.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SandboxDaemon
+import RuntimeJournal
 import SystemdSupport
 import SystemPackage
 

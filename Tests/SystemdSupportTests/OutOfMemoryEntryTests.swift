@@ -4,6 +4,7 @@ import RuntimeProvisioner
 import Sandbox
 import TestSupport
 import Testing
+import RuntimeJournal
 @testable import SystemdSupport
 
 @Suite("Out-of-memory journal entry")

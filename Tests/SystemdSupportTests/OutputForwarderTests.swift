@@ -1,5 +1,6 @@
 import Synchronization
 import Testing
+import RuntimeJournal
 @testable import SystemdSupport
 
 /// A clock the test moves by hand.

@@ -3,6 +3,7 @@ import Logging
 import RuntimeHostProtocol
 import RuntimeProvisioner
 import Sandbox
+import RuntimeJournal
 import SystemdSupport
 import Testing
 import TestSupport

@@ -26,6 +26,8 @@ final class ConnectionTracker: Sendable {
         var streams = 0
         var streamsPerUID: [UInt32: Int] = [:]
         var shuttingDown = false
+        /// Told once ``live`` is empty (``drained()``).
+        var drainWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     /// Why a connection or stream was refused.
@@ -80,19 +82,23 @@ final class ConnectionTracker: Sendable {
             return refusal
         }
         channel.closeFuture.whenComplete { [self] _ in
-            state.withLock { state in
-                guard let gone = state.live.removeValue(forKey: id) else { return }
-                guard gone.admitted else {
+            let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                guard let gone = state.live.removeValue(forKey: id) else { return [] }
+                if gone.admitted {
+                    state.admitted -= 1
+                    if let uid = gone.uid {
+                        state.perUID[uid, default: 1] -= 1
+                        if state.perUID[uid] == 0 { state.perUID.removeValue(forKey: uid) }
+                    }
+                    if gone.streaming { Self.release(stream: gone.uid, in: &state) }
+                } else {
                     state.refused -= 1
-                    return
                 }
-                state.admitted -= 1
-                if let uid = gone.uid {
-                    state.perUID[uid, default: 1] -= 1
-                    if state.perUID[uid] == 0 { state.perUID.removeValue(forKey: uid) }
-                }
-                if gone.streaming { Self.release(stream: gone.uid, in: &state) }
+                guard state.live.isEmpty else { return [] }
+                defer { state.drainWaiters.removeAll() }
+                return state.drainWaiters
             }
+            for waiter in waiters { waiter.resume() }
         }
         return refusal
     }
@@ -145,6 +151,18 @@ final class ConnectionTracker: Sendable {
     /// Closes every connection still open.
     func closeAll() {
         for channel in state.withLock({ $0.live.values.map(\.channel) }) { channel.close(promise: nil) }
+    }
+
+    /// Returns once no connection is open (at once if none is).
+    func drained() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let empty = state.withLock { state in
+                if state.live.isEmpty { return true }
+                state.drainWaiters.append(continuation)
+                return false
+            }
+            if empty { continuation.resume() }
+        }
     }
 
     var count: Int { state.withLock { $0.live.count } }

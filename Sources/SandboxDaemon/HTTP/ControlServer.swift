@@ -106,9 +106,9 @@ public final class ControlServer: Service, Sendable, CustomStringConvertible {
             tracker.beginShutdown()
             await onStopAccepting()
             events.finish()
-            let clock = ContinuousClock()
-            let deadline = clock.now + .seconds(5)
-            while tracker.count > 0, clock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+            // Waits for the last connection to close (not a poll); the waiter left behind after the
+            // timeout is resumed when `closeAll` closes the rest.
+            _ = await firstOf({ await tracker.drained(); return true }, orAfter: .seconds(5), false)
             tracker.closeAll()
         } onGracefulShutdown: {
             self.logger.info("control API: no longer accepting connections")

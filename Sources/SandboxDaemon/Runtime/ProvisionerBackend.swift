@@ -6,7 +6,8 @@ import RuntimeProvisioner
 import Sandbox
 import Synchronization
 import SystemPackage
-public import SystemdSupport
+public import RuntimeJournal
+import SystemdSupport
 
 /// The production ``RuntimeBackend``: the seam implemented with the `RuntimeProvisioner` module.
 ///
@@ -176,6 +177,7 @@ struct ProvisionedRuntime: ManagedRuntime {
 
     func start() { runtime.start() }
     func stop() async { await runtime.stop() }
+    func finishEvents() { runtime.finishEvents() }
     func abort(force: Bool) async throws { try await runtime.abort(force: force) }
     func abort(force: Bool, timeout: Duration?) async throws {
         do {

@@ -328,10 +328,10 @@ public actor Registry {
         await withTaskGroup(of: Void.self) { group in
             for entry in all { group.addTask { await entry.runtime.stop() } }
         }
-        // The runtimes' last events (`stopped`) are still on their way through the forwarders; let them
-        // reach the hub before streams end.
-        try? await Task.sleep(for: .milliseconds(200))
-        for entry in all { entry.forwarder.cancel() }
+        // Every runtime's stream ends after its last event (`stopped`); each forwarder ends once it has
+        // published that to the hub, so the hub's streams may end right after this returns.
+        for entry in all { entry.runtime.finishEvents() }
+        for entry in all { await entry.forwarder.value }
     }
 
     // MARK: - Internals
@@ -439,4 +439,5 @@ struct UnavailableRuntime: ManagedRuntime {
     func ping(timeout: Duration) async throws -> Duration { throw DaemonError(.notRunning, reason) }
     var status: RuntimeSnapshot { RuntimeSnapshot(state: .failed, lastError: reason) }
     func events() -> AsyncStream<RuntimeEventKind> { AsyncStream { $0.finish() } }
+    func finishEvents() {}
 }

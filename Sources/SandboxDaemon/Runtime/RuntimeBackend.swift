@@ -42,6 +42,8 @@ public protocol ManagedRuntime: Sendable {
     var status: RuntimeSnapshot { get }
     /// Lifecycle events from now on; one stream per subscriber.
     func events() -> AsyncStream<RuntimeEventKind>
+    /// Ends every ``events()`` stream after the events already emitted (the runtime is done for good).
+    func finishEvents()
     /// What the running incarnation has consumed (read from its cgroup when asked); nil without one.
     func usage() -> ResourceUsage?
     /// Upstream's `Call`: waits (with backoff) until the runtime is ready, then sends `body`; throws

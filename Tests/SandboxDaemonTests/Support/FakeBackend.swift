@@ -75,4 +75,8 @@ final class FakeRuntime: ManagedRuntime {
         state.withLock { $0.subscribers.append(continuation) }
         return stream
     }
+
+    func finishEvents() {
+        for continuation in state.withLock({ $0.subscribers }) { continuation.finish() }
+    }
 }

@@ -1,6 +1,7 @@
 public import RuntimeProvisioner
 import Sandbox
 import Synchronization
+public import SystemdSupport
 
 /// sandboxd's journal for a provisioner: lifecycle entries from supervision notices, and runtime output
 /// forwarded line by line with a rate limit per runtime.
