@@ -16,7 +16,7 @@ public struct ControlAPI: Sendable {
     }
 
     func health() async -> APIResponse {
-        .document(.ok, HealthDocument(counts: await registry.counts(), limits: validator.limitSupport ?? .unrestricted))
+        .document(.ok, HealthDocument(counts: registry.counts(), limits: validator.limitSupport ?? .unrestricted))
     }
 
     func list() async -> APIResponse {

@@ -9,9 +9,9 @@ struct StatusService: Service, CustomStringConvertible {
 
     func run() async throws {
         let stream = events.subscribe()
-        reporter.statusChanged(await registry.counts())
+        reporter.statusChanged(registry.counts())
         for await _ in stream.cancelOnGracefulShutdown() {
-            reporter.statusChanged(await registry.counts())
+            reporter.statusChanged(registry.counts())
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
 import Sandbox
+import Synchronization
 
 /// The daemon's runtimes by name, and the single place that changes desired state.
 ///
@@ -42,7 +43,9 @@ public actor Registry {
     private var entries: [String: Entry] = [:]
     /// Indexes of ``entries`` kept by ``setEntry(_:_:)`` / ``dropEntry(_:)``: counting states and the id
     /// check touch one reference per runtime (copying every ``Entry`` made a 500-runtime burst quadratic).
-    private var runtimesByName: [String: any ManagedRuntime] = [:]
+    /// Behind a lock rather than the actor so health checks and systemd STATUS count states without
+    /// queueing behind a burst of provisions on the actor.
+    private nonisolated let runtimesByName = Mutex<[String: any ManagedRuntime]>([:])
     /// "<id>/<component>" → runtime name: one runtime per id and component.
     private var idOwners: [String: String] = [:]
     /// Provisions waiting for their state record to be durable (not yet in ``entries``): id key → name.
@@ -81,8 +84,9 @@ public actor Registry {
     }
 
     /// Runtime count per state.
-    public func counts() -> [RuntimeState: Int] {
-        runtimesByName.values.reduce(into: [:]) { $0[$1.status.state, default: 0] += 1 }
+    public nonisolated func counts() -> [RuntimeState: Int] {
+        let runtimes = runtimesByName.withLock { Array($0.values) }
+        return runtimes.reduce(into: [:]) { $0[$1.status.state, default: 0] += 1 }
     }
 
     private static func idKey(_ spec: RuntimeSpecification) -> String { spec.id + "/" + (spec.bundle?.component ?? "ronl") }
@@ -90,13 +94,13 @@ public actor Registry {
     private func setEntry(_ name: String, _ entry: Entry) {
         if let old = entries[name], idOwners[Self.idKey(old.spec)] == name { idOwners.removeValue(forKey: Self.idKey(old.spec)) }
         entries[name] = entry
-        runtimesByName[name] = entry.runtime
+        runtimesByName.withLock { $0[name] = entry.runtime }
         idOwners[Self.idKey(entry.spec)] = name
     }
 
     private func dropEntry(_ name: String) {
         guard let old = entries.removeValue(forKey: name) else { return }
-        runtimesByName.removeValue(forKey: name)
+        _ = runtimesByName.withLock { $0.removeValue(forKey: name) }
         if idOwners[Self.idKey(old.spec)] == name { idOwners.removeValue(forKey: Self.idKey(old.spec)) }
     }
 
