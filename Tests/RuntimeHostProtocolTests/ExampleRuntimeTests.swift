@@ -216,14 +216,18 @@ struct ExampleRuntimeTests {
         let runtime = try await RuntimeProcess.start(["--log-json"], stdoutFD: fds[1])
         close(fds[1])
         _ = try await runtime.handshake()
-        try await Task.sleep(for: .milliseconds(1200))
+        // Two complete lines, read as they come (non-blocking) instead of after a fixed pause.
+        _ = fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK)
+        var output: [UInt8] = []
+        try await eventually("two JSON log lines, got \(String(decoding: output, as: UTF8.self))") {
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let count = read(fds[0], &chunk, chunk.count)
+            if count > 0 { output += chunk[0..<count] }
+            return output.split(separator: UInt8(ascii: "\n")).count >= 2 && output.last == UInt8(ascii: "\n")
+        }
         #expect(try await runtime.stop() == 0)
-        var output = [UInt8](repeating: 0, count: 65536)
-        let count = read(fds[0], &output, output.count)
         close(fds[0])
-        let lines = String(decoding: output[0..<max(count, 0)], as: UTF8.self).split(separator: "\n")
-        #expect(lines.count >= 2)
-        let first = String(decoding: output[0..<max(count, 0)], as: UTF8.self).split(separator: "\n").first ?? ""
+        let first = String(decoding: output, as: UTF8.self).split(separator: "\n").first ?? ""
         let object = try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: String]
         #expect(object?["level"] != nil && object?["module"] == "example" && object?["msg"] != nil)
         #expect(object?["ts"]?.hasSuffix("Z") == true)

@@ -3,6 +3,7 @@ import Logging
 import RuntimeProvisioner
 import Synchronization
 import Testing
+import TestSupport
 
 /// Collects log entries in memory so tests can assert what the log wrapper produced.
 final class CapturedLogs: Sendable {
@@ -170,7 +171,11 @@ struct RuntimeOutputTests {
         defer { fixture.remove() }
         let runtime = fixture.runtime(arguments: ["30"], executable: "/bin/sleep")
         runtime.start()
-        try await Task.sleep(for: .milliseconds(200))
+        // The start is under way once the runtime's directory exists (made before the spawn); the
+        // runtime never connects, so it stays starting.
+        try await eventually("the runtime's directory while starting, status \(runtime.status)") {
+            (try? fixture.leftovers().isEmpty == false) == true
+        }
         #expect(runtime.status.state == .starting)
         let elapsed = await ContinuousClock().measure { await runtime.stop() }
         #expect(elapsed < .seconds(2))
