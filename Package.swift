@@ -337,7 +337,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "SystemCalls"], swiftSettings: strict),
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "SystemCalls", "TestSupport"], swiftSettings: strict),
         // What the systemd tests share: the machine's abilities, subprocesses, a notify socket, a private journald.
         .target(name: "SystemdTestSupport", dependencies: ["SystemCalls"], path: "Tests/SystemdTestSupport", swiftSettings: strict),
         .testTarget(

@@ -4,6 +4,7 @@ import Glibc
 @testable import Sandbox
 import SystemPackage
 import Testing
+import TestSupport
 
 @Suite(.enabled(if: isRoot, "namespace sandboxes need root"), .enabled(if: Probe.available, Probe.unavailableReason),
        .timeLimit(.minutes(1)))
@@ -71,7 +72,7 @@ struct ProcessLifecycleTests {
 
     @Test func killTakesTheSandboxDown() async throws {
         let process = try await backend.spawn(spec(["sleep"]))
-        try await Task.sleep(for: .milliseconds(50))
+        try await eventually("the runtime below the reaper \(process.pid)") { childPIDs(process.pid).count == 1 }
         let runtime = childPIDs(process.pid)
         #expect(runtime.count == 1)
         // The reaper itself: no capabilities, no_new_privs, under the filter, only its own fds.
@@ -220,7 +221,7 @@ struct ProcessLifecycleTests {
             }
         }
         let reaper = try #require(Int32(text.trimmingWhitespace()), "helper said: \(text)")
-        try await Task.sleep(for: .milliseconds(50))
+        try await eventually("the runtime below the reaper \(reaper)") { childPIDs(reaper).count == 1 }
         let runtime = childPIDs(reaper)
         #expect(runtime.count == 1)
         helper.kill()
