@@ -183,7 +183,7 @@ struct Incarnation: Sendable {
             runtime.updateState { $0.cgroup = nil }
             reservedHostID = nil  // a lease not consumed by a spawn releases its id
             if let error = error as? SandboxError {
-                throw ProvisionerError(.spawnFailed, "failed to spawn sandbox: \(error)", errno: error.errno)
+                throw ProvisionerError(.spawnFailed, "failed to spawn sandbox: \(error)", errno: error.errno, sandbox: error)
             }
             throw error
         }

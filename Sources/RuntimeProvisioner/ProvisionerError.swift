@@ -1,3 +1,4 @@
+public import Sandbox
 public import SystemPackage
 
 /// Why the provisioner could not start, reach or control a runtime.
@@ -28,11 +29,14 @@ public struct ProvisionerError: Error, Sendable, Hashable, CustomStringConvertib
     public var code: Code
     public var message: String
     public var errno: Errno?
+    /// For ``Code/spawnFailed`` from the sandbox: the typed error with its stage, errno and op.
+    public var sandbox: SandboxError?
 
-    public init(_ code: Code, _ message: String, errno: Errno? = nil) {
+    public init(_ code: Code, _ message: String, errno: Errno? = nil, sandbox: SandboxError? = nil) {
         self.code = code
         self.message = message
         self.errno = errno
+        self.sandbox = sandbox
     }
 
     public var description: String {

@@ -64,6 +64,7 @@ public final class Runtime: Sendable {
             state.inputs = continuation
             state.status.state = .starting
             state.status.lastError = nil
+            state.status.failure = nil
             state.manager = Task { [self] in
                 var supervisor = Supervisor(runtime: self, inputs: inputs)
                 await supervisor.run()
@@ -243,7 +244,8 @@ public final class Runtime: Sendable {
 
     // MARK: Manager side
 
-    func updateState(_ body: (inout SharedState) -> Void) {
+    @discardableResult
+    func updateState<T>(_ body: (inout SharedState) -> T) -> T {
         state.withLock { body(&$0) }
     }
 

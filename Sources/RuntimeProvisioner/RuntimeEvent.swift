@@ -9,9 +9,11 @@ public enum RuntimeEvent: Sendable {
     /// upstream's `node.CapabilityTEE` as raw CBOR; nil here, since this provisioner starts no TEEs.
     case started(version: Version, capabilityTEE: CBORRawItem? = nil)
     /// A start attempt failed; supervision will retry with backoff (or has given up, see ``RuntimeStatus``).
-    case failedToStart(error: String)
+    /// `failure` is the same failure, structured (code, message, and the sandbox's stage, errno and op).
+    case failedToStart(error: String, failure: RuntimeFailure? = nil)
     /// The runtime process is gone: it exited, was killed, or was stopped. `exit` describes how, when known.
-    case stopped(exit: String?)
+    /// `failure`: when supervision gave up, the last start failure.
+    case stopped(exit: String?, failure: RuntimeFailure? = nil)
     /// The runtime's version or TEE capability changed (never emitted by this provisioner itself).
     case updated(version: Version?, capabilityTEE: CBORRawItem?)
     /// The runtime's configuration changed (emitted through ``Runtime/emit(_:)`` by the owner).
@@ -43,6 +45,8 @@ public struct RuntimeStatus: Sendable, Hashable {
     /// Restarts after the first start.
     public var restarts: Int
     public var lastError: String?
+    /// The last failure, structured (nil while ``lastError`` is nil, or for a failure that is not a start's).
+    public var failure: RuntimeFailure?
     public var startedAt: Date?
     /// Incarnations killed for exceeding their memory limit.
     public var oomKilled: Int = 0

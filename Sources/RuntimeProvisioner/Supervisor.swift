@@ -92,6 +92,7 @@ struct Supervisor {
                 $0.status.version = incarnation.version
                 $0.status.startedAt = Date()
                 $0.status.lastError = nil
+                $0.status.failure = nil
             }
             // Requests queued against the previous incarnation are stale now.
             for stale in runtime.takeQueuedAborts() {
@@ -102,14 +103,16 @@ struct Supervisor {
             runtime.emit(.started(version: incarnation.version, capabilityTEE: incarnation.capabilityTEE))
         } catch {
             let message = Self.describe(error)
+            let failure = RuntimeFailure(error)
             logger.error("failed to start runtime", metadata: ["error": "\(message)", "attempt": "\(attempt)"])
             runtime.updateState {
                 $0.status.state = .backoff
                 $0.status.lastError = message
+                $0.status.failure = failure
                 $0.status.pid = nil
             }
             notify(.failedToStart(error: message, attempt: attempt))
-            runtime.emit(.failedToStart(error: message))
+            runtime.emit(.failedToStart(error: message, failure: failure))
         }
     }
 
@@ -214,7 +217,7 @@ struct Supervisor {
             request.reply.resume(throwing: stopped)
         }
         let gaveUp = self.gaveUp
-        runtime.updateState {
+        let failure = runtime.updateState {
             $0.connection = nil
             $0.info = nil
             $0.version = nil
@@ -222,9 +225,10 @@ struct Supervisor {
             $0.status.pid = nil
             $0.status.state = gaveUp ? .failed : .stopped
             if gaveUp { $0.status.lastError = "gave up restarting: \($0.status.lastError ?? "unknown error")" }
+            return gaveUp ? $0.status.failure : nil
         }
         if let ended { notify(.stopped(pid: ended.pid, exit: ended.exit, requested: true)) }
-        runtime.emit(.stopped(exit: ended?.exit.map { "\($0)" }))
+        runtime.emit(.stopped(exit: ended?.exit.map { "\($0)" }, failure: failure))
         runtime.environment.configuration.cleanup(runtime.spec)
         runtime.managerEnded()
     }

@@ -259,11 +259,12 @@ struct MountPlan {
     }
 
     /// Resolves a bind source on the host (symlinks included) before the clone.
-    private static func source(_ path: FilePath, target: FilePath) throws(SandboxError) -> String {
+    private static func source(_ path: FilePath, target: FilePath, what: String) throws(SandboxError) -> String {
         switch SpawnSupport.realPath(path) {
         case .success(let resolved): return resolved
         case .failure(let errno):
-            throw SandboxError(.setupFailed, "bind source \(path) for \(target) is not accessible", stage: "bind-source", errno: errno)
+            throw SandboxError(.setupFailed, "bind source \(path) for \(target) is not accessible", stage: "bind-source",
+                               errno: errno, op: "\(what) \(path) → \(target)")
         }
     }
 
@@ -305,13 +306,14 @@ struct MountPlan {
             case .readWrite: SBX_ATTR_NOSUID | SBX_ATTR_NODEV
             case .device: SBX_ATTR_NOSUID
             }
-            bind(hostPath: try Self.source(mount.source, target: mount.target), target: mount.target.string,
-                 flags: flags, what: "bind (\(mount.mode.rawValue))")
+            let what = "bind (\(mount.mode.rawValue))"
+            bind(hostPath: try Self.source(mount.source, target: mount.target, what: what), target: mount.target.string,
+                 flags: flags, what: what)
         }
         for mount in libraries.binds {
             try SpawnSupport.validateTarget(mount.target, what: "library")
-            bind(hostPath: try Self.source(mount.source, target: mount.target), target: mount.target.string,
-                 flags: Self.readOnly, what: "library")
+            bind(hostPath: try Self.source(mount.source, target: mount.target, what: "library"),
+                 target: mount.target.string, flags: Self.readOnly, what: "library")
         }
         for file in spec.dataFiles {
             try SpawnSupport.validateTarget(file.target, what: "data file")

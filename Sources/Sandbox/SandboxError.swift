@@ -37,12 +37,15 @@ public struct SandboxError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The failing setup stage's stable name (`"bind"`, `"uid-map"`, `"exec"`, …), when known.
     public var stage: String?
     public var errno: Errno?
+    /// The failing mount-plan entry's description (`"bind (ro) /x → /y"`), when a plan entry failed.
+    public var op: String?
 
-    public init(_ code: Code, _ message: String, stage: String? = nil, errno: Errno? = nil) {
+    public init(_ code: Code, _ message: String, stage: String? = nil, errno: Errno? = nil, op: String? = nil) {
         self.code = code
         self.message = message
         self.stage = stage
         self.errno = errno
+        self.op = op
     }
 
     /// The conventional shell status for this failure: 127 not found, 126 not executable, else 125.
@@ -84,7 +87,8 @@ public struct SandboxError: Error, Sendable, Hashable, CustomStringConvertible {
             return SandboxError(.setupTimedOut, "sandbox setup exceeded its deadline", stage: stage, errno: errno)
         }
         var message = "sandbox setup failed at \(stage)"
-        if result.op_index >= 0 { message += " (\(describeOp(Int(result.op_index))))" }
-        return SandboxError(.setupFailed, message, stage: stage, errno: errno)
+        let op = result.op_index >= 0 ? describeOp(Int(result.op_index)) : nil
+        if let op { message += " (\(op))" }
+        return SandboxError(.setupFailed, message, stage: stage, errno: errno, op: op)
     }
 }

@@ -25,7 +25,7 @@ import Testing
         }
         let all = [
             "configUpdated", "updated(version: Optional(2.0.0), capabilityTEE: nil)",
-            #"stopped(exit: Optional("exited(0)"))"#,
+            #"stopped(exit: Optional("exited(0)"), failure: nil)"#,
         ]
         #expect(await take(3, from: first) == all)
         #expect(await take(3, from: second) == all)

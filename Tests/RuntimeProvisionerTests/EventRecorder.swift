@@ -46,7 +46,8 @@ extension RuntimeEvent {
     var isStarted: Bool { if case .started = self { true } else { false } }
     var isStopped: Bool { if case .stopped = self { true } else { false } }
     var isFailedToStart: Bool { if case .failedToStart = self { true } else { false } }
-    var failureMessage: String? { if case .failedToStart(let message) = self { message } else { nil } }
+    var failureMessage: String? { if case .failedToStart(let message, _) = self { message } else { nil } }
+    var failure: RuntimeFailure? { if case .failedToStart(_, let failure) = self { failure } else { nil } }
 }
 
 /// Runs `body` and stops `runtime` afterwards, also when `body` throws, so no test leaves a runtime behind.

@@ -248,6 +248,11 @@ struct SupervisionTests {
             let failures = try await recorder.wait("failed to start") { $0.isFailedToStart }
             #expect(failures[0].failureMessage?.contains("version mismatch") == true, "\(failures)")
             #expect(runtime.status.lastError?.contains("version") == true)
+            // Structured: the provisioner's code and message, no sandbox stage or errno.
+            let failure = try #require(failures[0].failure)
+            #expect(failure.code == "version_mismatch" && failure.message.contains("0.1.0"), "\(failure)")
+            #expect(failure.stage == nil && failure.errno == nil && failure.op == nil)
+            #expect(runtime.status.failure == failure)
             await runtime.stop()
         }
     }

@@ -168,7 +168,7 @@ struct ResourceLimitTests {
         try await supervising(hog) {
             hog.start()
             let stopped = try await events.wait(within: .seconds(60), "stopped with out of memory") { event in
-                if case .stopped(let exit?) = event { return exit.contains("out of memory") }
+                if case .stopped(let exit?, _) = event { return exit.contains("out of memory") }
                 return false
             }
             #expect(!stopped.isEmpty)

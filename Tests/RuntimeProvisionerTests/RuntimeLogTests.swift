@@ -159,7 +159,7 @@ struct RuntimeOutputTests {
             try await recorder.wait("started") { $0.isStarted }
             await runtime.stop()
             let stopped = try await recorder.wait("stopped") { $0.isStopped }
-            guard case .stopped(let exit) = stopped.last else { return }
+            guard case .stopped(let exit, _) = stopped.last else { return }
             // The example runtime has no SIGTERM handler: a graceful stop ends it with SIGTERM.
             #expect(exit == (graceful ? "signaled(15)" : "signaled(9)"))
         }

@@ -1,4 +1,5 @@
 public import Foundation
+public import RuntimeProvisioner
 public import Sandbox
 
 /// `Status`: one runtime as the API reports it. Every field is always present (`null` when unknown).
@@ -10,6 +11,8 @@ public struct StatusDocument: Sendable, Hashable, Encodable {
     public var version: String?
     public var restarts: Int
     public var lastError: String?
+    /// ``lastError``, structured: code, message and (for a sandbox that could not be built) stage, errno, op.
+    public var error: FailureDocument?
     public var startedAt: String?
     public var sandbox: SandboxBackendKind
     /// Whether the daemon wants it running (`running`) or not (`stopped`); survives restarts.
@@ -33,7 +36,7 @@ public struct StatusDocument: Sendable, Hashable, Encodable {
     public var attached: Bool
 
     enum CodingKeys: String, CodingKey {
-        case name, id, state, pid, version, restarts, lastError = "last_error", startedAt = "started_at"
+        case name, id, state, pid, version, restarts, lastError = "last_error", error, startedAt = "started_at"
         case sandbox, desired, source, limits, oomKilled = "oom_killed", usage
         case bundle, component, manifestHash = "manifest_hash"
         case protocolVersion = "protocol_version", attached
@@ -47,6 +50,7 @@ public struct StatusDocument: Sendable, Hashable, Encodable {
         version = snapshot.version?.description
         restarts = snapshot.restarts
         lastError = snapshot.lastError
+        error = snapshot.failure.map(FailureDocument.init)
         startedAt = snapshot.startedAt.map(RFC3339.format)
         sandbox = spec.sandbox
         desired = desiredRunning ? "running" : "stopped"
@@ -71,6 +75,7 @@ public struct StatusDocument: Sendable, Hashable, Encodable {
         try container.encode(version, forKey: .version)
         try container.encode(restarts, forKey: .restarts)
         try container.encode(lastError, forKey: .lastError)
+        try container.encode(error, forKey: .error)
         try container.encode(startedAt, forKey: .startedAt)
         try container.encode(sandbox, forKey: .sandbox)
         try container.encode(desired, forKey: .desired)
@@ -83,6 +88,36 @@ public struct StatusDocument: Sendable, Hashable, Encodable {
         try container.encode(manifestHash, forKey: .manifestHash)
         try container.encode(protocolVersion, forKey: .protocolVersion)
         try container.encode(attached, forKey: .attached)
+    }
+}
+
+/// `error` of a Status and `failure` of an event: a start failure, structured. Unknown fields are left out.
+public struct FailureDocument: Sendable, Hashable, Encodable {
+    public var code: String
+    public var message: String
+    public var stage: String?
+    public var errno: Int32?
+    public var errnoName: String?
+    public var op: String?
+
+    public init(_ failure: RuntimeFailure) {
+        code = failure.code
+        message = failure.message
+        stage = failure.stage
+        errno = failure.errno
+        errnoName = failure.errnoName
+        op = failure.op
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case code, message, stage, errno, errnoName = "errno_name", op
+    }
+
+    /// An upper estimate of its JSON size, for the event history's byte bound.
+    static func estimatedSize(_ failure: RuntimeFailure?) -> Int {
+        guard let failure else { return 0 }
+        return 96 + failure.code.utf8.count + failure.message.utf8.count + (failure.stage?.utf8.count ?? 0)
+            + (failure.op?.utf8.count ?? 0)
     }
 }
 
@@ -186,7 +221,7 @@ public struct EventDocument: Sendable, Hashable, Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case time, runtime, type, version, error, exit, count
+        case time, runtime, type, version, error, exit, count, failure
         case capabilityTEE = "capability_tee"
     }
 
@@ -202,8 +237,12 @@ public struct EventDocument: Sendable, Hashable, Encodable {
         case .updated(let version, let capabilityTEE):
             try container.encode(version?.description, forKey: .version)
             try container.encode(capabilityTEE.map(Base64.encode), forKey: .capabilityTEE)
-        case .failedToStart(let error): try container.encode(error, forKey: .error)
-        case .stopped(let exit): try container.encode(exit, forKey: .exit)
+        case .failedToStart(let error, let failure):
+            try container.encode(error, forKey: .error)
+            try container.encodeIfPresent(failure.map(FailureDocument.init), forKey: .failure)
+        case .stopped(let exit, let failure):
+            try container.encode(exit, forKey: .exit)
+            try container.encodeIfPresent(failure.map(FailureDocument.init), forKey: .failure)
         case .dropped(let count): try container.encode(count, forKey: .count)
         case .configUpdated: break
         }

@@ -50,8 +50,8 @@ public final class EventHub: Sendable {
     static func estimatedSize(_ event: EventDocument) -> Int {
         var size = 96 + event.runtime.utf8.count
         switch event.kind {
-        case .failedToStart(let error): size += error.utf8.count
-        case .stopped(let exit): size += exit?.utf8.count ?? 0
+        case .failedToStart(let error, let failure): size += error.utf8.count + FailureDocument.estimatedSize(failure)
+        case .stopped(let exit, let failure): size += (exit?.utf8.count ?? 0) + FailureDocument.estimatedSize(failure)
         case .started, .updated, .configUpdated, .dropped: size += 32
         }
         return size

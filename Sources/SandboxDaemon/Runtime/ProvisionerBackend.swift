@@ -200,6 +200,7 @@ struct ProvisionedRuntime: ManagedRuntime {
             oomKilled: status.oomKilled,
             limits: status.limits
         )
+        snapshot.failure = status.failure
         snapshot.protocolVersion = runtime.currentInfo.map { Self.version($0.protocolVersion) }
         snapshot.hostAttached = runtime.hostAttached
         return snapshot
@@ -271,8 +272,8 @@ struct ProvisionedRuntime: ManagedRuntime {
                     switch event {
                     case .started(let version, let capabilityTEE):
                         continuation.yield(.started(version: Self.version(version), capabilityTEE: capabilityTEE?.bytes))
-                    case .failedToStart(let error): continuation.yield(.failedToStart(error: error))
-                    case .stopped(let exit): continuation.yield(.stopped(exit: exit))
+                    case .failedToStart(let error, let failure): continuation.yield(.failedToStart(error: error, failure: failure))
+                    case .stopped(let exit, let failure): continuation.yield(.stopped(exit: exit, failure: failure))
                     case .updated(let version, let capabilityTEE):
                         continuation.yield(.updated(version: version.map(Self.version), capabilityTEE: capabilityTEE?.bytes))
                     case .configUpdated: continuation.yield(.configUpdated)

@@ -1,5 +1,6 @@
 public import Foundation
 public import RuntimeHostProtocol
+public import RuntimeProvisioner
 public import Sandbox
 
 /// The one seam between the daemon and the provisioner: everything the registry needs to run a runtime.
@@ -84,6 +85,8 @@ public struct RuntimeSnapshot: Sendable, Hashable {
     public var version: RuntimeVersion?
     public var restarts: Int
     public var lastError: String?
+    /// ``lastError``, structured (the API's `error` object).
+    public var failure: RuntimeFailure?
     public var startedAt: Date?
     /// Incarnations killed for exceeding their memory limit.
     public var oomKilled: Int
@@ -129,8 +132,10 @@ extension ManagedRuntime {
 public enum RuntimeEventKind: Sendable, Hashable {
     /// `capabilityTEE`: upstream's `node.CapabilityTEE` as CBOR; nil until a TEE provisioner exists.
     case started(version: RuntimeVersion, capabilityTEE: [UInt8]? = nil)
-    case failedToStart(error: String)
-    case stopped(exit: String?)
+    /// `failure`: the same failure, structured (the event's `failure` object).
+    case failedToStart(error: String, failure: RuntimeFailure? = nil)
+    /// `failure`: when supervision gave up, the last start failure.
+    case stopped(exit: String?, failure: RuntimeFailure? = nil)
     case updated(version: RuntimeVersion? = nil, capabilityTEE: [UInt8]? = nil)
     case configUpdated
     /// `count` events were dropped for a subscriber that fell behind (made per subscriber).
