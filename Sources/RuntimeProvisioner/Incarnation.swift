@@ -309,17 +309,22 @@ struct Incarnation: Sendable {
     }
 
     /// Closes the connection, ends the process as asked, waits for it, and releases its resources.
+    ///
+    /// A kill is sent before the connection closes: a runtime that exits on its own when the host goes
+    /// away would otherwise race the signal, and the exit status would not say that it was killed.
     func tearDown(_ ending: Ending, logger: Logger) async -> ExitStatus {
         for watcher in watchers { watcher.cancel() }
-        connection.close()
         let status: ExitStatus
         switch ending {
         case .reap:
+            connection.close()
             status = await process.waitForExit()
         case .kill, .terminate(grace: .zero):
             process.kill()
+            connection.close()
             status = await process.waitForExit()
         case .terminate(let grace):
+            connection.close()
             status = await process.terminate(grace: grace)
         }
         await resources.release(logger: logger)
