@@ -51,7 +51,7 @@ int sbx_wire_encode(const struct sbx_sandbox_config *config, uint64_t request_id
                     size_t *out_length, int32_t *fds, size_t fd_capacity, size_t *out_fd_count) {
     size_t argc = count_strings(config->argv), envc = count_strings(config->envp);
     if (config->op_count > SBX_WIRE_MAX_OPS || argc > SBX_WIRE_MAX_STRINGS || envc > SBX_WIRE_MAX_STRINGS ||
-        config->keep_count > SBX_MAX_KEEP_FDS || config->cgroup_count > SBX_WIRE_MAX_CGROUPS ||
+        config->keep_count > SBX_WIRE_MAX_KEEP || config->cgroup_count > SBX_WIRE_MAX_CGROUPS ||
         config->bpf_count > SBX_WIRE_MAX_BPF || capacity > SBX_WIRE_MAX_MESSAGE || fd_capacity > SBX_WIRE_MAX_FDS)
         return E2BIG;
     size_t fixed = sizeof(struct sbx_wire_request) + (size_t)config->bpf_count * 8 +

@@ -148,8 +148,8 @@ public final class NamespaceSandbox: SandboxBackend {
             throw SandboxError(.invalidSpec, "the sandbox plan exceeds the spawner's bounds", stage: "spawner-request",
                                errno: Errno(rawValue: rc))
         }
-        message.removeSubrange(length...)
-        let reply = await client.send(id: requestID, message: message, fds: Array(fds[0..<fdCount]))
+        // Only the encoded bytes wait in the queue, not the whole encoding buffer.
+        let reply = await client.send(id: requestID, message: Array(message[..<length]), fds: Array(fds[0..<fdCount]))
         // The helper has the descriptors (or the request failed): `bag` closes the daemon's copies.
         _ = consume bag
         let result: sbx_spawn_result

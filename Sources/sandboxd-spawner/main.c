@@ -140,7 +140,10 @@ static void handle_request(void) {
         reply(request_id, &result);
         return;
     }
-    struct epoll_event event = {.events = EPOLLIN, .data.u64 = (uint64_t)(slot - slots) + 1};
+    /* One-shot, re-armed while the report is incomplete: closing report_fd does not remove it from the
+     * epoll set while a sandbox still being set up holds a copy (clone copies the descriptor table), and
+     * a level-triggered EOF left armed there would spin this loop. */
+    struct epoll_event event = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = (uint64_t)(slot - slots) + 1};
     if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, slot->pending.report_fd, &event) < 0) {
         int saved = errno;
         sbx_sandbox_expire(&slot->pending, &result);
@@ -177,7 +180,9 @@ int main(void) {
             if (!slots[i].used) continue;
             if (slots[i].pending.deadline_ms <= now) {
                 struct sbx_spawn_result result;
-                sbx_sandbox_expire(&slots[i].pending, &result); /* closes report_fd: leaves the epoll set */
+                /* Still open (and armed) here: deregister before expire closes it. */
+                epoll_ctl(epoll_fd, EPOLL_CTL_DEL, slots[i].pending.report_fd, NULL);
+                sbx_sandbox_expire(&slots[i].pending, &result);
                 finish(&slots[i], &result);
                 continue;
             }
@@ -196,7 +201,13 @@ int main(void) {
             if (!slot->used) continue;
             struct sbx_spawn_result result;
             int rc = sbx_sandbox_step(&slot->pending, &result);
-            if (rc == EINPROGRESS) continue;
+            if (rc == EINPROGRESS) {
+                struct epoll_event again = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = events[i].data.u64};
+                if (epoll_ctl(epoll_fd, EPOLL_CTL_MOD, slot->pending.report_fd, &again) == 0) continue;
+                sbx_sandbox_expire(&slot->pending, &result);
+                result.stage = SBX_STAGE_SPAWNER;
+                result.error = errno;
+            }
             finish(slot, &result);
         }
     }

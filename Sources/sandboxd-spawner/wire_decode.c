@@ -53,7 +53,7 @@ int sbx_wire_decode(void *message, size_t length, const int *fds, size_t fd_coun
     *request_id = header.request_id;
     if (header.magic != SBX_WIRE_MAGIC || header.length != length) return EBADMSG;
     if (header.op_count > SBX_WIRE_MAX_OPS || header.argc == 0 || header.argc > SBX_WIRE_MAX_STRINGS ||
-        header.envc > SBX_WIRE_MAX_STRINGS || header.keep_count > SBX_MAX_KEEP_FDS ||
+        header.envc > SBX_WIRE_MAX_STRINGS || header.keep_count > SBX_WIRE_MAX_KEEP ||
         header.cgroup_count > SBX_WIRE_MAX_CGROUPS || header.bpf_count == 0 || header.bpf_count > SBX_WIRE_MAX_BPF ||
         header.host_uid == 0 || header.host_gid == 0 || header.strings_length == 0)
         return EINVAL;

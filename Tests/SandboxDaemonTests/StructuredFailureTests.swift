@@ -22,7 +22,6 @@ struct StructuredFailureTests {
     @Test("a bind source removed before the start: error.stage bind-source, ENOENT, the op; the event carries the same object",
           .enabled(if: ready))
     func bindStage() async throws {
-        if !Self.ready { print("skipped: needs root and the example-runtime build product") }
         let daemon = try await EndToEndTests.makeDaemon()
         let source = TemporaryDirectory()
         chmod(source.path, 0o755)
@@ -59,14 +58,14 @@ struct StructuredFailureTests {
         #expect(NSDictionary(dictionary: failure).isEqual(to: error), "\(failure) vs \(error)")
         #expect(failed["error"] as? String == lastError)
         // Events without a failure leave the key out.
-        #expect(events.first { $0["type"] as? String == "started" }?["failure"] == nil)
+        let started = try #require(events.first { $0["type"] as? String == "started" }, "no started event in \(events)")
+        #expect(started["failure"] == nil)
         try await daemon.stop()
     }
 
     @Test("inside the shim: a bind onto a path under a bound file fails at stage mkdir, ENOTDIR, with the op",
           .enabled(if: ready))
     func shimStage() async throws {
-        if !Self.ready { print("skipped: needs root and the example-runtime build product") }
         let daemon = try await EndToEndTests.makeDaemon()
         let directory = TemporaryDirectory()
         chmod(directory.path, 0o755)
@@ -96,7 +95,6 @@ struct StructuredFailureTests {
 
     @Test("a version mismatch: error has code and message, no stage or errno", .enabled(if: ready))
     func versionMismatch() async throws {
-        if !Self.ready { print("skipped: needs root and the example-runtime build product") }
         let daemon = try await EndToEndTests.makeDaemon()
         let extra = #","expected_version":"9.9.9","args":["--version","1.2.3"]"#
         var response = await daemon.request(

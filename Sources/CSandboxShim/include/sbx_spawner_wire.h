@@ -12,6 +12,8 @@
 #define SBX_WIRE_MAX_FDS 253u        /* SCM_MAX_FD */
 #define SBX_WIRE_MAX_OPS 1024u
 #define SBX_WIRE_MAX_STRINGS 4096u   /* argv entries, and envp entries, each */
+/* Descriptors a sandbox keeps: the child keeps two of its own (report pipe, lifeline) beside them. */
+#define SBX_WIRE_MAX_KEEP (SBX_MAX_KEEP_FDS - 2)
 #define SBX_WIRE_MAX_CGROUPS 16u
 #define SBX_WIRE_MAX_BPF 4096u       /* BPF_MAXINSNS */
 #define SBX_WIRE_NONE 0xFFFFFFFFu    /* no string / no descriptor */

@@ -131,8 +131,11 @@ final class SpawnerClient: Sendable {
                 sleepOrWake(milliseconds: backoff)
                 continue
             }
+            let served = ContinuousClock.now
             serve(socket: socket)
             close(socket)
+            // A helper that ran for a while earns a fresh backoff; one that keeps dying waits longer each time.
+            if ContinuousClock.now - served > .seconds(10) { backoff = 0 }
             // The helper is gone (or broke the protocol): make sure, reap it, fail what it had.
             _ = sbx_pidfd_send_signal(pidfd, SIGKILL)
             var code: CInt = 0, status: CInt = 0
@@ -165,9 +168,16 @@ final class SpawnerClient: Sendable {
         for continuation in failed { continuation.resume(returning: .failure(error)) }
     }
 
+    /// Waits out a restart backoff; a wake-up (a new request) ends it early and is consumed, so a pipe
+    /// left readable cannot turn later backoffs into a busy loop.
     private func sleepOrWake(milliseconds: Int32) {
         var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
-        _ = poll(&fds, 1, milliseconds)
+        if poll(&fds, 1, milliseconds) > 0 { drainWake() }
+    }
+
+    private func drainWake() {
+        var drain = [UInt8](repeating: 0, count: 256)
+        while read(wakeRead, &drain, drain.count) > 0 {}
     }
 
     /// Starts the helper: empty environment, stdin/stdout /dev/null, stderr the daemon's, its socket at 3.
@@ -225,10 +235,7 @@ final class SpawnerClient: Sendable {
                 pollfd(fd: socket, events: Int16(POLLIN) | (pendingSend ? Int16(POLLOUT) : 0), revents: 0),
             ]
             if poll(&fds, 2, -1) < 0 { continue }
-            if fds[0].revents != 0 {
-                var drain = [UInt8](repeating: 0, count: 256)
-                while read(wakeRead, &drain, drain.count) > 0 {}
-            }
+            if fds[0].revents != 0 { drainWake() }
             let events = fds[1].revents
             if events & Int16(POLLIN) != 0 {
                 guard receiveReplies(socket: socket, buffer: &buffer) else { return }

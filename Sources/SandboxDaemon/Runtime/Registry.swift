@@ -95,13 +95,17 @@ public actor Registry {
         if let old = entries[name], idOwners[Self.idKey(old.spec)] == name { idOwners.removeValue(forKey: Self.idKey(old.spec)) }
         entries[name] = entry
         runtimesByName.withLock { $0[name] = entry.runtime }
-        idOwners[Self.idKey(entry.spec)] = name
+        // A restored entry that clashes with a live owner (listed as failed) never takes its id over.
+        if idOwners[Self.idKey(entry.spec)] == nil { idOwners[Self.idKey(entry.spec)] = name }
     }
 
     private func dropEntry(_ name: String) {
         guard let old = entries.removeValue(forKey: name) else { return }
         _ = runtimesByName.withLock { $0.removeValue(forKey: name) }
-        if idOwners[Self.idKey(old.spec)] == name { idOwners.removeValue(forKey: Self.idKey(old.spec)) }
+        let key = Self.idKey(old.spec)
+        guard idOwners[key] == name else { return }
+        // Hand the id to another entry that holds it, if any (a clash listed as failed); rare, so a scan.
+        idOwners[key] = entries.first { Self.idKey($0.value.spec) == key }?.key
     }
 
     /// What a metrics scrape reads: counts per state and each runtime's restarts, OOM kills and cgroup usage
@@ -136,7 +140,11 @@ public actor Registry {
         provisioning[Self.idKey(spec)] = spec.name
         defer { provisioning.removeValue(forKey: Self.idKey(spec)) }
         try await store.record(StateRecord(spec: spec, desiredRunning: spec.autostart))
-        try checkNotShuttingDown()
+        if shuttingDown {
+            // Refused after all: the record must not bring it back at the next start.
+            try? await store.forget(name: spec.name)
+            try checkNotShuttingDown()
+        }
         insert(spec, runtime, desiredRunning: spec.autostart, source: .api)
         logger.info("runtime provisioned", metadata: ["runtime": "\(spec.name)", "sandbox": "\(spec.sandbox.rawValue)"])
         return Self.document(entries[spec.name]!)
@@ -145,7 +153,7 @@ public actor Registry {
     public func start(_ name: String) async throws(DaemonError) -> StatusDocument {
         try await serialized(name) { (me: isolated Registry) throws(DaemonError) in
             try me.checkNotShuttingDown()
-            try me.setDesired(name, running: true)
+            try await me.setDesired(name, running: true)
             let entry = try me.entry(name)
             entry.runtime.start()
             return Self.document(entry)
@@ -155,7 +163,7 @@ public actor Registry {
     public func stop(_ name: String) async throws(DaemonError) -> StatusDocument {
         try await serialized(name) { (me: isolated Registry) async throws(DaemonError) in
             try me.checkNotShuttingDown()
-            try me.setDesired(name, running: false)
+            try await me.setDesired(name, running: false)
             let runtime = try me.entry(name).runtime
             await runtime.stop()
             return try me.status(name)
@@ -415,12 +423,14 @@ public actor Registry {
         return runtime
     }
 
-    private func setDesired(_ name: String, running: Bool) throws(DaemonError) {
-        var entry = try entry(name)
-        guard entry.desiredRunning != running else { return }
-        if entry.source == .api {
-            try store.save(StateRecord(spec: entry.spec, desiredRunning: running))
+    /// Runs in the name's command lane; the write is group-committed off the actor.
+    private func setDesired(_ name: String, running: Bool) async throws(DaemonError) {
+        let current = try entry(name)
+        guard current.desiredRunning != running else { return }
+        if current.source == .api {
+            try await store.record(StateRecord(spec: current.spec, desiredRunning: running))
         }
+        guard var entry = entries[name] else { return }
         entry.desiredRunning = running
         entries[name] = entry
     }
