@@ -339,7 +339,7 @@ let package = Package(
         ),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "SystemCalls", "TestSupport"], swiftSettings: strict),
         // What the systemd tests share: the machine's abilities, subprocesses, a notify socket, a private journald.
-        .target(name: "SystemdTestSupport", dependencies: ["SystemCalls"], path: "Tests/SystemdTestSupport", swiftSettings: strict),
+        .target(name: "SystemdTestSupport", dependencies: ["SystemCalls", "TestSupport"], path: "Tests/SystemdTestSupport", swiftSettings: strict),
         .testTarget(
             name: "SystemdSupportTests",
             dependencies: [

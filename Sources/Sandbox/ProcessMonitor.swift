@@ -68,13 +68,12 @@ final class ProcessMonitor: Sendable {
     private func run() {
         var events = [epoll_event](repeating: epoll_event(), count: 64)
         while true {
-            let count = events.withUnsafeMutableBufferPointer { buffer in
-                epoll_wait(epollFD, buffer.baseAddress, CInt(buffer.count), -1)
+            let count = retryingEINTR {
+                events.withUnsafeMutableBufferPointer { buffer in
+                    epoll_wait(epollFD, buffer.baseAddress, CInt(buffer.count), -1)
+                }
             }
-            if count < 0 {
-                if errno == EINTR { continue }
-                fatalError("epoll_wait failed: errno \(errno)")
-            }
+            if count < 0 { fatalError("epoll_wait failed: errno \(errno)") }
             for index in 0..<Int(count) {
                 let token = events[index].data.u64
                 let fired = events[index].events

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Synchronization
+import SystemCalls
 
 /// A runtime's stdout or stderr: an `AsyncSequence` of byte chunks, read on demand.
 ///
@@ -58,22 +59,19 @@ public final class SandboxOutput: AsyncSequence, Sendable {
     private func readOnce() -> ReadResult {
         state.withLock { state -> ReadResult in
             guard !state.finished, state.fd >= 0 else { return .end }
-            while true {
-                var count = 0
-                var code: CInt = 0
-                let bytes = [UInt8](unsafeUninitializedCapacity: chunkSize) { buffer, initialized in
-                    count = read(state.fd, buffer.baseAddress, buffer.count)
-                    code = errno
-                    initialized = Swift.max(count, 0)
-                }
-                if count > 0 { return .data(bytes) }
-                if count < 0 && code == EINTR { continue }
-                if count < 0 && (code == EAGAIN || code == EWOULDBLOCK) { return .wait }
-                state.finished = true
-                close(state.fd)
-                state.fd = -1
-                return .end
+            var count = 0
+            var code: CInt = 0
+            let bytes = [UInt8](unsafeUninitializedCapacity: chunkSize) { buffer, initialized in
+                count = retryingEINTR { read(state.fd, buffer.baseAddress, buffer.count) }
+                code = errno
+                initialized = Swift.max(count, 0)
             }
+            if count > 0 { return .data(bytes) }
+            if count < 0 && (code == EAGAIN || code == EWOULDBLOCK) { return .wait }
+            state.finished = true
+            close(state.fd)
+            state.fd = -1
+            return .end
         }
     }
 

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Synchronization
+import SystemCalls
 
 /// One thread that never exits, on which processes with a parent-death signal are started.
 ///
@@ -65,6 +66,6 @@ final class Semaphore: @unchecked Sendable {
     func signal() { sem_post(semaphore) }
 
     func wait() {
-        while sem_wait(semaphore) != 0 && errno == EINTR {}
+        retryingEINTR { sem_wait(semaphore) }
     }
 }

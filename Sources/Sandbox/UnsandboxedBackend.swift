@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CSandboxShim
+import SystemCalls
 public import Logging
 public import SystemPackage
 
@@ -90,8 +91,7 @@ public final class UnsandboxedBackend: SandboxBackend {
         guard fd >= 0 else { throw fail("cannot create", errno) }
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0 && errno == EINTR { continue }
+            let written = retryingEINTR { bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) } }
             guard written > 0 else {
                 let code = errno
                 close(fd)

@@ -9,8 +9,9 @@ public import SystemPackage
 ///
 /// Every raw syscall in the project goes through ``retryingInterrupts(_:_:)`` or
 /// ``checkErrnoValue(_:_:)``, so errors always name the operation that failed; a caller that handles the
-/// failure itself (EOF, `EAGAIN`, a best-effort write) uses ``retryingEINTR(_:)``. Still hand-rolled, to be
-/// routed here with the spawner rework: the loops in `Sources/Sandbox` (and the C shim's, which stay C).
+/// failure itself (EOF, `EAGAIN`, a best-effort write) uses ``retryingEINTR(_:)``. Two kinds of loop handle
+/// `EINTR` themselves: waits against a deadline (`poll` with a computed timeout, `nanosleep` with the time
+/// left), because a retry must recompute the time, and the C shim's, which stay C.
 public struct SystemCallError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The operation, e.g. `"connect(/run/sandboxd.sock)"`.
     public var operation: String

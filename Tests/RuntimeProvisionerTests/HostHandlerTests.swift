@@ -29,24 +29,22 @@ struct HostHandlerTests {
         try await runtime.call(.raw(.runtimeQueryRequest, try CBORRawItem(encoding: CBORValue.map(["method": .text(method)]))), timeout: .seconds(10))
     }
 
+    /// The runtime's `host_height` answer (or the error's message), polled until it is `expected`.
     static func hostHeight(_ runtime: Runtime, until expected: String) async -> String {
-        var last = ""
-        for _ in 0..<200 {
+        await polled(within: .seconds(10)) { () async -> String in
             do {
                 let body = try await query(runtime, "host_height")
                 if case .raw(_, let payload) = body, let fields = try? payload.decode(as: [String: CBORValue].self),
                    case .bytes(let data)? = fields["data"] {
-                    last = String(decoding: data, as: UTF8.self)
+                    return String(decoding: data, as: UTF8.self)
                 }
+                return ""
             } catch let error as RHPError {
-                last = error.remote?.message ?? error.message
+                return error.remote?.message ?? error.message
             } catch {
-                last = "\(error)"
+                return "\(error)"
             }
-            if last == expected { return last }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return last
+        } until: { $0 == expected }
     }
 
     @Test("a handler in the spec answers the runtime's own requests with their payloads")

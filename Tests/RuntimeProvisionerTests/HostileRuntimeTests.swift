@@ -87,10 +87,7 @@ struct HostileRuntimeTests {
             runtime.start()
             try await recorder.wait(within: .seconds(30), "started") { $0.isStarted }
             _ = try await runtime.ping(timeout: .seconds(30))  // after every unsolicited response
-            let deadline = ContinuousClock.now + .seconds(20)
-            while ContinuousClock.now < deadline, !logs.all.contains(where: { $0.message.contains("suppressed") }) {
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            try await eventually("the suppression summary line") { logs.all.contains { $0.message.contains("suppressed") } }
             let dropping = logs.all.filter { $0.message.contains("unknown request id") }
             let suppressed = logs.all.filter { $0.message.contains("suppressed") }
             #expect(dropping.count <= ConnectionConfiguration().peerWarningBurst, "\(dropping.count) warning lines")
@@ -116,13 +113,9 @@ struct HostileRuntimeTests {
             try await recorder.wait(within: .seconds(30), "started") { $0.isStarted }
             let pid = try #require(runtime.status.pid)
             // The runtime's flooding thread ends up asleep in pipe_write: nobody reads the pipe.
-            let deadline = ContinuousClock.now + .seconds(20)
-            var blocked = false
-            while ContinuousClock.now < deadline, !blocked {
-                blocked = ProcessMemory.threadsWaiting(pid: pid, in: "pipe_write")
-                if !blocked { try await Task.sleep(for: .milliseconds(50)) }
+            try await eventually("a thread of \(pid) asleep in pipe_write", every: .milliseconds(50)) {
+                ProcessMemory.threadsWaiting(pid: pid, in: "pipe_write")
             }
-            #expect(blocked, "no thread of \(pid) waits in pipe_write")
             let (lines, elapsed) = sink.figures
             print("hostile flood-output: \(lines) lines passed on in \(elapsed) s")
             let budget = 100 + 100 * elapsed + 1
@@ -146,10 +139,7 @@ extension HostileRuntimeTests {
         try await supervising(runtime) {
             runtime.start()
             try await recorder.wait(within: .seconds(30), "started") { $0.isStarted }
-            let deadline = ContinuousClock.now + .seconds(20)
-            while ContinuousClock.now < deadline, sink.lines.filter({ $0.hasPrefix("socket.") }).count < 8 {
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            try await eventually("eight socket.* lines, got \(sink.lines)") { sink.lines.filter { $0.hasPrefix("socket.") }.count >= 8 }
             let seen = Dictionary(sink.lines.compactMap { line -> (String, String)? in
                 let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
                 return parts.count == 2 ? (parts[0], parts[1]) : nil
@@ -179,13 +169,9 @@ extension HostileRuntimeTests {
             try await recorder.wait(within: .seconds(30), "started") { $0.isStarted }
             let began = ContinuousClock.now
             let pid = try #require(runtime.status.pid)
-            let deadline = ContinuousClock.now + .seconds(20)
-            var blocked = false
-            while ContinuousClock.now < deadline, !blocked {
-                blocked = ProcessMemory.threadsWaiting(pid: pid, in: "pipe_write")
-                if !blocked { try await Task.sleep(for: .milliseconds(50)) }
+            try await eventually("a thread of \(pid) asleep in pipe_write", every: .milliseconds(50)) {
+                ProcessMemory.threadsWaiting(pid: pid, in: "pipe_write")
             }
-            #expect(blocked, "no thread of \(pid) waits in pipe_write")
             let elapsed = ContinuousClock.now - began
             let lines = logs.all.filter { $0.message.contains("flood") }.count
             let budget = 100 + 100 * (Double(elapsed.components.seconds) + 1)

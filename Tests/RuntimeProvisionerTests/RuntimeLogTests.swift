@@ -133,12 +133,7 @@ struct RuntimeOutputTests {
         try await supervising(runtime) {
             runtime.start()
             try await recorder.wait("started") { $0.isStarted }
-            let deadline = ContinuousClock.now + .seconds(10)
-            while ContinuousClock.now < deadline,
-                  !captured.all.contains(where: { $0.label == "runtime/example" }) {
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            let line = try #require(captured.all.first { $0.label == "runtime/example" })
+            let line = try await eventuallyValue("a line logged as runtime/example") { captured.all.first { $0.label == "runtime/example" } }
             #expect(line.level == .info)
             #expect(line.metadata["runtime_name"] == "example")
             #expect(line.metadata["runtime_id"] == "\(ProvisionerFixture.runtimeID)")

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Logging
 @testable import SandboxDaemon
+import TestSupport
 import Testing
 
 /// Issue #11, attack 7: commands on one runtime are serialized, against real runtimes.
@@ -50,13 +51,8 @@ struct CommandSerializationTests {
 
         /// Waits until the runtime's actual state matches what the registry wants, then checks the record.
         func expectConverged(_ name: String) async throws {
-            let clock = ContinuousClock()
-            let deadline = clock.now + .seconds(30)
-            var status = try await registry.status(name)
-            while clock.now < deadline {
-                status = try await registry.status(name)
-                if status.desired == "running" ? status.state == .running : status.state == .stopped { break }
-                try await Task.sleep(for: .milliseconds(25))
+            let status = try await polled(within: .seconds(30), every: .milliseconds(25)) { try await registry.status(name) } until: {
+                $0.desired == "running" ? $0.state == .running : $0.state == .stopped
             }
             #expect(status.desired == "running" ? status.state == .running : status.state == .stopped,
                     "\(name): desired \(status.desired) but \(status.state)")
@@ -77,7 +73,7 @@ struct CommandSerializationTests {
 
         let stopping = Task { try await registry.stop("deaf") }
         // The stop is accepted (desired recorded) and now waits out the grace period.
-        while try await registry.status("deaf").desired != "stopped" { try await Task.sleep(for: .milliseconds(10)) }
+        try await eventually("the stop recorded as desired", every: .milliseconds(10)) { try await registry.status("deaf").desired == "stopped" }
         let started = try await registry.start("deaf")
         let stopped = try await stopping.value
         #expect(stopped.state == .stopped && stopped.desired == "stopped", "the stop finished before the start ran")

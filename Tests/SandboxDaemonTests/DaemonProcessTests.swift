@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 @testable import SandboxDaemon
+import TestSupport
 import Testing
 
 /// The real `sandboxd` binary as a process: signals, exit codes, the socket's life cycle.
@@ -27,11 +28,10 @@ struct DaemonProcessTests {
         ]
         process.standardError = FileHandle.nullDevice
         try process.run()
-        for _ in 0..<200 {
-            if await TestHTTP.request(directory.path + "/d.sock", "GET", "/v1/health").status == 200 { return process }
-            if !process.isRunning { break }
-            try await Task.sleep(for: .milliseconds(25))
-        }
+        // The caller checks the outcome: healthy, or the process ended (its exit status says why).
+        _ = await polled(within: .seconds(10), every: .milliseconds(25)) {
+            await TestHTTP.request(directory.path + "/d.sock", "GET", "/v1/health").status
+        } until: { $0 == 200 || !process.isRunning }
         return process
     }
 

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 @testable import Sandbox
 @testable import SandboxDaemon
+import TestSupport
 import Testing
 
 @Suite("Resource limits in the API and the config")
@@ -162,19 +163,13 @@ struct DaemonCgroupTests {
         """
         let created = await TestHTTP.request(socket, "POST", "/v1/runtimes", body: spec)
         #expect(created.status == 201, "\(created.body)")
-        var oldPID: Int32?
-        for _ in 0..<400 {
-            let status = await TestHTTP.request(socket, "GET", "/v1/runtimes/orphan")
-            if status.json["state"] as? String == "running", let pid = status.json["pid"] as? Int {
-                oldPID = Int32(pid)
-                #expect((status.json["limits"] as? [String: Any])?["pids"] as? Int == 64)
-                let usage = status.json["usage"] as? [String: Any]
-                #expect((usage?["pids"] as? Int ?? 0) >= 1, "\(status.body)")
-                break
-            }
-            try await Task.sleep(for: .milliseconds(25))
-        }
-        let pid = try #require(oldPID, "the runtime never ran")
+        let running = await polled(within: .seconds(20), every: .milliseconds(25)) {
+            await TestHTTP.request(socket, "GET", "/v1/runtimes/orphan")
+        } until: { $0.json["state"] as? String == "running" && $0.json["pid"] is Int }
+        let pid = try #require((running.json["pid"] as? Int).map(Int32.init), "the runtime never ran: \(running.body)")
+        #expect((running.json["limits"] as? [String: Any])?["pids"] as? Int == 64)
+        let usage = running.json["usage"] as? [String: Any]
+        #expect((usage?["pids"] as? Int ?? 0) >= 1, "\(running.body)")
         // Besides the runtime's own cgroup only unused pooled ones (made after its start) may exist.
         #expect(runtimeCgroups(group).filter { !$0.hasPrefix("pool.") } == ["orphan.1"], "\(runtimeCgroups(group))")
 
@@ -185,27 +180,21 @@ struct DaemonCgroupTests {
         let second = try await DaemonProcessTests.launch(directory, config: config)
         defer { if second.isRunning { second.terminate() } }
         // The old runtime was killed (removed from its stale cgroup) before anything was re-provisioned.
-        let deadline = ContinuousClock.now + .seconds(10)
         func alive(_ pid: Int32) -> Bool {
             let commandLine = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
             return kill(pid, 0) == 0 && commandLine.contains("example-runtime")
         }
-        while alive(pid), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(!alive(pid), "the previous run's runtime \(pid) is still alive")
+        try await eventually("the previous run's runtime \(pid) to be killed", within: .seconds(10)) { !alive(pid) }
 
         // The re-provisioned runtime's own cgroup (a pooled one or a fresh one), from its membership.
-        var newCgroup: String?
-        for _ in 0..<400 {
+        let ownCgroup = try await eventuallyValue("the runtime running again, in a cgroup of its own") { () async throws -> String? in
             let status = await TestHTTP.request(socket, "GET", "/v1/runtimes/orphan")
-            if status.json["state"] as? String == "running", let pid = status.json["pid"] as? Int,
-               let membership = try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8),
-               let line = membership.split(separator: "\n").first(where: { $0.split(separator: ":").dropFirst().first == "pids" }) {
-                newCgroup = line.split(separator: "/").last.map(String.init)
-                break
-            }
-            try await Task.sleep(for: .milliseconds(25))
+            guard status.json["state"] as? String == "running", let pid = status.json["pid"] as? Int,
+                  let membership = try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8),
+                  let line = membership.split(separator: "\n").first(where: { $0.split(separator: ":").dropFirst().first == "pids" })
+            else { return nil }
+            return line.split(separator: "/").last.map(String.init)
         }
-        let ownCgroup = try #require(newCgroup, "the runtime never ran again")
         #expect(runtimeCgroups(group).contains(ownCgroup))
 
         let deleted = await TestHTTP.request(socket, "DELETE", "/v1/runtimes/orphan")

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import Logging
 @testable import SandboxDaemon
+import TestSupport
 import Testing
 
 /// The value of the first sample line starting with `series` (labels included), if any.
@@ -41,14 +42,9 @@ struct MetricsEndToEndTests {
         #expect(await daemon.request("POST", "/v1/runtimes", body: picky).status == 201)
 
         // The failed handshake is recorded when the attempt ends: poll for it.
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(30)
-        var text = ""
-        repeat {
-            text = await daemon.request("GET", "/metrics").body
-            if sample(text, #"sandboxd_spawn_failures_total{backend="none",stage="handshake"}"#) != nil { break }
-            try await Task.sleep(for: .milliseconds(50))
-        } while clock.now < deadline
+        var text = await polled(within: .seconds(30)) { await daemon.request("GET", "/metrics").body } until: {
+            sample($0, #"sandboxd_spawn_failures_total{backend="none",stage="handshake"}"#) != nil
+        }
         #expect((sample(text, #"sandboxd_spawn_failures_total{backend="none",stage="handshake"}"#) ?? 0) >= 1, "\(text)")
         #expect(sample(text, #"oasis_rhp_successes{call="RuntimeInfoRequest",runtime="m1"}"#) == 1)
         #expect((sample(text, #"oasis_rhp_successes{call="RuntimePingRequest",runtime="m1"}"#) ?? 0) >= 1)

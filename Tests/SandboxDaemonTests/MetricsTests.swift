@@ -8,6 +8,7 @@ import RuntimeHostProtocol
 import RuntimeProvisioner
 import Sandbox
 @testable import SandboxDaemon
+import TestSupport
 import Testing
 import Yams
 
@@ -201,14 +202,7 @@ struct MetricsTests {
     @Test("metrics.listen: GET /metrics over loopback TCP, nothing else served")
     func tcpListener() async throws {
         let daemon = try await TestDaemon(backend: FakeBackend()) { $0.metricsListen = MetricsListenAddress(host: "127.0.0.1", port: 0) }
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(30)
-        var port = daemon.daemon.metricsPort
-        while port == nil, clock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-            port = daemon.daemon.metricsPort
-        }
-        let bound = try #require(port)
+        let bound = try await eventuallyValue("the metrics listener's port") { daemon.daemon.metricsPort }
         let metrics = try tcpRequest(port: bound, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         #expect(metrics.hasPrefix("HTTP/1.1 200"))
         #expect(metrics.contains("content-type: \(DaemonMetrics.contentType)") || metrics.contains("Content-Type: \(DaemonMetrics.contentType)"))

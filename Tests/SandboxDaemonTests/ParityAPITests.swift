@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 @testable import SandboxDaemon
+import TestSupport
 import Testing
 
 /// Oasis parity over the API: per-runtime log files, abort deadlines, dropped event records, and
@@ -39,12 +40,9 @@ struct ParityAPITests {
     func logFile() async throws {
         let daemon = try await NoProcRuntimeTests.makeDaemon()
         #expect(await daemon.request("POST", "/v1/runtimes", body: NoProcRuntimeTests.spec("logged", id: 51, ["--log-json"])).status == 201)
-        var body = ""
-        for _ in 0..<200 {
-            body = await daemon.request("GET", "/v1/runtimes/logged/logs").body
-            if body.components(separatedBy: "\"msg\":\"tick").count > 2 { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        let body = await polled(within: .seconds(20), every: .milliseconds(100)) {
+            await daemon.request("GET", "/v1/runtimes/logged/logs").body
+        } until: { $0.components(separatedBy: "\"msg\":\"tick").count > 2 }
         let lines = body.split(separator: "\n")
         #expect(lines.contains { $0.contains(" INFO stdout {\"msg\":\"tick") }, "\(body)")
         // The swift-log lines on stderr carry no Oasis level: warning, never error.
@@ -107,21 +105,14 @@ struct ParityAPITests {
         defer { if process.isRunning { process.terminate() } }
         let response = await TestHTTP.request(socket, "POST", "/v1/runtimes", body: Specs.json(name: "stubborn", id: 53, executable: script, extra: #","sandbox":"none""#))
         #expect(response.status == 201, "\(response.body)")
-        var pid: Int32?
-        for _ in 0..<200 where pid == nil {
-            pid = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-            if pid == nil { try await Task.sleep(for: .milliseconds(25)) }
+        let runtimePID = try await eventuallyValue("the runtime writing its pid to \(pidFile)") { () async throws -> Int32? in
+            (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         }
-        let runtimePID = try #require(pid, "the runtime never started")
         #expect(EndToEndTests.alive(runtimePID))
         kill(process.processIdentifier, SIGKILL)
         _ = await DaemonProcessTests.wait(process)
-        var alive = true
-        for _ in 0..<100 where alive {
-            alive = EndToEndTests.alive(runtimePID)
-            if alive { try await Task.sleep(for: .milliseconds(50)) }
-        }
-        if alive { kill(runtimePID, SIGKILL) }
-        #expect(!alive, "the unsandboxed runtime \(runtimePID) outlived the SIGKILLed daemon")
+        let died = (try? await eventually("the runtime's death", within: .seconds(10)) { !EndToEndTests.alive(runtimePID) }) != nil
+        if !died { kill(runtimePID, SIGKILL) }
+        #expect(died, "the unsandboxed runtime \(runtimePID) outlived the SIGKILLed daemon")
     }
 }

@@ -108,13 +108,21 @@ struct BubblewrapBackendTests {
         let spec = spec(["sleep"])
         let spawned = Semaphore()
         let result = SpawnResultBox()
+        let thread = Mutex("")
         DetachedThread.start {
+            thread.withLock { $0 = threadSelf() }
             result.set(Result { () throws(SandboxError) in try backend.spawnBlocking(spec) })
             spawned.signal()
         }
         spawned.wait()
         let process = try result.get()
-        try await Task.sleep(for: .milliseconds(300))
+        let task = thread.withLock { $0 }
+        // The kernel sends a parent-death signal while the thread exits, before it drops the thread from
+        // /proc: once it is gone, a SIGKILL for bwrap would already be pending (or bwrap already dead).
+        try await eventually("the spawning thread \(task) gone") { access(task, F_OK) != 0 }
+        let status = readFile("/proc/\(process.pid)/status") ?? ""
+        let dying = status.isEmpty || status.contains("State:\tZ") || status.contains("State:\tX")
+        #expect(!dying && !pendingSignals(status).contains(SIGKILL), "bwrap after its thread exited: \(status)")
         #expect(process.exitStatus == nil, "the sandbox outlived the thread that spawned it")
         process.kill()
         _ = await process.waitForExit()
@@ -298,4 +306,22 @@ struct BubblewrapParsingTests {
         #expect(stat.parent == 4)
         #expect(ProcessStat(pid: getpid())?.parent == getppid())
     }
+}
+
+/// `/proc/self/task/<tid>` of the calling thread.
+private func threadSelf() -> String {
+    var buffer = [CChar](repeating: 0, count: 64)
+    let count = readlink("/proc/thread-self", &buffer, buffer.count - 1)
+    guard count > 0 else { return "/proc/thread-self" }
+    return "/proc/" + String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// The signals pending for a process (thread and shared sets) from its `/proc/<pid>/status` text.
+private func pendingSignals(_ status: String) -> Set<Int32> {
+    var signals: Set<Int32> = []
+    for line in status.split(separator: "\n") where line.hasPrefix("SigPnd:") || line.hasPrefix("ShdPnd:") {
+        guard let mask = UInt64(line.split(separator: "\t").last ?? "", radix: 16) else { continue }
+        for bit in 0..<64 where mask & (1 << UInt64(bit)) != 0 { signals.insert(Int32(bit + 1)) }
+    }
+    return signals
 }

@@ -226,11 +226,9 @@ struct ProcessLifecycleTests {
         #expect(runtime.count == 1)
         helper.kill()
         #expect(await helper.waitForExit() == .signaled(SIGKILL))
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(2))
         func alive(_ pid: Int32) -> Bool { if let state = processState(pid) { state != "Z" } else { false } }
-        while clock.now < deadline, alive(reaper) || runtime.contains(where: alive) {
-            try await Task.sleep(for: .milliseconds(10))
+        _ = try? await eventually("the reaper and its runtime gone", within: .seconds(5), every: .milliseconds(10)) {
+            !alive(reaper) && !runtime.contains(where: alive)
         }
         #expect(!alive(reaper), "reaper \(reaper) survived its daemon")
         for pid in runtime { #expect(!alive(pid), "runtime \(pid) survived its daemon") }
@@ -308,12 +306,7 @@ struct ConcurrencyTests {
         #expect(ids.inUseCount == 0)
         // Other suites run in parallel and open descriptors too: allow slack, far below one per sandbox, and
         // give theirs time to close (a leak of one per sandbox would never come back under the bound).
-        var after = openDescriptorCount()
-        let deadline = ContinuousClock.now + .seconds(30)
-        while after >= before + 20, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(200))
-            after = openDescriptorCount()
-        }
+        let after = await polled(within: .seconds(30), every: .milliseconds(200)) { openDescriptorCount() } until: { $0 < before + 20 }
         #expect(after < before + 20, "descriptors leaked (before: \(before), after: \(after))")
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 @testable import Sandbox
 import SystemPackage
 import Testing
+import TestSupport
 
 /// The built `sandbox-exec`, next to the test bundle (the products directory is the parent of the
 /// `.xctest` that `/proc/self/exe` is or lives in); `nil` when it was not built.
@@ -169,11 +170,7 @@ struct SandboxExecTests {
         #expect(!processes(ownedBy: base).isEmpty)
         process.kill()
         _ = await process.waitForExit()
-        var left = processes(ownedBy: base)
-        for _ in 0..<100 where !left.isEmpty {
-            try await Task.sleep(for: .milliseconds(20))
-            left = processes(ownedBy: base)
-        }
+        let left = await polled(within: .seconds(5), every: .milliseconds(20)) { processes(ownedBy: base) } until: { $0.isEmpty }
         #expect(left.isEmpty, "sandbox processes survived: \(left)")
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Testing
+import TestSupport
 
 extension SystemdIntegrationTests {
     /// The real sandboxd against a NOTIFY_SOCKET listener: the service manager protocol end to end.
@@ -88,15 +89,9 @@ extension SystemdIntegrationTests {
         @Test func withoutNotifySocketNothingFails() async throws {
             let daemon = try Sandboxd.start("sandboxd-plain")
             let socketPath = daemon.socketPath
-            let deadline = ContinuousClock.now + .seconds(30)
-            var health = ""
-            while ContinuousClock.now < deadline, daemon.process.isRunning {
-                if let reply = try? await offloaded({ try httpRequest(socket: socketPath, target: "/v1/health") }) {
-                    health = reply
-                    break
-                }
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            let health = await polled(within: .seconds(30), every: .milliseconds(50)) {
+                (try? await offloaded { try httpRequest(socket: socketPath, target: "/v1/health") }) ?? ""
+            } until: { !$0.isEmpty || !daemon.process.isRunning }
             #expect(health.hasPrefix("HTTP/1.1 200"), "\(daemon.output)")
             daemon.signal(SIGTERM)
             #expect(await daemon.wait() == 0)

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import SystemdSupport
 import Testing
+import TestSupport
 
 extension SystemdIntegrationTests {
     /// The real sandboxd running a runtime: STATUS follows it, its environment is clean, its output and
@@ -48,11 +49,9 @@ extension SystemdIntegrationTests {
             ) { _ in
                 Sandboxd.declaredRuntime(name: "envdump", executable: script, environment: ["KEPT": "yes", "NOTIFY_SOCKET": "/spec/notify"])
             }
-            let deadline = ContinuousClock.now + .seconds(20)
-            while !FileManager.default.fileExists(atPath: dump), ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            let dumped = (try? await eventually("the runtime's environment dump \(dump)") { FileManager.default.fileExists(atPath: dump) }) != nil
             await daemon.stop()
+            #expect(dumped, "no environment dump: \(daemon.output)")
             let environment = try String(contentsOfFile: dump, encoding: .utf8)
             let names = environment.split(separator: "\n").map { String($0.split(separator: "=", maxSplits: 1).first ?? "") }
             #expect(names.contains("KEPT"), "\(environment)")
@@ -131,8 +130,7 @@ extension SystemdIntegrationTests {
                 throw error
             }
             kill(process.processIdentifier, SIGTERM)
-            let deadline = ContinuousClock.now + .seconds(20)
-            while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            try await eventually("sandboxd to exit after SIGTERM") { !process.isRunning }
             let stopped = try await journald.entries(["MESSAGE_ID=\(LifecycleEvent.stopped.messageID)", "SANDBOX_RUNTIME_NAME=journaled"])
             #expect(!stopped.isEmpty, "a stopped entry when sandboxd stops its runtime")
             await journald.stop()

@@ -58,13 +58,11 @@ extension SystemdIntegrationTests {
             let path = system.socketPath
             async let reply = offloaded { try Self.connectAndRead(path) }
             var states: [String] = []
-            let deadline = ContinuousClock.now + .seconds(30)
-            while ContinuousClock.now < deadline {
+            _ = try? await eventually("sandboxd.service active/running, seen \(states)", within: .seconds(30), every: .milliseconds(100)) {
                 let values = try await system.show("sandboxd.service", ["ActiveState", "SubState"])
                 let state = "\(values["ActiveState"] ?? "?")/\(values["SubState"] ?? "?")"
                 if states.last != state { states.append(state) }
-                if state == "active/running" { break }
-                try await Task.sleep(for: .milliseconds(100))
+                return state == "active/running"
             }
             #expect(states.contains("activating/start"), "states seen: \(states)")
             #expect(states.last == "active/running", "states seen: \(states)")

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 public import Foundation
+import TestSupport
 
 /// A real `systemd-journald` in a private mount namespace (tmpfs on /run/systemd, /run/log and
 /// /var/log/journal, `Storage=volatile`), so tests never touch the host's journal.
@@ -69,14 +70,13 @@ public struct PrivateJournald {
         try process.run()
         let journald = PrivateJournald(directory: directory, pid: process.processIdentifier, process: process)
         let socket = "/proc/\(journald.pid)/root/run/systemd/journal/socket"
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !FileManager.default.fileExists(atPath: socket) {
-            guard process.isRunning, ContinuousClock.now < deadline else {
-                let output = (try? String(contentsOf: directory.appendingPathComponent("journald.log"), encoding: .utf8)) ?? ""
-                await journald.stop()
-                throw TestFailure("private journald did not start: \(output)")
-            }
-            try await Task.sleep(for: .milliseconds(20))
+        let started = await polled(within: .seconds(10), every: .milliseconds(20)) { FileManager.default.fileExists(atPath: socket) } until: {
+            $0 || !process.isRunning
+        }
+        guard started else {
+            let output = (try? String(contentsOf: directory.appendingPathComponent("journald.log"), encoding: .utf8)) ?? ""
+            await journald.stop()
+            throw TestFailure("private journald did not start: \(output)")
         }
         return journald
     }
@@ -90,13 +90,10 @@ public struct PrivateJournald {
 
     /// Entries matching `matches` (`FIELD=value`), polling until at least `count` are there (or 10 s passed).
     public func entries(_ matches: [String], atLeast count: Int = 1) async throws -> [[String: String]] {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while true {
+        try await polled(within: .seconds(10), every: .milliseconds(100)) { () async throws -> [[String: String]] in
             let result = try await self.run(Host.journalctl, ["--no-pager", "-o", "json", "--all"] + matches)
-            let entries = result.stdout.split(separator: "\n").compactMap { Self.decode(String($0)) }
-            if entries.count >= count || ContinuousClock.now > deadline { return entries }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+            return result.stdout.split(separator: "\n").compactMap { Self.decode(String($0)) }
+        } until: { $0.count >= count }
     }
 
     /// `journalctl` output (any options) inside the namespace.
@@ -106,8 +103,7 @@ public struct PrivateJournald {
 
     public func stop() async {
         kill(pid, SIGTERM)
-        let deadline = ContinuousClock.now + .seconds(5)
-        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        _ = try? await eventually("journald to exit after SIGTERM", within: .seconds(5)) { !process.isRunning }
         if process.isRunning { kill(pid, SIGKILL) }
         try? FileManager.default.removeItem(at: directory)
     }

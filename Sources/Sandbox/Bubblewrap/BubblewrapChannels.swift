@@ -102,9 +102,9 @@ final class BubblewrapChannels {
             case .bwrapExited: return .bwrapExited
             case .done:
                 var byte: UInt8 = 0
-                let count = recv(fd, &byte, 1, CInt(MSG_DONTWAIT))
+                let count = retryingEINTR { recv(fd, &byte, 1, CInt(MSG_DONTWAIT)) }
                 if count == 0 { return .done }
-                if count < 0, errno == EAGAIN || errno == EINTR { continue }
+                if count < 0, errno == EAGAIN { continue }
                 return .bwrapExited  // bwrap never writes here; an error means it is gone
             }
         }
@@ -115,13 +115,9 @@ final class BubblewrapChannels {
         guard let fd = ours[.status] else { return BubblewrapStatus(parsing: statusBytes) }
         var buffer = [UInt8](repeating: 0, count: 1024)
         while true {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count > 0 {
-                statusBytes += buffer[0..<count]
-                continue
-            }
-            if count < 0 && errno == EINTR { continue }
-            break
+            let count = retryingEINTR { buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }
+            guard count > 0 else { break }
+            statusBytes += buffer[0..<count]
         }
         return BubblewrapStatus(parsing: statusBytes)
     }
@@ -129,15 +125,16 @@ final class BubblewrapChannels {
     private func deliver(_ bytes: [UInt8], on fd: CInt, bwrapPIDFD: CInt, deadline: ContinuousClock.Instant) -> Outcome {
         var offset = 0
         while offset < bytes.count {
-            let sent = bytes.withUnsafeBytes { buffer in
-                send(fd, buffer.baseAddress! + offset, buffer.count - offset, CInt(MSG_DONTWAIT) | CInt(MSG_NOSIGNAL))
+            let sent = retryingEINTR {
+                bytes.withUnsafeBytes { buffer in
+                    send(fd, buffer.baseAddress! + offset, buffer.count - offset, CInt(MSG_DONTWAIT) | CInt(MSG_NOSIGNAL))
+                }
             }
             if sent > 0 {
                 offset += sent
                 continue
             }
             let code = errno
-            if sent < 0 && code == EINTR { continue }
             guard sent < 0 && (code == EAGAIN || code == EWOULDBLOCK) else { return .bwrapExited }
             let outcome = Self.wait(for: fd, events: Int16(POLLOUT), bwrapPIDFD: bwrapPIDFD, deadline: deadline)
             guard outcome == .done else { return outcome }

@@ -5,6 +5,7 @@ import Musl
 #endif
 import CSandboxShim
 import Synchronization
+import SystemCalls
 import SystemPackage
 
 /// From a started bwrap to a running runtime: feeds bwrap its payloads and confirms the `execve`.
@@ -134,10 +135,9 @@ struct BubblewrapStartup {
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while bytes.count < 64 * 1024 {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count > 0 { bytes += buffer[0..<count]; continue }
-            if count < 0 && errno == EINTR { continue }
-            break
+            let count = retryingEINTR { buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }
+            guard count > 0 else { break }
+            bytes += buffer[0..<count]
         }
         return String(decoding: bytes, as: UTF8.self)
     }

@@ -89,9 +89,7 @@ final class GroupCommit: Sendable {
             }
             var directoryFailure: SystemCallError?
             do throws(SystemCallError) {
-                let fd = try retryingInterrupts("open(\(directory))") { open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-                defer { close(fd) }
-                try retryingInterrupts("fsync(\(directory))") { fsync(fd) }
+                try StateStore.syncDirectory(directory)
             } catch {
                 directoryFailure = error
             }

@@ -151,7 +151,10 @@ public struct StateStore: Sendable {
         }
     }
 
-    private func syncDirectory() throws(SystemCallError) {
+    private func syncDirectory() throws(SystemCallError) { try Self.syncDirectory(directory) }
+
+    /// Makes the directory's entries durable: a rename or unlink in it survives a crash once this returns.
+    static func syncDirectory(_ directory: String) throws(SystemCallError) {
         let fd = try retryingInterrupts("open(\(directory))") { open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         defer { close(fd) }
         try retryingInterrupts("fsync(\(directory))") { fsync(fd) }

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import SandboxDaemon
 import Synchronization
+import TestSupport
 
 /// A temporary directory under /tmp with a short path (UNIX socket paths are limited to 107 bytes).
 final class TemporaryDirectory: Sendable {
@@ -62,17 +63,12 @@ final class TestDaemon: Sendable {
                 throw error
             }
         }
-        let clock = ContinuousClock()
         // Generous: on a loaded 2-core machine the test's own tasks can be held up for seconds.
-        let deadline = clock.now + .seconds(30)
-        var last = TestResponse(status: 0, headers: [:], body: "")
-        while true {
-            last = await TestHTTP.request(config.socketPath, "GET", "/v1/health")
-            if last.status == 200 { return }
+        let last = try await polled(within: .seconds(30), every: .milliseconds(20)) { () async throws -> TestResponse in
             if let error = failure.withLock({ $0 }) { throw error }
-            if clock.now >= deadline { break }  // checked after a poll, so a late wake-up still polls once
-            try await Task.sleep(for: .milliseconds(20))
-        }
+            return await TestHTTP.request(config.socketPath, "GET", "/v1/health")
+        } until: { $0.status == 200 }
+        if last.status == 200 { return }
         let listing = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? ["<directory missing>"]
         throw DaemonError(
             .internalError, "test daemon did not come up: last answer \(last.status) \(last.body); \(directory.path): \(listing)"

@@ -53,21 +53,18 @@ struct BootedSystemd {
         try process.run()
 
         // timeout → unshare → PID 1 of the namespaces.
-        let deadline = ContinuousClock.now + .seconds(20)
-        var pid1: Int32?
-        while pid1 == nil {
-            if let unshare = firstChild(of: process.processIdentifier), let child = firstChild(of: unshare),
-               (try? String(contentsOfFile: "/proc/\(child)/comm", encoding: .utf8))?.hasPrefix("systemd") == true {
-                pid1 = child
-            } else if !process.isRunning || ContinuousClock.now > deadline {
-                let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-                throw TestFailure("systemd did not boot: \(output)")
-            } else {
-                try await Task.sleep(for: .milliseconds(50))
-            }
+        let pid1 = await polled(every: .milliseconds(50)) { () -> Int32? in
+            guard let unshare = firstChild(of: process.processIdentifier), let child = firstChild(of: unshare),
+                  (try? String(contentsOfFile: "/proc/\(child)/comm", encoding: .utf8))?.hasPrefix("systemd") == true
+            else { return nil }
+            return child
+        } until: { $0 != nil || !process.isRunning }
+        guard let pid1 else {
+            let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            throw TestFailure("systemd did not boot: \(output)")
         }
-        return BootedSystemd(directory: directory, pid1: pid1!, process: process)
+        return BootedSystemd(directory: directory, pid1: pid1, process: process)
     }
 
     /// The control socket as seen from the host.
@@ -119,8 +116,7 @@ struct BootedSystemd {
     /// Kills the namespaces' PID 1 (and with it everything in them), then removes its cgroups and files.
     func shutdown() async {
         kill(pid1, SIGKILL)
-        let deadline = ContinuousClock.now + .seconds(10)
-        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        _ = try? await eventually("the namespaces' runner to exit", within: .seconds(10)) { !process.isRunning }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         if let cgroup = try? String(contentsOf: directory.appendingPathComponent("cgroup"), encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines), cgroup.hasPrefix("/sys/fs/cgroup/") {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import TestSupport
 
 /// A real `sandboxd` process with a private config, state and socket under a temporary directory.
 struct Sandboxd {
@@ -90,11 +91,10 @@ struct Sandboxd {
 
     /// Waits for the process to exit (SIGKILL after `timeout`); returns its exit status.
     func wait(timeout: Duration = .seconds(30)) async -> Int32 {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        _ = try? await eventually("sandboxd to exit", within: timeout) { !process.isRunning }
         if process.isRunning {
             kill(pid, SIGKILL)
-            while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+            _ = try? await eventually("sandboxd to exit after SIGKILL", within: .seconds(60)) { !process.isRunning }
         }
         return process.terminationStatus
     }
