@@ -389,7 +389,7 @@ extension SpawnerClient {
     /// was opened is the listed child, and an unreaped child's pid cannot be reused. A candidate is killed
     /// when its identity is not handed out and it runs the dead helper's image (an orphan that has already
     /// exited, the common case, has no image left; it is reaped all the same). The kernel notes that the
-    /// children file can miss a child while a sibling exits: passes repeat until one finds nothing new.
+    /// children file can miss a child while a sibling exits: passes repeat until one lists no pid unseen.
     fileprivate func sweepOrphans(helperExecutable: FileIdentity?) -> [(pidfd: CInt, child: ChildIdentity)] {
         var orphans: [(pidfd: CInt, child: ChildIdentity)] = []
         var seen = Set<Int32>()
@@ -399,7 +399,9 @@ extension SpawnerClient {
                 break
             }
             var opened: [(pid: Int32, pidfd: CInt, child: ChildIdentity)] = []
+            var fresh = false
             for pid in listed where seen.insert(pid).inserted {
+                fresh = true
                 var pidfd: CInt = -1
                 guard sbx_pidfd_open(pid, &pidfd) == 0 else { continue }  // already reaped by its owner
                 let child = ChildIdentity(pidfd: pidfd, pid: pid)
@@ -409,7 +411,8 @@ extension SpawnerClient {
                     opened.append((pid, pidfd, child))
                 }
             }
-            if opened.isEmpty { break }
+            if !fresh { break }
+            if opened.isEmpty { continue }
             let stillListed = Set(Self.threadChildren() ?? [])
             for candidate in opened {
                 let image = FileIdentity(path: "/proc/\(candidate.pid)/exe")
