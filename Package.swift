@@ -251,6 +251,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // sandboxctl's own logic (argument hoisting, journalctl arguments, exit codes), through @testable import.
+        .testTarget(name: "SandboxctlTests", dependencies: ["sandboxctl"], swiftSettings: strict),
         // `make bench-daemon`: the daemon's figures over its API (a client only; runs sandboxd as a process).
         .executableTarget(
             name: "bench-daemon",

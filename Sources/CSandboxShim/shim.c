@@ -42,6 +42,13 @@ int sbx_is_cgroup2(int fd, int *out_is_cgroup2) {
     return 0;
 }
 
+int sbx_is_pidfs(int fd, int *out_is_pidfs) {
+    struct statfs info;
+    if (fstatfs(fd, &info) < 0) return errno;
+    *out_is_pidfs = info.f_type == 0x50494446; /* PID_FS_MAGIC */
+    return 0;
+}
+
 int sbx_pidfd_send_signal(int pidfd, int signal) {
     if (syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0) < 0) return errno;
     return 0;
@@ -86,6 +93,7 @@ static const char *const stage_names[SBX_STAGE_COUNT_] = {
     [SBX_STAGE_RLIMITS] = "rlimits",
     [SBX_STAGE_REQUEST] = "spawner-request",
     [SBX_STAGE_SPAWNER] = "spawner",
+    [SBX_STAGE_REQUEST_PATH] = "spawner-request-path",
     [SBX_STAGE_SIGNALS] = "signals",
     [SBX_STAGE_CAPABILITIES] = "capabilities",
     [SBX_STAGE_NO_NEW_PRIVS] = "no-new-privs",

@@ -70,7 +70,7 @@ final class ProvisionerEnvironment: Sendable {
             switch kind {
             case .namespaces:
                 backend = NamespaceSandbox(
-                    configuration: .init(hostIDs: hostIDs.range),
+                    configuration: .init(hostIDs: hostIDs.range, spawnerExecutable: configuration.spawnerPath?.string),
                     libraries: libraries,
                     hostIDs: hostIDs,
                     logger: configuration.logger

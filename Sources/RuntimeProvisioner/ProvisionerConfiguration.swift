@@ -65,6 +65,8 @@ public struct ProvisionerConfiguration: Sendable {
     public var insecureNoSandbox = false
     /// Upstream's `SandboxBinaryPath`: `bwrap` for the `bubblewrap` backend.
     public var sandboxBinaryPath: FilePath = "/usr/bin/bwrap"
+    /// The `sandboxd-spawner` helper of the `namespaces` backend; `nil`: the one next to the running executable.
+    public var spawnerPath: FilePath?
     /// Parent of the per-runtime directories (each holds that runtime's `host.sock`).
     public var runtimeDirectory: FilePath = "/run/sandboxd/runtimes"
     /// Host uids/gids for sandboxes, one per live runtime.

@@ -153,15 +153,27 @@ public final class NamespaceSandbox: SandboxBackend {
         // The helper has the descriptors (or the request failed): `bag` closes the daemon's copies.
         _ = consume bag
         let result: sbx_spawn_result
+        let child: ChildIdentity?
         switch reply {
         case .failure(let error):
+            // The spawner's orphaned clone, if any, is already reaped: the lease may go with the error.
             logger.debug("sandbox spawn failed", metadata: ["error": "\(error)", "host-id": "\(hostID)"])
             throw error
-        case .success(let value): result = value
+        case .success(let value):
+            result = value.result
+            child = value.child
         }
         guard result.stage == Int32(SBX_STAGE_NONE.rawValue), result.pidfd >= 0, result.control_fd >= 0 else {
-            if result.pidfd >= 0 { Self.reapAbandoned(pidfd: result.pidfd) }
             if result.control_fd >= 0 { close(result.control_fd) }
+            if result.pidfd >= 0 {
+                // The killed child runs as the host id until it is reaped: the id goes back only then.
+                let id = lease.take()
+                let allocator = hostIDs
+                Self.reapAbandoned(pidfd: result.pidfd) {
+                    if let child { client.reaped(child) }
+                    allocator.release(id)
+                }
+            }
             var failed = result
             if failed.error == 0 { failed.error = EIO }
             let error = SandboxError.fromShim(failed, path: spec.executable.string) { plan.describe($0) }
@@ -179,7 +191,10 @@ public final class NamespaceSandbox: SandboxBackend {
             spawnTimings: SpawnTimings(clone: .nanoseconds(result.clone_ns), idMaps: .nanoseconds(result.maps_ns),
                                        setup: .nanoseconds(result.setup_ns),
                                        clonedIntoCgroup: result.cloned_into_cgroup != 0),
-            onExit: { allocator.release(hostID) }
+            onExit: {
+                if let child { client.reaped(child) }
+                allocator.release(hostID)
+            }
         )
         process.startMonitoring()
         logger.debug("sandbox started", metadata: ["pid": "\(result.pid)", "host-id": "\(hostID)", "executable": "\(executable)"])
@@ -212,12 +227,13 @@ public final class NamespaceSandbox: SandboxBackend {
     }
 
     /// A child the spawner started and killed after a failed setup: the daemon is its parent (CLONE_PARENT),
-    /// so it reaps it, on the monitor thread, once it has exited.
-    static func reapAbandoned(pidfd: CInt) {
+    /// so it reaps it, on the monitor thread, once it has exited; `reaped` runs after the reap.
+    static func reapAbandoned(pidfd: CInt, reaped: @escaping @Sendable () -> Void = {}) {
         let reap: @Sendable (UInt32) -> Void = { _ in
             var code: CInt = 0, status: CInt = 0
             _ = sbx_waitid_pidfd(pidfd, 0, &code, &status)
             close(pidfd)
+            reaped()
         }
         do { try ProcessMonitor.shared.watch(pidfd, handler: reap) } catch { reap(0) }
     }

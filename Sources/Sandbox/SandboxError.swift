@@ -83,6 +83,13 @@ public struct SandboxError: Error, Sendable, Hashable, CustomStringConvertible {
         let stage = String(cString: sbx_stage_name(result.stage))
         let errno = Errno(rawValue: result.error)
         if result.stage == Int32(SBX_STAGE_EXEC.rawValue) { return .exec(errno, path: path) }
+        if result.stage == Int32(SBX_STAGE_REQUEST_PATH.rawValue) {
+            let op = result.op_index >= 0 ? describeOp(Int(result.op_index)) : nil
+            return SandboxError(
+                .invalidSpec, "the spawner refused a path of the sandbox plan\(op.map { " (\($0))" } ?? ""): targets must lie "
+                    + "under \(SBX_NEW_ROOT)/ and bind sources under \(SBX_OLD_ROOT)/, without '.', '..' or empty components",
+                stage: stage, errno: errno, op: op)
+        }
         if result.stage == Int32(SBX_STAGE_TIMEOUT.rawValue) {
             return SandboxError(.setupTimedOut, "sandbox setup exceeded its deadline", stage: stage, errno: errno)
         }

@@ -3,11 +3,13 @@ import ArgumentParser
 import Glibc
 #endif
 
-/// `sandboxctl logs NAME [-f] [-n N] [--journal]`: a runtime's output.
+/// `sandboxctl logs NAME [-f] [-n N] [--journal [--json]]`: a runtime's output.
 ///
 /// By default from the daemon's per-runtime log file (`GET /v1/runtimes/NAME/logs`), which works with or
 /// without journald. `--journal` replaces itself with `journalctl SANDBOX_RUNTIME_NAME=NAME` instead (the
-/// output and the lifecycle entries; reading the system journal needs root or `systemd-journal`/`adm`).
+/// output and the lifecycle entries; reading the system journal needs root or `systemd-journal`/`adm`),
+/// with `--json` as `journalctl -o json`. The log file is plain text: `--json` without `--journal` is a
+/// usage error rather than ignored.
 struct Logs: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a runtime's output: the daemon's log file, or its journal with --journal."
@@ -20,16 +22,13 @@ struct Logs: ParsableCommand {
 
     func validate() throws {
         if let lines, lines < 0 { throw ValidationError("-n must not be negative") }
+        if global.json, !journal {
+            throw ValidationError("--json needs --journal (journalctl -o json); the daemon's log file is plain text")
+        }
     }
 
     func run() throws {
-        if journal {
-            do {
-                try RuntimeLogs.exec(runtime: name, follow: follow, lines: lines)
-            } catch {
-                throw CLIError.usage("cannot run journalctl: \(error)")
-            }
-        }
+        if journal { try RuntimeLogs.exec(runtime: name, follow: follow, lines: lines, json: global.json) }
         var query = ["follow=\(follow)"]
         if let lines { query.append("lines=\(lines)") }
         let failure = try global.client.stream(API.path(name, "/logs?") + query.joined(separator: "&")) { line in

@@ -13,22 +13,28 @@ import SystemCalls
 enum RuntimeLogs {
     static let journalctlPath = "/usr/bin/journalctl"
 
-    /// journalctl's arguments (without the program name).
-    static func journalctlArguments(runtime name: String, follow: Bool = false, lines: Int? = nil) -> [String] {
-        var arguments = ["--no-pager", "--output=short-iso", "SANDBOX_RUNTIME_NAME=\(name)"]
+    /// journalctl's arguments (without the program name); `json`: one JSON object per entry (`-o json`).
+    static func journalctlArguments(runtime name: String, follow: Bool = false, lines: Int? = nil, json: Bool = false)
+        -> [String]
+    {
+        var arguments = ["--no-pager", json ? "--output=json" : "--output=short-iso", "SANDBOX_RUNTIME_NAME=\(name)"]
         if let lines { arguments.append("--lines=\(max(0, lines))") }
         if follow { arguments.append("--follow") }
         return arguments
     }
 
-    /// Replaces this process with journalctl (so `-f` ends with Ctrl-C as usual); returns only by throwing.
-    static func exec(runtime name: String, follow: Bool = false, lines: Int? = nil) throws(SystemCallError) -> Never {
-        let arguments = [journalctlPath] + journalctlArguments(runtime: name, follow: follow, lines: lines)
+    /// Replaces this process with journalctl at `path` (so `-f` ends with Ctrl-C as usual); returns only by
+    /// throwing ``CLIError/unavailable(_:)`` when it cannot run.
+    static func exec(
+        runtime name: String, follow: Bool = false, lines: Int? = nil, json: Bool = false, path: String = journalctlPath
+    ) throws(CLIError) -> Never {
+        let arguments = [path] + journalctlArguments(runtime: name, follow: follow, lines: lines, json: json)
         var pointers = arguments.map { strdup($0) }
         pointers.append(nil)
-        execv(journalctlPath, pointers)
+        execv(path, pointers)
         let code = errno
         for pointer in pointers { free(pointer) }
-        throw SystemCallError("execv(\(journalctlPath))", errno: .init(rawValue: code))
+        let error = SystemCallError("execv(\(path))", errno: .init(rawValue: code))
+        throw CLIError.unavailable("cannot run journalctl (--journal needs systemd's journalctl at \(path)): \(error)")
     }
 }

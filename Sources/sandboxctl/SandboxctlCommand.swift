@@ -4,13 +4,15 @@ import Foundation
 /// `sandboxctl`: talk to sandboxd over its control socket.
 ///
 /// Exit codes: 0 success, 1 the API refused (its message on stderr), 2 usage error, 3 cannot reach the
-/// daemon. `--socket PATH` and `--json` work before or after the subcommand.
+/// daemon, 4 a local program it needs (journalctl) cannot run. `--socket PATH` and `--json` work before or
+/// after the subcommand.
 @main
 struct Sandboxctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sandboxctl",
         abstract: "Control sandboxd: provision, start, stop and watch runtimes.",
-        discussion: "Exit codes: 0 ok, 1 the API refused, 2 usage error, 3 cannot reach the daemon.",
+        discussion: "Exit codes: 0 ok, 1 the API refused, 2 usage error, 3 cannot reach the daemon, "
+            + "4 a local program it needs (journalctl) cannot run.",
         subcommands: [List.self, Status.self, Provision.self, Start.self, Stop.self, Abort.self, Remove.self,
                       Ping.self, Call.self, Info.self, Events.self, Logs.self, Health.self, BundleCommand.self]
     )

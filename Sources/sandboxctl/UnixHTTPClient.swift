@@ -13,19 +13,23 @@ enum CLIError: Error {
     case usage(String)
     /// The daemon answered something that is not the API (exit 1).
     case protocolError(String)
+    /// A local program the command needs is missing or cannot run, e.g. journalctl (exit 4).
+    case unavailable(String)
 
     var exitCode: Int32 {
         switch self {
         case .refused, .protocolError: 1
         case .usage: 2
         case .unreachable: 3
+        case .unavailable: 4
         }
     }
 
     var message: String {
         switch self {
         case .refused(_, let code, let message): "\(message) (\(code))"
-        case .unreachable(let message), .usage(let message), .protocolError(let message): message
+        case .unreachable(let message), .usage(let message), .protocolError(let message), .unavailable(let message):
+            message
         }
     }
 }

@@ -22,7 +22,8 @@
 #include <unistd.h>
 
 #define SPAWNER_SOCKET 3
-#define SPAWNER_MAX_PENDING 1024 /* in flight at once; more are refused with stage "spawner", EAGAIN */
+/* In flight at once; more are refused with stage "spawner", EAGAIN (the daemon never sends more). */
+#define SPAWNER_MAX_PENDING SBX_WIRE_MAX_IN_FLIGHT
 
 static _Alignas(8) char request_buffer[SBX_WIRE_MAX_MESSAGE];
 
@@ -41,7 +42,14 @@ static int64_t now_ms(void) {
 }
 
 /* Sends the reply with its descriptors, then closes the spawner's copies of them. A failed send means
- * the daemon is gone: exit (the sandboxes die through their lifelines, which it held). */
+ * the daemon is gone: exit (the sandboxes die through their lifelines, which it held).
+ *
+ * Never blocks, and needs no queue, because the send buffer cannot fill: every reply answers one request,
+ * the daemon keeps at most `sbx_sndbuf / SBX_WIRE_REPLY_CHARGE` (≤ SBX_WIRE_MAX_IN_FLIGHT) requests sent
+ * and unanswered, where sbx_sndbuf is this end's SO_SNDBUF as the daemon set it (SO_SNDBUFFORCE) and read
+ * it back before starting this process, and one reply costs at most SBX_WIRE_REPLY_CHARGE of it. So
+ * EAGAIN means that bound was broken (a daemon not reading would otherwise stall every deadline here):
+ * exit, and the daemon's restart path kills and reaps what was in flight. */
 static void reply(uint64_t request_id, const struct sbx_spawn_result *result) {
     struct sbx_wire_reply message = {.magic = SBX_WIRE_REPLY_MAGIC, .request_id = request_id,
                                      .stage = result->stage, .error = result->error, .op_index = result->op_index,
@@ -69,15 +77,19 @@ static void reply(uint64_t request_id, const struct sbx_spawn_result *result) {
     }
     ssize_t n;
     do {
-        n = sendmsg(SPAWNER_SOCKET, &header, MSG_NOSIGNAL);
+        n = sendmsg(SPAWNER_SOCKET, &header, MSG_NOSIGNAL | MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
+    int saved = errno;
     for (int i = 0; i < count; i++) close(fds[i]);
-    if (n != (ssize_t)sizeof message) _exit(n < 0 && errno == EPIPE ? 0 : 1);
+    if (n == (ssize_t)sizeof message) return;
+    if (n < 0 && saved == EAGAIN)
+        fprintf(stderr, "sandboxd-spawner: the reply would block (more replies outstanding than the daemon allows)\n");
+    _exit(n < 0 && saved == EPIPE ? 0 : 1);
 }
 
-static void reply_error(uint64_t request_id, int stage, int error) {
+static void reply_error(uint64_t request_id, int stage, int error, int op_index) {
     struct sbx_spawn_result result = {.pid = -1, .pidfd = -1, .control_fd = -1, .stage = stage, .error = error,
-                                      .op_index = -1};
+                                      .op_index = op_index};
     reply(request_id, &result);
 }
 
@@ -114,7 +126,7 @@ static void handle_request(void) {
     if ((size_t)n >= sizeof(struct sbx_wire_request)) memcpy(&request_id, request_buffer + 8, sizeof request_id);
     if (header.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
         close_received(fds, fd_count);
-        reply_error(request_id, SBX_STAGE_REQUEST, EMSGSIZE);
+        reply_error(request_id, SBX_STAGE_REQUEST, EMSGSIZE, -1);
         return;
     }
     struct slot *slot = NULL;
@@ -122,14 +134,15 @@ static void handle_request(void) {
         if (!slots[i].used) slot = &slots[i];
     if (slot == NULL) {
         close_received(fds, fd_count);
-        reply_error(request_id, SBX_STAGE_SPAWNER, EAGAIN);
+        reply_error(request_id, SBX_STAGE_SPAWNER, EAGAIN, -1);
         return;
     }
     struct sbx_sandbox_config config;
-    int rc = sbx_wire_decode(request_buffer, (size_t)n, fds, fd_count, &config, &request_id);
+    int stage = SBX_STAGE_REQUEST, op_index = -1;
+    int rc = sbx_wire_decode(request_buffer, (size_t)n, fds, fd_count, &config, &request_id, &stage, &op_index);
     if (rc) {
         close_received(fds, fd_count);
-        reply_error(request_id, SBX_STAGE_REQUEST, rc);
+        reply_error(request_id, stage, rc, op_index);
         return;
     }
     struct sbx_spawn_result result;

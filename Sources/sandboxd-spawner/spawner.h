@@ -41,8 +41,10 @@ void sbx_sandbox_expire(struct sbx_pending *pending, struct sbx_spawn_result *ou
 int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_result *out);
 
 /* Checks a request from the daemon and points *config into it (strings, ops, argv/env, BPF) and into
- * fds[] (the received descriptors). Returns 0 or EINVAL/EBADMSG; never reads outside `length`. */
+ * fds[] (the received descriptors). Returns 0 or EINVAL/EBADMSG with *stage (SBX_STAGE_REQUEST, or
+ * SBX_STAGE_REQUEST_PATH for a refused path) and *op_index (the op at fault, else -1); never reads
+ * outside `length`. */
 int sbx_wire_decode(void *message, size_t length, const int *fds, size_t fd_count, struct sbx_sandbox_config *config,
-                    uint64_t *request_id);
+                    uint64_t *request_id, int *stage, int *op_index);
 
 #endif

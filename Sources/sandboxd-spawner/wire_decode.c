@@ -41,13 +41,29 @@ static int32_t fd_at(struct reader *r, uint32_t index, int optional) {
     return r->fds[index];
 }
 
-static int has_prefix(const char *text, const char *prefix) {
-    return text != NULL && strncmp(text, prefix, strlen(prefix)) == 0;
+/* `root` + "/" + components, each non-empty and neither "." nor "..": a target cannot climb out of the
+ * staging tree, nor a bind source out of the old root, whatever the prefix says. `root_itself` also
+ * admits `root` + "/" alone (a bind of the host's "/"). */
+static int clean_path(const char *path, const char *root, int root_itself) {
+    size_t root_length = strlen(root);
+    if (path == NULL || strncmp(path, root, root_length) != 0 || path[root_length] != '/') return 0;
+    const char *component = path + root_length + 1;
+    if (*component == '\0') return root_itself;
+    for (;;) {
+        const char *end = strchr(component, '/');
+        size_t length = end != NULL ? (size_t)(end - component) : strlen(component);
+        if (length == 0) return 0; /* "//" or a trailing "/" */
+        if (component[0] == '.' && (length == 1 || (length == 2 && component[1] == '.'))) return 0;
+        if (end == NULL) return 1;
+        component = end + 1;
+    }
 }
 
 int sbx_wire_decode(void *message, size_t length, const int *fds, size_t fd_count, struct sbx_sandbox_config *config,
-                    uint64_t *request_id) {
+                    uint64_t *request_id, int *stage, int *op_index) {
     struct sbx_wire_request header;
+    *stage = SBX_STAGE_REQUEST;
+    *op_index = -1;
     if (length < sizeof header || length > SBX_WIRE_MAX_MESSAGE) return EBADMSG;
     memcpy(&header, message, sizeof header);
     *request_id = header.request_id;
@@ -85,9 +101,14 @@ int sbx_wire_decode(void *message, size_t length, const int *fds, size_t fd_coun
         op->target = string_at(&r, wire.target, 0);
         op->options = string_at(&r, wire.options, 1);
         if (r.bad) return EINVAL;
-        /* Targets are in the staging tree, bind sources on the old root: the child builds nothing else. */
-        if (!has_prefix(op->target, SBX_NEW_ROOT "/")) return EINVAL;
-        if (wire.kind == SBX_OP_BIND && !has_prefix(op->source, SBX_OLD_ROOT "/")) return EINVAL;
+        /* Targets are in the staging tree, bind sources on the old root: the child builds nothing else.
+         * A symlink's source is its text, resolved inside the sandbox later: not a path of this step. */
+        if (!clean_path(op->target, SBX_NEW_ROOT, 0) ||
+            (wire.kind == SBX_OP_BIND && !clean_path(op->source, SBX_OLD_ROOT, 1))) {
+            *stage = SBX_STAGE_REQUEST_PATH;
+            *op_index = (int)i;
+            return EINVAL;
+        }
     }
     for (uint32_t i = 0; i < header.argc + header.envc; i++) {
         uint32_t offset;

@@ -66,6 +66,32 @@ struct ConfigTests {
         }
     }
 
+    @Test("sandbox.spawner_path: an absolute path to an executable file, or null for the one next to sandboxd")
+    func spawnerPath() throws {
+        #expect(DaemonConfiguration().spawnerPath == nil)
+        #expect(try ConfigLoader.parse(yaml: "sandbox: {spawner_path: null}").spawnerPath == nil)
+        #expect(try ConfigLoader.parse(yaml: "sandbox: {spawner_path: /bin/true}").spawnerPath == "/bin/true")
+        // Without the filesystem check only the form is checked.
+        #expect(try ConfigLoader.parse(yaml: "sandbox: {spawner_path: /nonexistent/x}", checkFilesystem: false)
+            .spawnerPath == "/nonexistent/x")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spawner-path-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let notExecutable = directory + "/sandboxd-spawner"
+        try Data("#!/bin/sh\n".utf8).write(to: URL(fileURLWithPath: notExecutable))
+        for (path, message) in [("sandboxd-spawner", "absolute"), ("/nonexistent/sandboxd-spawner", "No such file"),
+                                (notExecutable, "not an executable file"), (directory, "not an executable file"),
+                                ("/etc/passwd", "not an executable file")] {
+            do {
+                _ = try ConfigLoader.parse(yaml: "sandbox: {spawner_path: \"\(path)\"}")
+                Issue.record("\(path) was accepted")
+            } catch {
+                #expect(error.code == .invalidConfig && error.field == "sandbox.spawner_path", "\(error)")
+                #expect(error.message.contains(message), "\(path): \(error.message)")
+            }
+        }
+    }
+
     @Test("durations")
     func durations() {
         #expect(ConfigLoader.parseDuration("500ms") == .milliseconds(500))

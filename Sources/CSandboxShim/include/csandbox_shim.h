@@ -23,6 +23,10 @@ int sbx_sealed_memfd(const void *bytes, size_t length, int *out_fd);
  * *out_is_cgroup2 is 1 for a descriptor on cgroup2 (the v2 hierarchy), else 0. */
 int sbx_is_cgroup2(int fd, int *out_is_cgroup2);
 
+/* fstatfs(2) f_type == PID_FS_MAGIC, for the same reason: 1 when pidfds live on pidfs (Linux 6.9+), whose
+ * inode numbers tell processes apart for the whole boot, else 0. */
+int sbx_is_pidfs(int fd, int *out_is_pidfs);
+
 /* pipe2(O_CLOEXEC): Swift's Glibc module hides pipe2; pipe()+fcntl would race with spawns. */
 int sbx_pipe_cloexec(int fds[2]);
 
@@ -74,7 +78,8 @@ enum sbx_stage {
     SBX_STAGE_RLIMITS = 42,     /* RLIMIT_NOFILE / RLIMIT_CORE */
     SBX_STAGE_REQUEST = 43,     /* spawner: the request was malformed, oversized or out of bounds */
     SBX_STAGE_SPAWNER = 44,     /* spawner: its own resources (in-flight table full, epoll) */
-    SBX_STAGE_COUNT_ = 45
+    SBX_STAGE_REQUEST_PATH = 45, /* spawner: a plan path outside /newroot or /oldroot, or with ., .. or // */
+    SBX_STAGE_COUNT_ = 46
 };
 
 /* The stage's stable, human-readable name ("bind", "exec", ...); "unknown" for others. */

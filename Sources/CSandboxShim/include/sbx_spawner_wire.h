@@ -17,6 +17,12 @@
 #define SBX_WIRE_MAX_CGROUPS 16u
 #define SBX_WIRE_MAX_BPF 4096u       /* BPF_MAXINSNS */
 #define SBX_WIRE_NONE 0xFFFFFFFFu    /* no string / no descriptor */
+/* Requests the daemon may have sent and not yet seen answered; also the helper's in-flight table size.
+ * Every reply answers one such request, so at most this many replies ever wait in the socket. */
+#define SBX_WIRE_MAX_IN_FLIGHT 1024u
+/* What one reply may cost in the helper's send buffer, an upper bound with room to spare: a 64-byte
+ * message in one skb (head ≤ 512 B, struct sk_buff ≤ 256 B; SCM_RIGHTS is kept beside it, uncharged). */
+#define SBX_WIRE_REPLY_CHARGE 2048u
 
 /* A request: this header, then in order
  *   struct sock_filter bpf[bpf_count] (8 bytes each), struct sbx_wire_op ops[op_count],

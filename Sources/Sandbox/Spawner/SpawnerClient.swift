@@ -17,13 +17,24 @@ import SystemPackage
 /// request id. No thread blocks per spawn. When the helper dies, spawns already sent to it fail with
 /// ``SandboxError/Code/spawnerDied``, queued ones wait, and it is restarted after a short backoff.
 ///
+/// A helper that dies between a clone and its reply leaves a child of the daemon (CLONE_PARENT) that
+/// nobody holds: before the spawns in flight fail (and their host ids go back), the I/O thread sweeps
+/// its own children (`/proc/thread-self/children`: the helper's clones have this thread as parent, and
+/// nothing else starts children here), kills every one that is not handed out (see ``ChildIdentity``)
+/// and reaps it. A sandbox of this or an earlier helper that came back in a reply is never touched.
+///
 /// Ownership: the caller keeps its request descriptors open until its `send` returns (every resume happens
 /// on the I/O thread after `sendmsg` or after the request was dropped), and owns the pidfd and lifeline
 /// that come back. The helper closes its own copies once it has replied.
 final class SpawnerClient: Sendable {
-    /// The outcome of one request: the shim's result (pid/pidfd/control_fd set on success; on failure a
-    /// killed child's pid/pidfd when one existed, for the caller to reap).
-    typealias Reply = sbx_spawn_result
+    /// The outcome of one request.
+    struct Reply {
+        /// The shim's result: pid/pidfd/control_fd set on success; on failure a killed child's pid/pidfd
+        /// when one existed, for the caller to reap.
+        var result: sbx_spawn_result
+        /// The child in `result`, when there is one: its owner calls ``reaped(_:)`` once it has reaped it.
+        var child: ChildIdentity?
+    }
 
     private struct Request {
         var id: UInt64
@@ -36,6 +47,10 @@ final class SpawnerClient: Sendable {
         var waiting: [UInt64: CheckedContinuation<Result<Reply, SandboxError>, Never>] = [:]
         /// Ids sent to the running helper and not answered yet.
         var sent: Set<UInt64> = []
+        /// At most this many in `sent`: what the helper's send buffer holds replies for (see `startHelper`).
+        var inFlightLimit = Int(SBX_WIRE_MAX_IN_FLIGHT)
+        /// Children that came back in a reply (or are being reaped after a sweep) and are not reaped yet.
+        var handedOut: Set<ChildIdentity> = []
         var nextID: UInt64 = 1
         var helperPID: Int32 = -1
         var restarts = 0
@@ -93,6 +108,14 @@ final class SpawnerClient: Sendable {
     /// How many times the helper has been restarted after dying.
     var restartCount: Int { state.withLock { $0.restarts } }
 
+    /// How many of the children handed out are still unreaped (tests).
+    var handedOutCount: Int { state.withLock { $0.handedOut.count } }
+
+    /// The owner of a child from a ``Reply`` has reaped it: the sweep may count its identity as unknown again.
+    func reaped(_ child: ChildIdentity) {
+        _ = state.withLock { $0.handedOut.remove(child) }
+    }
+
     /// A fresh request id (the request's header carries it).
     func nextRequestID() -> UInt64 { state.withLock { state in defer { state.nextID += 1 }; return state.nextID } }
 
@@ -124,7 +147,7 @@ final class SpawnerClient: Sendable {
     private func run() {
         var backoff: Int32 = 0
         while true {
-            guard let (socket, pidfd) = startHelper() else {
+            guard let (socket, pidfd, helperExecutable) = startHelper() else {
                 // Cannot even start it: fail what waits (nothing would answer), retry later.
                 failQueued(SandboxError(.spawnerUnavailable, "cannot start \(executable)", stage: "spawner"))
                 backoff = min(max(backoff * 2, 50), 1000)
@@ -132,7 +155,10 @@ final class SpawnerClient: Sendable {
                 continue
             }
             let served = ContinuousClock.now
-            serve(socket: socket)
+            var buffer = [UInt8](repeating: 0, count: Self.replyBufferSize)
+            serve(socket: socket, helper: pidfd, buffer: &buffer)
+            // Replies that arrived before the end are answers like any other: their children are handed out.
+            _ = receiveReplies(socket: socket, buffer: &buffer)
             close(socket)
             // A helper that ran for a while earns a fresh backoff; one that keeps dying waits longer each time.
             if ContinuousClock.now - served > .seconds(10) { backoff = 0 }
@@ -141,6 +167,9 @@ final class SpawnerClient: Sendable {
             var code: CInt = 0, status: CInt = 0
             _ = sbx_waitid_pidfd(pidfd, 0, &code, &status)
             close(pidfd)
+            // Its clones that never came back in a reply are killed and reaped before the spawns in flight
+            // fail: a failed spawn releases its host id, which must not be reused while such a child lives.
+            let orphans = sweepOrphans(helperExecutable: helperExecutable)
             let lost = state.withLock { state -> [CheckedContinuation<Result<Reply, SandboxError>, Never>] in
                 let lost = state.sent.compactMap { state.waiting.removeValue(forKey: $0) }
                 state.sent = []
@@ -149,10 +178,13 @@ final class SpawnerClient: Sendable {
                 return lost
             }
             logger.error("sandboxd-spawner died; restarting it", metadata: [
-                "in-flight-spawns-failed": "\(lost.count)", "wait-status": "\(code)/\(status)"])
-            for continuation in lost {
-                continuation.resume(returning: .failure(SandboxError(
-                    .spawnerDied, "the spawner helper died during the spawn", stage: "spawner")))
+                "in-flight-spawns-failed": "\(lost.count)", "orphaned-children-killed": "\(orphans.count)",
+                "wait-status": "\(code)/\(status)"])
+            reap(orphans) {
+                for continuation in lost {
+                    continuation.resume(returning: .failure(SandboxError(
+                        .spawnerDied, "the spawner helper died during the spawn", stage: "spawner")))
+                }
             }
             backoff = min(max(backoff * 2, 10), 1000)
             sleepOrWake(milliseconds: backoff)
@@ -181,7 +213,8 @@ final class SpawnerClient: Sendable {
     }
 
     /// Starts the helper: empty environment, stdin/stdout /dev/null, stderr the daemon's, its socket at 3.
-    private func startHelper() -> (socket: CInt, pidfd: CInt)? {
+    /// Returns its socket, its pidfd and the identity of the file it runs (what its clones run too).
+    private func startHelper() -> (socket: CInt, pidfd: CInt, executable: FileIdentity?)? {
         var pair: [CInt] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             logger.error("spawner socketpair failed", metadata: ["errno": "\(errno)"])
@@ -192,6 +225,14 @@ final class SpawnerClient: Sendable {
             _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, socklen_t(MemoryLayout<CInt>.size))
             _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<CInt>.size))
         }
+        // The helper never blocks on a reply (main.c, `reply`): it relies on this bound, the number of
+        // replies its end's send buffer holds for sure. Without CAP_NET_ADMIN the FORCE above fails and
+        // the buffer is what net.core.wmem_max allows: fewer requests in flight, never a stalled helper.
+        var granted: CInt = 0
+        var grantedLength = socklen_t(MemoryLayout<CInt>.size)
+        let limit = getsockopt(pair[1], SOL_SOCKET, SO_SNDBUF, &granted, &grantedLength) == 0
+            ? Int(granted) / Int(SBX_WIRE_REPLY_CHARGE) : 1
+        state.withLock { $0.inFlightLimit = Swift.max(1, Swift.min(limit, Int(SBX_WIRE_MAX_IN_FLIGHT))) }
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { if null >= 0 { close(null) }; close(pair[1]) }
         let arena = CStringArena()
@@ -222,19 +263,24 @@ final class SpawnerClient: Sendable {
         _ = fcntl(pair[0], F_SETFL, O_NONBLOCK)
         state.withLock { $0.helperPID = result.pid }
         logger.debug("sandboxd-spawner started", metadata: ["pid": "\(result.pid)", "path": "\(executable)"])
-        return (pair[0], result.pidfd)
+        // The running image, not the path: the file there may be replaced while this helper runs.
+        return (pair[0], result.pidfd, FileIdentity(path: "/proc/\(result.pid)/exe") ?? FileIdentity(path: executable))
     }
 
-    /// Moves requests and replies until the helper's socket closes or misbehaves.
-    private func serve(socket: CInt) {
-        var buffer = [UInt8](repeating: 0, count: MemoryLayout<sbx_wire_reply>.size + 64)
+    private static let replyBufferSize = MemoryLayout<sbx_wire_reply>.size + 64
+
+    /// Moves requests and replies until the helper exits (its pidfd turns readable), or its socket closes
+    /// or misbehaves. The socket alone would not tell: a clone still in setup holds a copy of the helper's end.
+    private func serve(socket: CInt, helper: CInt, buffer: inout [UInt8]) {
         while true {
-            let pendingSend = state.withLock { !$0.queue.isEmpty }
+            let pendingSend = state.withLock { !$0.queue.isEmpty && $0.sent.count < $0.inFlightLimit }
             var fds = [
                 pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: socket, events: Int16(POLLIN) | (pendingSend ? Int16(POLLOUT) : 0), revents: 0),
+                pollfd(fd: helper, events: Int16(POLLIN), revents: 0),
             ]
-            if poll(&fds, 2, -1) < 0 { continue }
+            if poll(&fds, 3, -1) < 0 { continue }
+            if fds[2].revents != 0 { return }
             if fds[0].revents != 0 { drainWake() }
             let events = fds[1].revents
             if events & Int16(POLLIN) != 0 {
@@ -248,10 +294,13 @@ final class SpawnerClient: Sendable {
         }
     }
 
-    /// Sends queued requests while the socket takes them; false when the helper is gone.
+    /// Sends queued requests while the socket takes them and the in-flight limit allows; false when the
+    /// helper is gone.
     private func sendQueued(socket: CInt) -> Bool {
         while true {
-            guard let request = state.withLock({ $0.queue.first }) else { return true }
+            guard let request = state.withLock({ $0.sent.count < $0.inFlightLimit ? $0.queue.first : nil }) else {
+                return true
+            }
             let rc = request.message.withUnsafeBytes { bytes in
                 request.fds.withUnsafeBufferPointer { fds in
                     sbx_seqpacket_send(socket, bytes.baseAddress, bytes.count, fds.baseAddress, fds.count)
@@ -309,16 +358,146 @@ final class SpawnerClient: Sendable {
             result.cloned_into_cgroup = reply.cloned_into_cgroup
             result.pidfd = fdCount > 0 ? received[0] : -1
             result.control_fd = fdCount > 1 ? received[1] : -1
+            let child = result.pidfd >= 0 ? ChildIdentity(pidfd: result.pidfd, pid: result.pid) : nil
             let continuation = state.withLock { state in
                 state.sent.remove(reply.request_id)
+                if let child { state.handedOut.insert(child) }
                 return state.waiting.removeValue(forKey: reply.request_id)
             }
             guard let continuation else {
                 // Nobody waits (cannot happen: every sent id is waited on): do not leak a sandbox.
-                received.forEach { close($0) }
+                if result.control_fd >= 0 { close(result.control_fd) }
+                if result.pidfd >= 0, let child {
+                    _ = sbx_pidfd_send_signal(result.pidfd, SIGKILL)
+                    reap([(result.pidfd, child)]) {}
+                }
                 continue
             }
-            continuation.resume(returning: .success(result))
+            continuation.resume(returning: .success(Reply(result: result, child: child)))
         }
+    }
+}
+
+// MARK: - orphaned clones
+
+extension SpawnerClient {
+    /// Kills the children of the I/O thread that nobody holds, after the helper died and was reaped; returns
+    /// their pidfds (to reap) and identities.
+    ///
+    /// Only the I/O thread starts children (the helper) and only the helper adds more (its CLONE_PARENT
+    /// clones), so while it is dead the list can only shrink: a pid listed both before and after its pidfd
+    /// was opened is the listed child, and an unreaped child's pid cannot be reused. A candidate is killed
+    /// when its identity is not handed out and it runs the dead helper's image (an orphan that has already
+    /// exited, the common case, has no image left; it is reaped all the same). The kernel notes that the
+    /// children file can miss a child while a sibling exits: passes repeat until one lists no pid unseen.
+    fileprivate func sweepOrphans(helperExecutable: FileIdentity?) -> [(pidfd: CInt, child: ChildIdentity)] {
+        var orphans: [(pidfd: CInt, child: ChildIdentity)] = []
+        var seen = Set<Int32>()
+        for _ in 0..<4 {
+            guard let listed = Self.threadChildren() else {
+                logger.error("cannot list the spawner's orphaned children (/proc/thread-self/children)")
+                break
+            }
+            var opened: [(pid: Int32, pidfd: CInt, child: ChildIdentity)] = []
+            var fresh = false
+            for pid in listed where seen.insert(pid).inserted {
+                fresh = true
+                var pidfd: CInt = -1
+                guard sbx_pidfd_open(pid, &pidfd) == 0 else { continue }  // already reaped by its owner
+                let child = ChildIdentity(pidfd: pidfd, pid: pid)
+                if state.withLock({ $0.handedOut.contains(child) }) {
+                    close(pidfd)
+                } else {
+                    opened.append((pid, pidfd, child))
+                }
+            }
+            if !fresh { break }
+            if opened.isEmpty { continue }
+            let stillListed = Set(Self.threadChildren() ?? [])
+            for candidate in opened {
+                let image = FileIdentity(path: "/proc/\(candidate.pid)/exe")
+                guard stillListed.contains(candidate.pid), image == nil || image == helperExecutable else {
+                    if stillListed.contains(candidate.pid) {
+                        logger.warning("unknown child of the spawner's thread left alone", metadata: [
+                            "pid": "\(candidate.pid)"])
+                    }
+                    close(candidate.pidfd)
+                    continue
+                }
+                _ = sbx_pidfd_send_signal(candidate.pidfd, SIGKILL)
+                orphans.append((candidate.pidfd, candidate.child))
+            }
+        }
+        return orphans
+    }
+
+    /// Reaps killed children on the monitor thread (they count as handed out meanwhile, so a sweep after
+    /// another death leaves them alone), then runs `done`.
+    fileprivate func reap(_ children: [(pidfd: CInt, child: ChildIdentity)], then done: @escaping @Sendable () -> Void) {
+        guard !children.isEmpty else { return done() }
+        state.withLock { state in for entry in children { state.handedOut.insert(entry.child) } }
+        final class Countdown: Sendable {
+            let left: Atomic<Int>
+            init(_ count: Int) { left = Atomic(count) }
+        }
+        let countdown = Countdown(children.count)
+        for (pidfd, child) in children {
+            NamespaceSandbox.reapAbandoned(pidfd: pidfd) { [self] in
+                reaped(child)
+                if countdown.left.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { done() }
+            }
+        }
+    }
+
+    /// The pids of the calling thread's children (`/proc/thread-self/children`), nil when unreadable.
+    fileprivate static func threadChildren() -> [Int32]? {
+        let fd = open("/proc/thread-self/children", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(fd, &chunk, chunk.count)
+            if n < 0, errno == EINTR { continue }
+            if n < 0 { return nil }
+            if n == 0 { break }
+            bytes += chunk[0..<n]
+        }
+        return bytes.split(separator: UInt8(ascii: " ")).compactMap { Int32(String(decoding: $0, as: UTF8.self)) }
+    }
+}
+
+/// A child process as the orphan sweep tells them apart: the pidfs inode of a pidfd (unique for the boot,
+/// never reused; Linux 6.9+), else the pid. A pid is unique only while unreaped, and an owner forgets its
+/// child right after reaping it: on older kernels a pid reused by a new orphan in that instant (a full
+/// wrap of the pid space) would be left alone by the sweep.
+struct ChildIdentity: Hashable, Sendable {
+    private let value: UInt64
+
+    init(pidfd: CInt, pid: Int32) {
+        var info = stat()
+        if Self.pidfsInodes, fstat(pidfd, &info) == 0 {
+            value = UInt64(info.st_ino)
+        } else {
+            value = UInt64(UInt32(bitPattern: pid)) | 1 << 63
+        }
+    }
+
+    /// Whether pidfds live on pidfs here (distinct inodes), probed once on this process's own pidfd.
+    private static let pidfsInodes: Bool = {
+        var pidfd: CInt = -1
+        guard sbx_pidfd_open(getpid(), &pidfd) == 0 else { return false }
+        defer { close(pidfd) }
+        var isPidfs: CInt = 0
+        return sbx_is_pidfs(pidfd, &isPidfs) == 0 && isPidfs != 0
+    }()
+}
+
+extension FileIdentity {
+    /// The file at `path`, symlinks followed (for `/proc/PID/exe`: the image the process runs); nil if gone.
+    init?(path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        self.init(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
     }
 }

@@ -85,7 +85,7 @@ public enum ConfigLoader {
         }
 
         if let sandbox = try reader.object("sandbox", allowed: [
-            "default_backend", "allow_none", "bubblewrap_path", "host_id_base", "host_id_count",
+            "default_backend", "allow_none", "bubblewrap_path", "spawner_path", "host_id_base", "host_id_count",
         ]) {
             if let text = try sandbox.string("default_backend") {
                 guard let kind = SandboxBackendKind(rawValue: text) else {
@@ -100,6 +100,9 @@ public enum ConfigLoader {
                 config.bubblewrapPath = nil
             } else if let path = try sandbox.string("bubblewrap_path") {
                 config.bubblewrapPath = path.isEmpty ? nil : path
+            }
+            if let path = try sandbox.string("spawner_path"), !path.isEmpty {
+                config.spawnerPath = try spawnerPath(path, checkFilesystem: checkFilesystem)
             }
             let base = try sandbox.integer("host_id_base", in: 1...Int64(UInt32.max)) ?? Int64(config.hostIDs.base)
             let count = try sandbox.integer("host_id_count", in: 1...Int64(UInt32.max)) ?? Int64(config.hostIDs.count)
@@ -235,6 +238,22 @@ public enum ConfigLoader {
             }
         }
         return config
+    }
+
+    /// `sandbox.spawner_path`: absolute (the daemon starts it long after the config was read, from any cwd),
+    /// and with `checkFilesystem` a regular file the daemon may execute.
+    static func spawnerPath(_ path: String, checkFilesystem: Bool) throws(DaemonError) -> String {
+        let field = "sandbox.spawner_path"
+        guard path.hasPrefix("/") else { throw DaemonError(.invalidConfig, "must be an absolute path", field: field) }
+        guard checkFilesystem else { return path }
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw DaemonError(.invalidConfig, "\(path): \(String(cString: strerror(errno)))", field: field)
+        }
+        guard info.st_mode & S_IFMT == S_IFREG, access(path, X_OK) == 0 else {
+            throw DaemonError(.invalidConfig, "\(path) is not an executable file", field: field)
+        }
+        return path
     }
 
     /// Parses `500ms`, `5s`, `15m`, `24h`, or a bare number of seconds.

@@ -29,6 +29,8 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public var allowNone = false
     /// The `bwrap` binary for the `bubblewrap` backend; `nil` disables that backend.
     public var bubblewrapPath: String? = "/usr/bin/bwrap"
+    /// The `sandboxd-spawner` helper of the `namespaces` backend (absolute); `nil`: the one next to `sandboxd`.
+    public var spawnerPath: String?
     /// Host uids/gids handed to sandboxes, one per live sandbox.
     public var hostIDs: HostIDRange = .default
     public var api = APILimits()

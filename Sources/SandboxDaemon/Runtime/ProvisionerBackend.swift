@@ -40,6 +40,7 @@ public struct ProvisionerBackend: RuntimeBackend {
         ))
         settings.defaultBackend = configuration.defaultBackend
         if let path = configuration.bubblewrapPath { settings.sandboxBinaryPath = FilePath(path) }
+        settings.spawnerPath = configuration.spawnerPath.map { FilePath($0) }
         settings.runtimeDirectory = FilePath(configuration.runtimeDirectory)
         settings.hostIDs = configuration.hostIDs
         settings.timings = configuration.supervision
