@@ -42,9 +42,29 @@ struct DescriptorBag: ~Copyable {
 }
 
 enum SpawnSupport {
-    /// Opens `cgroup.procs` of each directory write-only for the shim (descriptors go to `bag`).
-    static func cgroupProcs(_ directories: [FilePath], bag: inout DescriptorBag) throws(SandboxError) -> [Int32] {
+    /// Descriptors the child (or, on v2, the parent) joins the runtime's cgroups through: on cgroup v1
+    /// the `tasks` file of each directory, written "0" by the child itself (`selfJoin`: a single task
+    /// moving itself skips the kernel's global threadgroup lock, whose write side waits out an RCU grace
+    /// period after a quiet spell); on v2 (no `tasks` file) `cgroup.procs`. Opened write-only into `bag`.
+    static func cgroupProcs(_ directories: [FilePath], bag: inout DescriptorBag) throws(SandboxError) -> (fds: [Int32], selfJoin: Bool) {
         var fds: [Int32] = []
+        var selfJoin = !directories.isEmpty
+        for directory in directories {
+            let fd = open(directory.appending("tasks").string, O_WRONLY | O_CLOEXEC)
+            if fd < 0 {
+                let code = errno
+                guard code == ENOENT else {
+                    throw SandboxError(.setupFailed, "cannot open \(directory.appending("tasks"))", stage: "cgroup",
+                                       errno: Errno(rawValue: code))
+                }
+                selfJoin = false
+                break
+            }
+            fds.append(bag.add(fd))
+        }
+        if selfJoin { return (fds, true) }
+        for fd in fds { bag.forget(fd); close(fd) }
+        fds = []
         for directory in directories {
             let path = directory.appending("cgroup.procs").string
             let fd = open(path, O_WRONLY | O_CLOEXEC)
@@ -53,7 +73,7 @@ enum SpawnSupport {
             }
             fds.append(bag.add(fd))
         }
-        return fds
+        return (fds, false)
     }
 
     /// A cgroup v2 directory to clone straight into (`CLONE_INTO_CGROUP`): the single directory of
