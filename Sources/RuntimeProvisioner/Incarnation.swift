@@ -92,6 +92,7 @@ struct Incarnation: Sendable {
                     let cgroup = try await cgroups.create(prefix: spec.name, limits: spec.limits)
                     resources.cgroup = cgroup
                     sandboxSpec.cgroupDirectories = cgroup.directories
+                    sandboxSpec.cgroupPlacement = cgroup.placement
                 } catch {
                     throw ProvisionerError(.spawnFailed, "cannot create the runtime's cgroup: \(error)", errno: error.errno)
                 }
@@ -109,6 +110,7 @@ struct Incarnation: Sendable {
                 process = try await UnsandboxedRuntime.spawn(sandboxSpec, directory: directory, logger: runtime.logger)
             }
             spawnDuration = ContinuousClock.now - spawnStarted
+            resources.cgroup?.closePlacement()  // joined: the ahead-opened descriptors are done
             stage = .connect
             if let cgroups = configuration.cgroups, cgroups.poolSize > 0 {
                 // The next start's cgroup is made now, off its spawn path (and off this one: after the spawn).

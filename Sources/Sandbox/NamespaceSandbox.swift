@@ -90,11 +90,11 @@ public final class NamespaceSandbox: SandboxBackend {
         var readers = DescriptorBag()
         if let stdoutReader { _ = readers.add(stdoutReader) }
         if let stderrReader { _ = readers.add(stderrReader) }
-        let cgroupFDs = try SpawnSupport.cgroupProcs(spec.cgroupDirectories, bag: &bag)
+        let (cgroupFDs, cloneIntoCgroup, cgroupSelfJoin) = try SpawnSupport.cgroupJoin(spec, bag: &bag)
 
         var config = sbx_sandbox_config()
         config.nofile_limit = spec.limits.openFiles ?? 0
-        config.clone_cgroup_fd = SpawnSupport.cloneIntoCgroup(spec.cgroupDirectories, bag: &bag)
+        config.clone_cgroup_fd = cloneIntoCgroup
         config.exec_path = UnsafePointer(arena.string(SandboxSpec.entrypointPath.string))
         config.argv = UnsafePointer(arena.array([spec.executable.string] + spec.arguments))
         config.envp = UnsafePointer(arena.array(environment))
@@ -106,6 +106,7 @@ public final class NamespaceSandbox: SandboxBackend {
         config.sandbox_uid = sandboxUID
         config.sandbox_gid = sandboxGID
         config.flags = (spec.allowNetwork ? 0 : SBX_FLAG_NEW_NET) | (configuration.readOnlyRoot ? SBX_FLAG_READONLY_ROOT : 0)
+            | (cgroupSelfJoin ? SBX_FLAG_CGROUP_SELF : 0)
         config.stdin_fd = stdinFD
         config.stdout_fd = stdoutFD
         config.stderr_fd = stderrFD

@@ -32,7 +32,7 @@ struct PlainChild {
         }
         var bag = DescriptorBag()
         let (stdinFD, stdoutFD, stderrFD, stdoutReader, stderrReader) = try SpawnSupport.stdio(spec, bag: &bag)
-        let cgroupFDs = try SpawnSupport.cgroupProcs(spec.cgroupDirectories, bag: &bag)
+        let cgroupFDs = try SpawnSupport.cgroupJoin(spec, bag: &bag).fds
         let arena = CStringArena()
         var config = sbx_plain_config()
         config.nofile_limit = spec.limits.openFiles ?? 0

@@ -34,6 +34,9 @@ public struct SandboxSpec: Sendable, Hashable {
     /// cgroup directories (one per hierarchy, from ``RuntimeCgroup/directories``) the sandbox joins
     /// before it runs any code of the runtime; empty: it stays in the daemon's cgroups.
     public var cgroupDirectories: [FilePath]
+    /// The same cgroups' join descriptors, opened ahead (``RuntimeCgroup/placement``); nil: the spawn
+    /// opens them from ``cgroupDirectories``. The spawn duplicates them; the owner closes them.
+    public var cgroupPlacement: CgroupPlacement?
 
     public init(
         executable: FilePath,
@@ -49,7 +52,8 @@ public struct SandboxSpec: Sendable, Hashable {
         inheritedDescriptors: [FileDescriptor] = [],
         bindSharedLibraries: Bool = true,
         limits: ProcessLimits = ProcessLimits(),
-        cgroupDirectories: [FilePath] = []
+        cgroupDirectories: [FilePath] = [],
+        cgroupPlacement: CgroupPlacement? = nil
     ) {
         self.executable = executable
         self.arguments = arguments
@@ -65,6 +69,7 @@ public struct SandboxSpec: Sendable, Hashable {
         self.bindSharedLibraries = bindSharedLibraries
         self.limits = limits
         self.cgroupDirectories = cgroupDirectories
+        self.cgroupPlacement = cgroupPlacement
     }
 
     /// Upstream's hostname inside the sandbox.

@@ -42,32 +42,20 @@ struct DescriptorBag: ~Copyable {
 }
 
 enum SpawnSupport {
-    /// Opens `cgroup.procs` of each directory write-only for the shim (descriptors go to `bag`).
-    static func cgroupProcs(_ directories: [FilePath], bag: inout DescriptorBag) throws(SandboxError) -> [Int32] {
-        var fds: [Int32] = []
-        for directory in directories {
-            let path = directory.appending("cgroup.procs").string
-            let fd = open(path, O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else {
-                throw SandboxError(.setupFailed, "cannot open \(path)", stage: "cgroup", errno: Errno(rawValue: errno))
-            }
-            fds.append(bag.add(fd))
-        }
-        return fds
-    }
-
-    /// A cgroup v2 directory to clone straight into (`CLONE_INTO_CGROUP`): the single directory of
-    /// `directories` when it is on cgroup2 (v1 hierarchies need the `cgroup.procs` writes). -1 otherwise.
-    static func cloneIntoCgroup(_ directories: [FilePath], bag: inout DescriptorBag) -> Int32 {
-        guard directories.count == 1 else { return -1 }
-        let fd = open(directories[0].string, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return -1 }
-        var isCgroup2: CInt = 0
-        guard sbx_is_cgroup2(fd, &isCgroup2) == 0, isCgroup2 != 0 else {
-            close(fd)
-            return -1
-        }
-        return bag.add(fd)
+    /// Descriptors the new process joins the spec's cgroups through, in `bag`: copies of the spec's
+    /// pre-opened ``SandboxSpec/cgroupPlacement``, else opened now from ``SandboxSpec/cgroupDirectories``.
+    /// `cloneInto` is a v2 directory for `CLONE_INTO_CGROUP` (-1: none); `selfJoin`: v1 `tasks` files the
+    /// child writes "0" to itself (see ``CgroupPlacement``).
+    static func cgroupJoin(_ spec: SandboxSpec, bag: inout DescriptorBag) throws(SandboxError)
+        -> (fds: [Int32], cloneInto: Int32, selfJoin: Bool)
+    {
+        guard spec.cgroupPlacement != nil || !spec.cgroupDirectories.isEmpty else { return ([], -1, false) }
+        let placement: CgroupPlacement
+        if let given = spec.cgroupPlacement { placement = given } else { placement = try CgroupPlacement.open(spec.cgroupDirectories) }
+        let (join, cloneInto) = try placement.duplicate()
+        for fd in join { _ = bag.add(fd) }
+        if cloneInto >= 0 { _ = bag.add(cloneInto) }
+        return (join, cloneInto, placement.selfJoin)
     }
 
     /// tmpfs options with the spec's size, e.g. `mode=1777,size=67108864`.

@@ -320,6 +320,9 @@ static int sandbox_main(void *arg) {
     } while (n < 0 && errno == EINTR);
     if (n != 1) _exit(SBX_SETUP_EXIT);
     close(c->sync_read);
+    /* v1: into the runtime's cgroups before anything is allocated or run (SBX_FLAG_CGROUP_SELF). */
+    if ((config->flags & SBX_FLAG_CGROUP_SELF) && (rc = join_cgroups(config->cgroup_fds, config->cgroup_count, "0", 1)))
+        child_fail(c, SBX_STAGE_CGROUP, rc, -1);
 
     /* Become the sandbox's ids before touching any filesystem: files created in our tmpfs need a
      * mapped owner (EOVERFLOW otherwise), and host paths are then reached with the sandbox's own
@@ -566,7 +569,7 @@ int sbx_sandbox_start(const struct sbx_sandbox_config *config, int clone_parent,
 
     pending->cloned_into_cgroup = placed;
     int stage = SBX_STAGE_CGROUP;
-    if (config->cgroup_count > 0 && !placed) {
+    if (config->cgroup_count > 0 && !placed && !(config->flags & SBX_FLAG_CGROUP_SELF)) {
         char text[16];
         int length = snprintf(text, sizeof text, "%d", (int)pid);
         if ((rc = join_cgroups(config->cgroup_fds, config->cgroup_count, text, (size_t)length))) goto fail_child;

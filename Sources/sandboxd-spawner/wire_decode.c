@@ -155,7 +155,9 @@ int sbx_wire_decode(void *message, size_t length, const int *fds, size_t fd_coun
     config->host_gid = header.host_gid;
     config->sandbox_uid = header.sandbox_uid;
     config->sandbox_gid = header.sandbox_gid;
-    config->flags = header.flags & (SBX_FLAG_NEW_NET | SBX_FLAG_READONLY_ROOT);
+    config->flags = header.flags & (SBX_FLAG_NEW_NET | SBX_FLAG_READONLY_ROOT | SBX_FLAG_CGROUP_SELF);
+    /* Self-joining is for v1 `tasks` files; a clone into a v2 cgroup needs no join at all. */
+    if ((config->flags & SBX_FLAG_CGROUP_SELF) && config->clone_cgroup_fd >= 0) return EINVAL;
     config->keep_fds = keep_targets;
     config->keep_sources = keep_sources;
     config->keep_count = header.keep_count;

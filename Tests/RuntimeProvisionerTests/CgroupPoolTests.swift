@@ -89,6 +89,37 @@ struct CgroupPoolTests {
         for names in Self.children(host) { #expect(names.isEmpty, "left: \(names)") }
     }
 
+    @Test("a pooled cgroup comes with its join descriptors open; sandboxes join through them; closed, they are refused")
+    func aheadOpenedPlacement() async throws {
+        let host = Self.pooledHost()
+        defer { LimitHost.removeGroups(host) }
+        await host.replenish()
+        let cgroup = try await host.create(prefix: "placed", limits: ResourceLimits(pids: LimitHost.hasPids ? 32 : nil))
+        let placement = try #require(cgroup.placement, "a pooled cgroup's descriptors are opened when it is prepared")
+        // v1: the sandbox's first process writes "0" to `tasks` itself (no global lock); v2: the parent.
+        #expect(placement.selfJoin == (host.status.version == .v1))
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        // No directories in the specs: only the ahead-opened descriptors can place these processes.
+        let spec = SandboxSpec(executable: "/bin/sleep", arguments: ["600"], standardOutput: .discard,
+                               standardError: .discard, cgroupPlacement: placement)
+        let sandboxed = try await NamespaceSandbox(logger: logger).spawn(spec)
+        let plain = try await UnsandboxedBackend(logger: logger).spawn(spec)
+        cgroup.closePlacement()
+        for directory in cgroup.directories {
+            let members = Set(try String(contentsOfFile: directory.appending("cgroup.procs").string, encoding: .utf8)
+                .split(separator: "\n").compactMap { Int32($0) })
+            // The sandbox's PID 1, its runtime (pid 2 inside, forked after the join) and the plain child.
+            #expect(members.count == 3 && members.isSuperset(of: [sandboxed.pid, plain.pid]), "\(directory): \(members)")
+        }
+        await #expect(throws: SandboxError.self, "a closed placement is refused, never used by number") {
+            _ = try await UnsandboxedBackend(logger: logger).spawn(spec)
+        }
+        try await cgroup.remove()
+        #expect(await sandboxed.waitForExit() == .signaled(SIGKILL))
+        #expect(await plain.waitForExit() == .signaled(SIGKILL))
+    }
+
     @Test("shutdown removes the unused pooled cgroups and the group directories; nothing is pooled afterwards")
     func shutdownDrains() async throws {
         let host = Self.pooledHost()

@@ -74,7 +74,7 @@ enum sbx_stage {
     SBX_STAGE_EXEC = 38,        /* runtime: execve */
     SBX_STAGE_MOVE_FDS = 39,    /* plain spawn: placing descriptors at fixed numbers */
     SBX_STAGE_PARENT_DEATH = 40, /* plain spawn: PR_SET_PDEATHSIG, or the parent already gone */
-    SBX_STAGE_CGROUP = 41,      /* joining the runtime's cgroups (parent for namespaces, child for plain) */
+    SBX_STAGE_CGROUP = 41,      /* joining the runtime's cgroups (parent for namespaces on v2, else the child) */
     SBX_STAGE_RLIMITS = 42,     /* RLIMIT_NOFILE / RLIMIT_CORE */
     SBX_STAGE_REQUEST = 43,     /* spawner: the request was malformed, oversized or out of bounds */
     SBX_STAGE_SPAWNER = 44,     /* spawner: its own resources (in-flight table full, epoll) */
@@ -123,6 +123,11 @@ struct sbx_mount_op {
 /* Sandbox flags. */
 #define SBX_FLAG_NEW_NET 0x1u       /* own network namespace with `lo` up (no allowNetwork) */
 #define SBX_FLAG_READONLY_ROOT 0x2u /* remount the new root tmpfs read-only before pivot_root */
+/* The child joins its cgroups itself, first thing after the release: writes "0" to each cgroup_fds
+ * descriptor (cgroup v1 `tasks` files). A single task moving itself skips the kernel's global
+ * cgroup_threadgroup_rwsem, whose write side waits for an RCU grace period (milliseconds) whenever no
+ * migration happened recently; a pid written by the parent (or any `cgroup.procs` write) takes it. */
+#define SBX_FLAG_CGROUP_SELF 0x4u
 
 #define SBX_MAX_KEEP_FDS 64
 
@@ -149,7 +154,9 @@ struct sbx_sandbox_config {
     int32_t timeout_ms;          /* setup deadline, parent side */
     /* Resource limits: the parent writes the child's pid into each `cgroup.procs` descriptor (opened
      * O_WRONLY by the caller) and sets the rlimits with prlimit while the child still waits on the sync
-     * pipe, so nothing of the runtime ever runs outside its cgroups. prlimit from the parent, not
+     * pipe, so nothing of the runtime ever runs outside its cgroups. With SBX_FLAG_CGROUP_SELF (v1) the
+     * descriptors are `tasks` files the child writes "0" to itself before anything else, still long
+     * before the runtime is started (a failure there fails the spawn). prlimit from the parent, not
      * setrlimit in the child: the child has CAP_SYS_RESOURCE only in its own user namespace and could
      * not raise RLIMIT_NOFILE above the daemon's hard limit. RLIMIT_CORE is always 0. */
     const int32_t *cgroup_fds;
@@ -210,7 +217,7 @@ struct sbx_plain_config {
     size_t move_count;    /* keep_count + move_count <= SBX_MAX_KEEP_FDS */
     int32_t parent_death_signal; /* nonzero: PR_SET_PDEATHSIG (fires when the spawning *thread* exits) */
     int32_t expected_parent;     /* with parent_death_signal: the child exits when getppid() differs */
-    /* The child joins each cgroup (writes "0" to these `cgroup.procs` descriptors) and sets its rlimits
+    /* The child joins each cgroup (writes "0" to these `cgroup.procs`, on v1 `tasks`, descriptors) and sets its rlimits
      * first thing, still with the caller's privileges and before it execs anything. RLIMIT_CORE is 0. */
     const int32_t *cgroup_fds;
     size_t cgroup_count;

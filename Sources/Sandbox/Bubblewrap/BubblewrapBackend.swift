@@ -111,7 +111,8 @@ public final class BubblewrapBackend: SandboxBackend {
             executable: bwrapPath, arguments: invocation.commandLine, environment: [:],
             standardOutput: spec.standardOutput, standardError: spec.standardError,
             inheritedDescriptors: spec.inheritedDescriptors, bindSharedLibraries: false,
-            limits: ProcessLimits(openFiles: spec.limits.openFiles), cgroupDirectories: spec.cgroupDirectories)
+            limits: ProcessLimits(openFiles: spec.limits.openFiles), cgroupDirectories: spec.cgroupDirectories,
+            cgroupPlacement: spec.cgroupPlacement)
         let moves = channels.moves
         let deadline = ContinuousClock.now.advanced(by: setupTimeout)
         let child: PlainChild

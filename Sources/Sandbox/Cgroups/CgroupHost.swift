@@ -58,6 +58,8 @@ public final class CgroupHost: Sendable {
             var name: String
             /// What its limit files hold (``RuntimeCgroup/Written``).
             var written: [String: String]
+            /// Its join descriptors, opened when it was prepared (off the spawn path).
+            var placement: CgroupPlacement?
         }
         var entries: [Entry] = []
         /// The limits new entries are prepared with: those of the last runtime started (usually the
@@ -264,12 +266,13 @@ public final class CgroupHost: Sendable {
 
     func nextSerial() -> UInt64 { serial.withLock { $0 += 1; return $0 } }
 
-    func runtimeCgroup(_ name: String) -> RuntimeCgroup {
+    func runtimeCgroup(_ name: String, placement: CgroupPlacement? = nil) -> RuntimeCgroup {
         var directories: [CgroupController: FilePath] = [:]
         for (controller, group) in groups { directories[controller] = group.appending(name) }
         return RuntimeCgroup(
             name: name, version: status.version ?? .v1, directories: directories,
-            cpuacct: cpuacctGroup?.appending(name), cgroupKill: status.cgroupKill, hostSwap: hostSwap)
+            cpuacct: cpuacctGroup?.appending(name), cgroupKill: status.cgroupKill, hostSwap: hostSwap,
+            placement: placement)
     }
 
     /// An unused pooled cgroup with `limits` applied, or nil when the pool is empty.
@@ -279,10 +282,11 @@ public final class CgroupHost: Sendable {
             return pool.closed || pool.entries.isEmpty ? nil : pool.entries.removeFirst()
         }) else { return nil }
         // It keeps its pool name: renaming it after the runtime (v1 only; v2 cannot) costs ~8 µs per hierarchy.
-        let cgroup = runtimeCgroup(entry.name)
+        let cgroup = runtimeCgroup(entry.name, placement: entry.placement)
         do {
             try cgroup.apply(limits, over: entry.written)
         } catch {
+            cgroup.closePlacement()
             for directory in cgroup.directories { rmdir(directory.string) }
             throw error
         }
@@ -314,6 +318,7 @@ public final class CgroupHost: Sendable {
             guard let target = pool.withLock({ $0.closed || $0.entries.count >= poolSize ? nil : $0.target }) else { return }
             let cgroup = runtimeCgroup("pool." + String(nextSerial()))
             let written: [String: String]
+            let placement: CgroupPlacement
             do {
                 // Exclusive: a directory that exists already (a leftover) is never pooled as "unused".
                 for (index, directory) in cgroup.directories.enumerated() {
@@ -323,6 +328,9 @@ public final class CgroupHost: Sendable {
                     }
                 }
                 written = try cgroup.apply(target)
+                do throws(SandboxError) { placement = try CgroupPlacement.open(cgroup.directories) } catch {
+                    throw CgroupError(.io, "cannot open the join descriptors of \(cgroup.name): \(error)", errno: error.errno)
+                }
             } catch {
                 for directory in cgroup.directories { rmdir(directory.string) }
                 logger.warning("cannot prepare a pooled cgroup", metadata: ["cgroup": "\(cgroup.name)", "error": "\(error)"])
@@ -330,10 +338,11 @@ public final class CgroupHost: Sendable {
             }
             let kept = pool.withLock { pool in
                 guard !pool.closed else { return false }
-                pool.entries.append(.init(name: cgroup.name, written: written))
+                pool.entries.append(.init(name: cgroup.name, written: written, placement: placement))
                 return true
             }
             if !kept {
+                placement.close()
                 for directory in cgroup.directories { rmdir(directory.string) }
                 return
             }
@@ -349,6 +358,7 @@ public final class CgroupHost: Sendable {
             return pool.entries
         }
         for entry in entries {
+            entry.placement?.close()
             for directory in runtimeCgroup(entry.name).directories { rmdir(directory.string) }
         }
         return entries.count

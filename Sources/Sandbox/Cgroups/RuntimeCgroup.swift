@@ -20,11 +20,16 @@ public final class RuntimeCgroup: Sendable {
     let cgroupKill: Bool
     /// Whether the host has swap: without it there is no swap to forbid (one write less per start).
     let hostSwap: Bool
+    /// Join descriptors opened ahead (a pooled cgroup's, opened when it was prepared): pass them in
+    /// ``SandboxSpec/cgroupPlacement``, then ``closePlacement()`` once the spawn returned. nil: the spawn
+    /// opens them from ``directories``.
+    public let placement: CgroupPlacement?
 
     init(
         name: String, version: CgroupHost.Version, directories: [CgroupController: FilePath], cpuacct: FilePath?,
-        cgroupKill: Bool, hostSwap: Bool = true
+        cgroupKill: Bool, hostSwap: Bool = true, placement: CgroupPlacement? = nil
     ) {
+        self.placement = placement
         self.hostSwap = hostSwap
         self.name = name
         self.version = version
@@ -168,8 +173,12 @@ public final class RuntimeCgroup: Sendable {
         }
     }
 
+    /// Closes the ahead-opened join descriptors (idempotent): the process has joined, or never will.
+    public func closePlacement() { placement?.close() }
+
     /// Kills what is left and removes every directory. Idempotent.
     public func remove(timeout: Duration = .seconds(5)) async throws(CgroupError) {
+        closePlacement()
         for directory in directories {
             try await Self.empty(directory, cgroupKill: cgroupKill, timeout: timeout)
         }
