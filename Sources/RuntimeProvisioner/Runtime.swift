@@ -222,7 +222,15 @@ public final class Runtime: Sendable {
     /// Asks for a TEE capability refresh; without TEE support there is nothing to refresh.
     public func updateCapabilityTEE() {}
 
-    public var status: RuntimeStatus { state.withLock { $0.status } }
+    public var status: RuntimeStatus {
+        let attached = hostSide.isAttached
+        return state.withLock { state in
+            var status = state.status
+            status.protocolVersion = state.connection == nil ? nil : state.info?.protocolVersion
+            status.hostAttached = attached
+            return status
+        }
+    }
 
     /// What the running incarnation's cgroup has consumed; nil when it is not running in one.
     /// Reads a few cgroup files: call it when asked, not on a timer.

@@ -52,6 +52,10 @@ public struct RuntimeStatus: Sendable, Hashable {
     public var oomKilled: Int = 0
     /// The limits the runtime runs with (its spec's, defaults filled in by the owner).
     public var limits: ResourceLimits?
+    /// The RHP version the running incarnation announced in its handshake; nil while not running.
+    public var protocolVersion: Version?
+    /// Whether a host is attached (``Runtime/attachHost(_:)``).
+    public var hostAttached = false
 
     public init(
         state: RuntimeState = .stopped,
@@ -59,8 +63,12 @@ public struct RuntimeStatus: Sendable, Hashable {
         version: Version? = nil,
         restarts: Int = 0,
         lastError: String? = nil,
-        startedAt: Date? = nil
+        startedAt: Date? = nil,
+        oomKilled: Int = 0,
+        limits: ResourceLimits? = nil
     ) {
+        self.oomKilled = oomKilled
+        self.limits = limits
         self.state = state
         self.pid = pid
         self.version = version

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import RuntimeHostProtocol
 @testable import SandboxDaemon
 import Testing
 
@@ -27,10 +28,10 @@ struct ParityAPITests {
     @Test("started events carry capability_tee (null) and updated ones the version")
     func eventFields() {
         let started = String(decoding: APIJSON.encode(EventDocument(
-            time: Date(), runtime: "a", kind: .started(version: RuntimeVersion(major: 1, minor: 2, patch: 3)))), as: UTF8.self)
+            time: Date(), runtime: "a", kind: .started(version: Version(major: 1, minor: 2, patch: 3)))), as: UTF8.self)
         #expect(started.contains(#""capability_tee":null"#) && started.contains(#""version":"1.2.3""#), "\(started)")
         let updated = String(decoding: APIJSON.encode(EventDocument(
-            time: Date(), runtime: "a", kind: .updated(version: RuntimeVersion(major: 2, minor: 0, patch: 0), capabilityTEE: nil))), as: UTF8.self)
+            time: Date(), runtime: "a", kind: .updated(version: Version(major: 2, minor: 0, patch: 0), capabilityTEE: nil))), as: UTF8.self)
         #expect(updated.contains(#""type":"updated""#) && updated.contains(#""version":"2.0.0""#) && updated.contains(#""capability_tee":null"#), "\(updated)")
     }
 

@@ -42,7 +42,7 @@ public struct StatusDocument: Sendable, Hashable, Encodable {
         case protocolVersion = "protocol_version", attached
     }
 
-    public init(spec: RuntimeSpecification, snapshot: RuntimeSnapshot, desiredRunning: Bool, source: String) {
+    public init(spec: RuntimeSpecification, snapshot: RuntimeStatus, desiredRunning: Bool, source: String) {
         name = spec.name
         id = spec.id
         state = snapshot.state

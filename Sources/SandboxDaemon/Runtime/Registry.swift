@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+public import RuntimeProvisioner
 import Sandbox
 import Synchronization
 
@@ -451,7 +452,7 @@ struct UnavailableRuntime: ManagedRuntime {
     func stop() async {}
     func abort(force: Bool) async throws { throw DaemonError(.notRunning, reason) }
     func ping(timeout: Duration) async throws -> Duration { throw DaemonError(.notRunning, reason) }
-    var status: RuntimeSnapshot { RuntimeSnapshot(state: .failed, lastError: reason) }
+    var status: RuntimeStatus { RuntimeStatus(state: .failed, lastError: reason) }
     func events() -> AsyncStream<RuntimeEventKind> { AsyncStream { $0.finish() } }
     func finishEvents() {}
 }

@@ -1,4 +1,6 @@
 import Foundation
+import RuntimeHostProtocol
+import RuntimeProvisioner
 import SandboxDaemon
 import Synchronization
 
@@ -17,7 +19,7 @@ final class FakeBackend: RuntimeBackend {
 
 final class FakeRuntime: ManagedRuntime {
     private struct State {
-        var snapshot = RuntimeSnapshot(state: .stopped)
+        var snapshot = RuntimeStatus(state: .stopped)
         var subscribers: [AsyncStream<RuntimeEventKind>.Continuation] = []
         var starts = 0
     }
@@ -40,14 +42,14 @@ final class FakeRuntime: ManagedRuntime {
         let started = state.withLock { state -> Bool in
             guard state.snapshot.state != .running else { return false }
             state.starts += 1
-            state.snapshot = RuntimeSnapshot(
+            state.snapshot = RuntimeStatus(
                 state: .running, pid: Self.nextPID.add(1, ordering: .relaxed).newValue,
-                version: RuntimeVersion(major: 1, minor: 2, patch: 3), restarts: state.snapshot.restarts,
+                version: Version(major: 1, minor: 2, patch: 3), restarts: state.snapshot.restarts,
                 startedAt: Date()
             )
             return true
         }
-        if started { emit(.started(version: RuntimeVersion(major: 1, minor: 2, patch: 3))) }
+        if started { emit(.started(version: Version(major: 1, minor: 2, patch: 3))) }
     }
 
     func stop() async {
@@ -68,7 +70,7 @@ final class FakeRuntime: ManagedRuntime {
 
     func ping(timeout: Duration) async throws -> Duration { .microseconds(42) }
 
-    var status: RuntimeSnapshot { state.withLock { $0.snapshot } }
+    var status: RuntimeStatus { state.withLock { $0.snapshot } }
 
     func events() -> AsyncStream<RuntimeEventKind> {
         let (stream, continuation) = AsyncStream.makeStream(of: RuntimeEventKind.self)
