@@ -224,8 +224,7 @@ public actor Registry {
         }
         try await store.forget(name: name)
         dropEntry(name)
-        await existing.runtime.stop()
-        existing.forwarder.cancel()
+        await Self.retire(existing, logger: logger)
         logger.info("runtime removed", metadata: ["runtime": "\(name)"])
         var last = Self.document(existing)
         last.desired = "stopped"
@@ -287,8 +286,7 @@ public actor Registry {
     private func applyDeclared(name: String, spec: RuntimeSpecification?) async {
         if let entry = entries[name], entry.source == .config, spec != entry.spec {
             dropEntry(name)
-            await entry.runtime.stop()
-            entry.forwarder.cancel()
+            await Self.retire(entry, logger: logger)
             logger.info(
                 spec == nil ? "declared runtime dropped" : "declared runtime changed", metadata: ["runtime": "\(name)"]
             )
@@ -333,18 +331,33 @@ public actor Registry {
         return !shutdownStarted
     }
 
-    /// Refuses further changes and stops every runtime in parallel (desired state is left as recorded).
+    /// Refuses further changes and retires every runtime in parallel (desired state is left as recorded):
+    /// when this returns, every runtime's final events are in the hub, so its streams may end.
     public func shutdown() async {
         shuttingDown = true
         let all = Array(entries.values)
         logger.info("stopping all runtimes", metadata: ["count": "\(all.count)"])
+        let logger = logger
         await withTaskGroup(of: Void.self) { group in
-            for entry in all { group.addTask { await entry.runtime.stop() } }
+            for entry in all { group.addTask { await Self.retire(entry, logger: logger) } }
         }
-        // Every runtime's stream ends after its last event (`stopped`); each forwarder ends once it has
-        // published that to the hub, so the hub's streams may end right after this returns.
-        for entry in all { entry.runtime.finishEvents() }
-        for entry in all { await entry.forwarder.value }
+    }
+
+    /// How long a retiring runtime's last events may take to reach the hub after it stopped.
+    static let eventDrainTimeout: Duration = .seconds(5)
+
+    /// The one way a runtime leaves (remove, a reload's replace or drop, shutdown): stops it, ends its
+    /// event stream after the events already emitted, and waits (at most ``eventDrainTimeout``) until the
+    /// forwarder has published them, so its final `stopped` reaches the hub before the caller goes on.
+    private nonisolated static func retire(_ entry: Entry, logger: Logger) async {
+        await entry.runtime.stop()
+        entry.runtime.finishEvents()
+        let forwarder = entry.forwarder
+        let drained = await firstOf({ await forwarder.value; return true }, orAfter: eventDrainTimeout, false)
+        if !drained {
+            forwarder.cancel()
+            logger.warning("runtime events not drained in time", metadata: ["runtime": "\(entry.spec.name)"])
+        }
     }
 
     // MARK: - Internals
