@@ -2,7 +2,7 @@ import Bundle
 import CBOR
 public import Logging
 import RuntimeHostProtocol
-import RuntimeProvisioner
+public import RuntimeProvisioner
 import Sandbox
 import Synchronization
 import SystemPackage
@@ -108,7 +108,9 @@ public struct ProvisionerBackend: RuntimeBackend {
         cgroups?.removeGroupDirectories()
     }
 
-    public func makeRuntime(_ spec: RuntimeSpecification) throws -> any ManagedRuntime {
+    public func makeRuntime(
+        _ spec: RuntimeSpecification, onNotice: @escaping @Sendable (RuntimeNotice) -> Void
+    ) throws -> any ManagedRuntime {
         try limitSupport.check(spec.limits, backend: spec.sandbox)
         if spec.sandbox == .bubblewrap, !bubblewrapEnabled {
             throw DaemonError(
@@ -133,7 +135,7 @@ public struct ProvisionerBackend: RuntimeBackend {
             limits: limitSupport.effective(spec.limits, backend: spec.sandbox),
             attachable: true
         )
-        return ProvisionedRuntime(runtime: provisioner.newRuntime(runtimeSpec))
+        return ProvisionedRuntime(runtime: provisioner.newRuntime(runtimeSpec, onNotice: onNotice))
     }
 
     /// The program to run: the spec's executable, or a bundle component's ELF in the exploded bundle.
@@ -174,7 +176,6 @@ struct ProvisionedRuntime: ManagedRuntime {
 
     func start() { runtime.start() }
     func stop() async { await runtime.stop() }
-    func finishEvents() { runtime.finishEvents() }
     func abort(force: Bool) async throws { try await runtime.abort(force: force) }
     func abort(force: Bool, timeout: Duration?) async throws {
         do {
@@ -242,28 +243,6 @@ struct ProvisionedRuntime: ManagedRuntime {
             return DaemonError(.timeout, "the call was cancelled")
         default:
             return DaemonError(.runtimeFailure, "\(error)")
-        }
-    }
-
-    func events() -> AsyncStream<RuntimeEventKind> {
-        let source = runtime.events()
-        return AsyncStream { continuation in
-            let task = Task {
-                for await event in source {
-                    switch event {
-                    case .started(let version, let capabilityTEE):
-                        continuation.yield(.started(version: version, capabilityTEE: capabilityTEE?.bytes))
-                    case .failedToStart(let error, let failure): continuation.yield(.failedToStart(error: error, failure: failure))
-                    case .stopped(let exit, let failure): continuation.yield(.stopped(exit: exit, failure: failure))
-                    case .updated(let version, let capabilityTEE):
-                        continuation.yield(.updated(version: version, capabilityTEE: capabilityTEE?.bytes))
-                    case .configUpdated: continuation.yield(.configUpdated)
-                    case .dropped(let count): continuation.yield(.dropped(count: count))
-                    }
-                }
-                continuation.finish()
-            }
-            continuation.onTermination = { _ in task.cancel() }
         }
     }
 }

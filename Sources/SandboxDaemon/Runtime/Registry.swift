@@ -25,7 +25,6 @@ public actor Registry {
         var runtime: any ManagedRuntime
         var desiredRunning: Bool
         var source: Source
-        var forwarder: Task<Void, Never>
     }
 
     /// Policy the registry enforces on new specs.
@@ -224,7 +223,7 @@ public actor Registry {
         }
         try await store.forget(name: name)
         dropEntry(name)
-        await Self.retire(existing, logger: logger)
+        await Self.retire(existing)
         logger.info("runtime removed", metadata: ["runtime": "\(name)"])
         var last = Self.document(existing)
         last.desired = "stopped"
@@ -286,7 +285,7 @@ public actor Registry {
     private func applyDeclared(name: String, spec: RuntimeSpecification?) async {
         if let entry = entries[name], entry.source == .config, spec != entry.spec {
             dropEntry(name)
-            await Self.retire(entry, logger: logger)
+            await Self.retire(entry)
             logger.info(
                 spec == nil ? "declared runtime dropped" : "declared runtime changed", metadata: ["runtime": "\(name)"]
             )
@@ -337,27 +336,16 @@ public actor Registry {
         shuttingDown = true
         let all = Array(entries.values)
         logger.info("stopping all runtimes", metadata: ["count": "\(all.count)"])
-        let logger = logger
         await withTaskGroup(of: Void.self) { group in
-            for entry in all { group.addTask { await Self.retire(entry, logger: logger) } }
+            for entry in all { group.addTask { await Self.retire(entry) } }
         }
     }
 
-    /// How long a retiring runtime's last events may take to reach the hub after it stopped.
-    static let eventDrainTimeout: Duration = .seconds(5)
-
-    /// The one way a runtime leaves (remove, a reload's replace or drop, shutdown): stops it, ends its
-    /// event stream after the events already emitted, and waits (at most ``eventDrainTimeout``) until the
-    /// forwarder has published them, so its final `stopped` reaches the hub before the caller goes on.
-    private nonisolated static func retire(_ entry: Entry, logger: Logger) async {
+    /// The one way a runtime leaves (remove, a reload's replace or drop, shutdown): stops it. Its notices
+    /// reach the hub from its manager task before `stop()` returns (the runtime's `onNotice`), so its final
+    /// `stopped` is published before the caller goes on; nothing is left to drain or cancel.
+    private nonisolated static func retire(_ entry: Entry) async {
         await entry.runtime.stop()
-        entry.runtime.finishEvents()
-        let forwarder = entry.forwarder
-        let drained = await firstOf({ await forwarder.value; return true }, orAfter: eventDrainTimeout, false)
-        if !drained {
-            forwarder.cancel()
-            logger.warning("runtime events not drained in time", metadata: ["runtime": "\(entry.spec.name)"])
-        }
     }
 
     // MARK: - Internals
@@ -376,23 +364,16 @@ public actor Registry {
     }
 
     private func insert(_ spec: RuntimeSpecification, _ runtime: any ManagedRuntime, desiredRunning: Bool, source: Source) {
-        let hub = events
-        let name = spec.name
-        let stream = runtime.events()  // subscribe before start so `started` is never missed
-        let forwarder = Task {
-            for await kind in stream {
-                hub.publish(EventDocument(time: Date(), runtime: name, kind: kind))
-            }
-        }
-        setEntry(name, Entry(
-            spec: spec, runtime: runtime, desiredRunning: desiredRunning, source: source, forwarder: forwarder
-        ))
+        setEntry(spec.name, Entry(spec: spec, runtime: runtime, desiredRunning: desiredRunning, source: source))
         if desiredRunning { runtime.start() }
     }
 
+    /// A runtime whose notices go straight to the hub (the API events among them), from its manager task.
     private func makeRuntime(_ spec: RuntimeSpecification) throws(DaemonError) -> any ManagedRuntime {
+        let hub = events
+        let name = spec.name
         do {
-            return try backend.makeRuntime(spec)
+            return try backend.makeRuntime(spec) { hub.publish(runtime: name, $0) }
         } catch let error as DaemonError {
             throw error
         } catch {
@@ -466,6 +447,4 @@ struct UnavailableRuntime: ManagedRuntime {
     func abort(force: Bool) async throws { throw DaemonError(.notRunning, reason) }
     func ping(timeout: Duration) async throws -> Duration { throw DaemonError(.notRunning, reason) }
     var status: RuntimeStatus { RuntimeStatus(state: .failed, lastError: reason) }
-    func events() -> AsyncStream<RuntimeEventKind> { AsyncStream { $0.finish() } }
-    func finishEvents() {}
 }

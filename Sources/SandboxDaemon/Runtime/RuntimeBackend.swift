@@ -9,8 +9,12 @@ public import Sandbox
 /// production implementation (``ProvisionerBackend``) maps ``RuntimeSpecification`` to the provisioner's
 /// `RuntimeSpec` and wraps its `Runtime`.
 public protocol RuntimeBackend: Sendable {
-    /// Creates (but does not start) a supervised runtime for a validated spec.
-    func makeRuntime(_ spec: RuntimeSpecification) throws -> any ManagedRuntime
+    /// Creates (but does not start) a supervised runtime for a validated spec. `onNotice` is told each of
+    /// its `RuntimeNotice`s synchronously and in order (so a `stopped` has been told when ``ManagedRuntime/stop()``
+    /// returns); it must not block.
+    func makeRuntime(
+        _ spec: RuntimeSpecification, onNotice: @escaping @Sendable (RuntimeNotice) -> Void
+    ) throws -> any ManagedRuntime
     /// Where the runtimes' output is kept as files, if anywhere.
     var logFiles: RuntimeLogFiles? { get }
     /// What the host can enforce and the configured defaults (`GET /v1/health`, `limit_unavailable`).
@@ -32,7 +36,7 @@ extension RuntimeBackend {
 public protocol ManagedRuntime: Sendable {
     /// Starts supervision; idempotent.
     func start()
-    /// Stops the runtime and waits until its process is gone; idempotent.
+    /// Stops the runtime and waits until its process is gone and its last notice was told; idempotent.
     func stop() async
     /// Aborts the running runtime (graceful RHP abort unless `force`), which then restarts.
     func abort(force: Bool) async throws
@@ -41,10 +45,6 @@ public protocol ManagedRuntime: Sendable {
     /// One RHP ping round trip.
     func ping(timeout: Duration) async throws -> Duration
     var status: RuntimeStatus { get }
-    /// Lifecycle events from now on; one stream per subscriber.
-    func events() -> AsyncStream<RuntimeEventKind>
-    /// Ends every ``events()`` stream after the events already emitted (the runtime is done for good).
-    func finishEvents()
     /// What the running incarnation has consumed (read from its cgroup when asked); nil without one.
     func usage() -> ResourceUsage?
     /// Upstream's `Call`: waits (with backoff) until the runtime is ready, then sends `body`; throws
@@ -84,32 +84,6 @@ extension ManagedRuntime {
             }
             defer { group.cancelAll() }
             try await group.next()
-        }
-    }
-}
-
-/// A lifecycle event of one runtime (the provisioner's `RuntimeEvent`).
-public enum RuntimeEventKind: Sendable, Hashable {
-    /// `capabilityTEE`: upstream's `node.CapabilityTEE` as CBOR; nil until a TEE provisioner exists.
-    case started(version: Version, capabilityTEE: [UInt8]? = nil)
-    /// `failure`: the same failure, structured (the event's `failure` object).
-    case failedToStart(error: String, failure: RuntimeFailure? = nil)
-    /// `failure`: when supervision gave up, the last start failure.
-    case stopped(exit: String?, failure: RuntimeFailure? = nil)
-    case updated(version: Version? = nil, capabilityTEE: [UInt8]? = nil)
-    case configUpdated
-    /// `count` events were dropped for a subscriber that fell behind (made per subscriber).
-    case dropped(count: Int)
-
-    /// The API's `type` string.
-    public var typeName: String {
-        switch self {
-        case .started: "started"
-        case .failedToStart: "failed_to_start"
-        case .stopped: "stopped"
-        case .updated: "updated"
-        case .configUpdated: "config_updated"
-        case .dropped: "dropped"
         }
     }
 }
