@@ -103,7 +103,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Glue: the journal of a provisioner (its supervision notices and runtime output through
+        // Glue: the journal of a provisioner (its runtime notices and output through
         // SystemdSupport's lifecycle entries and rate-limited forwarders), so SystemdSupport stays a leaf.
         .target(
             name: "RuntimeJournal",
@@ -303,7 +303,7 @@ let package = Package(
         .target(
             name: "FuzzHarnesses",
             dependencies: [
-                "CBOR", "RuntimeHostProtocol", "Sandbox", "SandboxDaemon",
+                "CBOR", "RuntimeHostProtocol", "RuntimeProvisioner", "Sandbox", "SandboxDaemon",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -172,7 +172,7 @@ struct BenchProvision: AsyncParsableCommand {
         for await event in events {
             switch event {
             case .started: elapsed = clock.now - began
-            case .failedToStart(let error, _): throw ValidationError("start failed: \(error)")
+            case .failedToStart(let error, _, _): throw ValidationError("start failed: \(error)")
             default: continue
             }
             break

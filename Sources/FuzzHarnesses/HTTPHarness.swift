@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
+import RuntimeProvisioner
 import SandboxDaemon
 
 /// A client's bytes through the control API: NIO's HTTP/1.1 parser, then every complete request through
@@ -14,7 +15,9 @@ import SandboxDaemon
 enum HTTPHarness {
     /// Creates nothing: provisioning gets as far as validation and the registry's checks.
     struct NoBackend: RuntimeBackend {
-        func makeRuntime(_ spec: RuntimeSpecification) throws -> any ManagedRuntime {
+        func makeRuntime(
+            _ spec: RuntimeSpecification, onNotice: @escaping @Sendable (RuntimeNotice) -> Void
+        ) throws -> any ManagedRuntime {
             throw DaemonError(.runtimeFailure, "fuzzing: no runtimes")
         }
     }

@@ -3,10 +3,10 @@ import Sandbox
 import Synchronization
 public import SystemdSupport
 
-/// sandboxd's journal for a provisioner: lifecycle entries from supervision notices, and runtime output
+/// sandboxd's journal for a provisioner: lifecycle entries from runtime notices, and runtime output
 /// forwarded line by line with a rate limit per runtime.
 ///
-/// ``install(into:)`` sets the configuration's `makeOutputSink` and `supervisionObserver`. Entries go to any
+/// ``install(into:)`` sets the configuration's `makeOutputSink` and `noticeObserver`. Entries go to any
 /// ``JournalSink``: the journal, or ``LoggerJournalSink`` when the daemon logs to the console.
 public final class ProvisionerJournal: Sendable {
     private let sink: any JournalSink
@@ -30,10 +30,10 @@ public final class ProvisionerJournal: Sendable {
         self.onError = onError
     }
 
-    /// Routes every runtime's output and supervision notices of `configuration`'s provisioner here.
+    /// Routes every runtime's output and notices of `configuration`'s provisioner here.
     public func install(into configuration: inout ProvisionerConfiguration) {
         configuration.makeOutputSink = { [self] id, name in ForwardingOutputSink(forwarder: forwarder(runtimeID: id, name: name)) }
-        configuration.supervisionObserver = { [self] runtime, notice in
+        configuration.noticeObserver = { [self] runtime, notice in
             record(notice, runtimeID: "\(runtime.id)", name: runtime.name)
         }
     }
@@ -51,16 +51,17 @@ public final class ProvisionerJournal: Sendable {
         }
     }
 
-    /// Writes the lifecycle entry for `notice`.
-    public func record(_ notice: SupervisionNotice, runtimeID: String, name: String) {
+    /// Writes the lifecycle entry for `notice` (SystemdSupport's ``LifecycleEvent`` and its `MESSAGE_ID`);
+    /// notices without one (updated, config updated, dropped) and a `stopped` without a process write none.
+    public func record(_ notice: RuntimeNotice, runtimeID: String, name: String) {
         func identity(_ pid: Int32?) -> RuntimeIdentity { RuntimeIdentity(id: runtimeID, name: name, pid: pid) }
         switch notice {
-        case .started(let pid, let version, let restarts):
+        case .started(let pid, let version, _, let restarts):
             forwarder(runtimeID: runtimeID, name: name).setPID(pid)
             lifecycle.record(.started, runtime: identity(pid), details: .init(restartCount: restarts, version: "\(version)"))
-        case .failedToStart(let error, let attempt):
+        case .failedToStart(let error, _, let attempt):
             lifecycle.record(.failedToStart, runtime: identity(nil), details: .init(restartCount: attempt - 1, error: error))
-        case .stopped(let pid, let exit, _):
+        case .stopped(let pid?, let exit, _, _, _):
             forwarder(runtimeID: runtimeID, name: name).setPID(nil)
             var details = LifecycleDetails()
             switch exit {
@@ -82,6 +83,8 @@ public final class ProvisionerJournal: Sendable {
             details.memoryLimit = memoryLimit
             details.oomKills = kills
             lifecycle.record(.outOfMemory, runtime: identity(pid), details: details)
+        case .stopped(.none, _, _, _, _), .updated, .configUpdated, .dropped:
+            break
         }
     }
 }

@@ -19,8 +19,11 @@ public final class Provisioner: Sendable {
     public var name: String { "sandbox" }
 
     /// A runtime for `spec`, not yet started.
-    public func newRuntime(_ spec: RuntimeSpec) -> Runtime {
-        Runtime(spec: spec, environment: environment)
+    ///
+    /// `onNotice` is told every ``RuntimeNotice`` of this runtime, synchronously from its manager task and
+    /// in order (after ``ProvisionerConfiguration/noticeObserver``); it must not block.
+    public func newRuntime(_ spec: RuntimeSpec, onNotice: (@Sendable (RuntimeNotice) -> Void)? = nil) -> Runtime {
+        Runtime(spec: spec, environment: environment, onNotice: onNotice)
     }
 
     /// The default ``ProvisionerConfiguration/sandboxSpecBuilder``: the runtime's own fields, output piped

@@ -81,8 +81,9 @@ public struct ProvisionerConfiguration: Sendable {
     /// Output budget per runtime on the ``makeRuntimeLogger`` path (a sink has its own, see
     /// ``RuntimeOutputSink/readDelay()``): beyond it the runtime's pipes are not read.
     public var outputBudget: OutputBudget.Limit = .default
-    /// Observes every supervision step with its facts (see ``SupervisionNotice``); must not block.
-    public var supervisionObserver: @Sendable (Runtime, SupervisionNotice) -> Void = { _, _ in }
+    /// Told every runtime's every ``RuntimeNotice``, synchronously from its manager task and in order;
+    /// must not block.
+    public var noticeObserver: @Sendable (Runtime, RuntimeNotice) -> Void = { _, _ in }
     /// Told how each start attempt went (durations, failed stage); not told about attempts cut short by a stop.
     public var launchObserver: @Sendable (Runtime, LaunchReport) -> Void = { _, _ in }
     /// Where every runtime connection records its RHP calls; the provisioner adds the `runtime` label.

@@ -22,7 +22,9 @@ public final class Runtime: Sendable {
 
     /// Answers the runtime's own requests: an attached host, else `spec.handler` (see ``attachHost(_:)``).
     let hostSide: HostSide
-    private let broadcaster = EventBroadcaster<RuntimeEvent> { .dropped(count: $0) }
+    /// The owner's observer of this runtime's notices (``Provisioner/newRuntime(_:onNotice:)``).
+    private let onNotice: (@Sendable (RuntimeNotice) -> Void)?
+    private let broadcaster = EventBroadcaster<RuntimeNotice> { .dropped(count: $0) }
     private let state = Mutex(SharedState())
 
     /// Abort requests waiting for the manager; upstream's control channel holds 16.
@@ -41,8 +43,9 @@ public final class Runtime: Sendable {
         var queuedAborts: [AbortRequest] = []
     }
 
-    init(spec: RuntimeSpec, environment: ProvisionerEnvironment) {
+    init(spec: RuntimeSpec, environment: ProvisionerEnvironment, onNotice: (@Sendable (RuntimeNotice) -> Void)? = nil) {
         self.id = spec.id
+        self.onNotice = onNotice
         self.name = spec.name
         self.spec = spec
         self.environment = environment
@@ -222,7 +225,15 @@ public final class Runtime: Sendable {
     /// Asks for a TEE capability refresh; without TEE support there is nothing to refresh.
     public func updateCapabilityTEE() {}
 
-    public var status: RuntimeStatus { state.withLock { $0.status } }
+    public var status: RuntimeStatus {
+        let attached = hostSide.isAttached
+        return state.withLock { state in
+            var status = state.status
+            status.protocolVersion = state.connection == nil ? nil : state.info?.protocolVersion
+            status.hostAttached = attached
+            return status
+        }
+    }
 
     /// What the running incarnation's cgroup has consumed; nil when it is not running in one.
     /// Reads a few cgroup files: call it when asked, not on a timer.
@@ -230,16 +241,21 @@ public final class Runtime: Sendable {
         state.withLock { $0.cgroup }?.usage()
     }
 
-    // MARK: Events
+    // MARK: Notices
 
-    /// Every event from now on, for as long as the caller iterates.
-    public func events() -> AsyncStream<RuntimeEvent> { broadcaster.subscribe() }
+    /// Every notice from now on, for as long as the caller iterates (upstream's `WatchEvents`).
+    public func events() -> AsyncStream<RuntimeNotice> { broadcaster.subscribe() }
 
-    /// Sends an event to every subscriber (upstream's `EmitEvent`).
-    public func emit(_ event: RuntimeEvent) { broadcaster.emit(event) }
+    /// Posts a notice as supervision does (upstream's `EmitEvent`): to the configuration's observer, the
+    /// owner's observer and every ``events()`` subscriber, in that order, before it returns.
+    public func emit(_ notice: RuntimeNotice) {
+        environment.configuration.noticeObserver(self, notice)
+        onNotice?(notice)
+        broadcaster.emit(notice)
+    }
 
-    /// Ends every event stream once its subscriber has read the events already emitted; call after the
-    /// last ``stop()`` (the runtime is not started again). Later events are not delivered.
+    /// Ends every ``events()`` stream once its subscriber has read the notices already posted; call after
+    /// the last ``stop()`` (the runtime is not started again). Later notices reach only the observers.
     public func finishEvents() { broadcaster.finish() }
 
     // MARK: Manager side

@@ -99,8 +99,9 @@ struct Supervisor {
                 stale.reply.resume(throwing: ProvisionerError(.runtimeRestarted, "runtime restarted"))
             }
             logger.info("runtime started", metadata: ["version": "\(incarnation.version)", "pid": "\(incarnation.runtimePID)"])
-            notify(.started(pid: incarnation.runtimePID, version: incarnation.version, restarts: attempt - 1))
-            runtime.emit(.started(version: incarnation.version, capabilityTEE: incarnation.capabilityTEE))
+            notify(.started(
+                pid: incarnation.runtimePID, version: incarnation.version, capabilityTEE: incarnation.capabilityTEE,
+                restarts: attempt - 1))
         } catch {
             let message = Self.describe(error)
             let failure = RuntimeFailure(error)
@@ -111,8 +112,7 @@ struct Supervisor {
                 $0.status.failure = failure
                 $0.status.pid = nil
             }
-            notify(.failedToStart(error: message, attempt: attempt))
-            runtime.emit(.failedToStart(error: message, failure: failure))
+            notify(.failedToStart(error: message, failure: failure, attempt: attempt))
         }
     }
 
@@ -194,15 +194,14 @@ struct Supervisor {
         let logger = self.logger
         let status = await incarnation.tearDown(kill || outOfMemory ? .kill : .reap, logger: logger)
         runtime.updateState { $0.cgroup = nil }
-        notify(.stopped(pid: incarnation.runtimePID, exit: status, requested: false))
-        runtime.emit(.stopped(exit: outOfMemory ? "out of memory (\(status))" : "\(status)"))
+        notify(.stopped(pid: incarnation.runtimePID, exit: status, requested: false, outOfMemory: outOfMemory))
     }
 
     // MARK: Stopping
 
     private mutating func shutdown() async {
         logger.warning("terminating runtime")
-        var ended: (pid: Int32, exit: ExitStatus?)?
+        var ended: (pid: Int32, exit: ExitStatus)?
         if let incarnation = current {
             current = nil
             runtime.updateState { $0.connection = nil }
@@ -227,14 +226,14 @@ struct Supervisor {
             if gaveUp { $0.status.lastError = "gave up restarting: \($0.status.lastError ?? "unknown error")" }
             return gaveUp ? $0.status.failure : nil
         }
-        if let ended { notify(.stopped(pid: ended.pid, exit: ended.exit, requested: true)) }
-        runtime.emit(.stopped(exit: ended?.exit.map { "\($0)" }, failure: failure))
+        notify(.stopped(pid: ended?.pid, exit: ended?.exit, requested: true, failure: failure))
         runtime.environment.configuration.cleanup(runtime.spec)
         runtime.managerEnded()
     }
 
-    private func notify(_ notice: SupervisionNotice) {
-        runtime.environment.configuration.supervisionObserver(runtime, notice)
+    /// Posts `notice` to every consumer before supervision goes on (``Runtime/emit(_:)``).
+    private func notify(_ notice: RuntimeNotice) {
+        runtime.emit(notice)
     }
 
     /// The text status, events and logs show for `error`, bounded (it may carry the runtime's words).

@@ -16,7 +16,7 @@ public struct RuntimeCounts: Sendable, Hashable {
     }
 
     /// Counts keyed by state name: `running` (up), `starting`, `backoff`, `failed`, `stopped` — the raw values
-    /// of the provisioner's and the daemon's `RuntimeState`. Unknown names are ignored.
+    /// of the provisioner's `RuntimeState`. Unknown names are ignored.
     public init(byState counts: [String: Int]) {
         self.init(
             up: counts["running", default: 0], starting: counts["starting", default: 0],

@@ -1,5 +1,6 @@
 import RuntimeHostProtocol
 import RuntimeProvisioner
+import Sandbox
 import Testing
 
 @Suite struct EventFanOutTests {
@@ -13,9 +14,9 @@ import Testing
         runtime.emit(.configUpdated)
         runtime.emit(.updated(version: Version(major: 2), capabilityTEE: nil))
         let late = runtime.events()
-        runtime.emit(.stopped(exit: "exited(0)"))
+        runtime.emit(.stopped(pid: 7, exit: .exited(0), requested: false))
 
-        func take(_ count: Int, from stream: AsyncStream<RuntimeEvent>) async -> [String] {
+        func take(_ count: Int, from stream: AsyncStream<RuntimeNotice>) async -> [String] {
             var seen: [String] = []
             for await event in stream {
                 seen.append("\(event)")
@@ -25,7 +26,7 @@ import Testing
         }
         let all = [
             "configUpdated", "updated(version: Optional(2.0.0), capabilityTEE: nil)",
-            #"stopped(exit: Optional("exited(0)"), failure: nil)"#,
+            "stopped(pid: Optional(7), exit: Optional(exited(0)), requested: false, outOfMemory: false, failure: nil)",
         ]
         #expect(await take(3, from: first) == all)
         #expect(await take(3, from: second) == all)
@@ -45,7 +46,7 @@ import Testing
             guard case .configUpdated? = event else { Issue.record("event \(index): \(String(describing: event))"); return }
         }
         // Emitted while the gap is still unreported: it comes after the dropped record.
-        runtime.emit(.stopped(exit: nil))
+        runtime.emit(.stopped(pid: nil, exit: nil, requested: true))
         let gap = await iterator.next()
         guard case .dropped(let count)? = gap else { Issue.record("expected dropped, got \(String(describing: gap))"); return }
         #expect(count == 6)

@@ -6,7 +6,7 @@ import TestSupport
 /// Records a runtime's events in the background so tests can wait for them with a deadline.
 final class EventRecorder: Sendable {
     private final class Store: Sendable {
-        let events = Mutex<[(ContinuousClock.Instant, RuntimeEvent)]>([])
+        let events = Mutex<[(ContinuousClock.Instant, RuntimeNotice)]>([])
     }
 
     private let store = Store()
@@ -24,7 +24,7 @@ final class EventRecorder: Sendable {
 
     deinit { consumer.cancel() }
 
-    var events: [RuntimeEvent] { store.events.withLock { $0.map(\.1) } }
+    var events: [RuntimeNotice] { store.events.withLock { $0.map(\.1) } }
     var timestamps: [ContinuousClock.Instant] { store.events.withLock { $0.map(\.0) } }
 
     /// Waits until `count` events matching `predicate` have been recorded; returns them.
@@ -33,8 +33,8 @@ final class EventRecorder: Sendable {
         for count: Int = 1,
         within limit: Duration = .seconds(20),
         _ description: String,
-        where predicate: (RuntimeEvent) -> Bool
-    ) async throws -> [RuntimeEvent] {
+        where predicate: (RuntimeNotice) -> Bool
+    ) async throws -> [RuntimeNotice] {
         try await eventuallyValue("\(count)× \(description); recorded: \(events)", within: limit, every: .milliseconds(10)) {
             let matching = events.filter(predicate)
             return matching.count >= count ? matching : nil
@@ -42,12 +42,12 @@ final class EventRecorder: Sendable {
     }
 }
 
-extension RuntimeEvent {
+extension RuntimeNotice {
     var isStarted: Bool { if case .started = self { true } else { false } }
     var isStopped: Bool { if case .stopped = self { true } else { false } }
     var isFailedToStart: Bool { if case .failedToStart = self { true } else { false } }
-    var failureMessage: String? { if case .failedToStart(let message, _) = self { message } else { nil } }
-    var failure: RuntimeFailure? { if case .failedToStart(_, let failure) = self { failure } else { nil } }
+    var failureMessage: String? { if case .failedToStart(let message, _, _) = self { message } else { nil } }
+    var failure: RuntimeFailure? { if case .failedToStart(_, let failure, _) = self { failure } else { nil } }
 }
 
 /// Runs `body` and stops `runtime` afterwards, also when `body` throws, so no test leaves a runtime behind.

@@ -34,7 +34,7 @@ struct LibraryShapeTests {
         try await supervising(runtime) {
             runtime.start()
             let started = try await recorder.wait("started") { $0.isStarted }
-            guard case .started(let version, let announced) = started[0] else { Issue.record("not started"); return }
+            guard case .started(_, let version, let announced, _) = started[0] else { Issue.record("not started"); return }
             #expect(version == Version(major: 9))
             #expect(announced == capability)
             #expect(runtime.capabilityTEE == capability)

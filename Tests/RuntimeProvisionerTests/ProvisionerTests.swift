@@ -88,7 +88,7 @@ struct SeedScenarioTests {
         try await supervising(runtime) {
             runtime.start()
             let started = try await recorder.wait("started") { $0.isStarted }
-            guard case .started(let version, _) = started[0] else { Issue.record("not started"); return }
+            guard case .started(_, let version, _, _) = started[0] else { Issue.record("not started"); return }
             #expect(version == Version(major: 1, minor: 2, patch: 3))
             #expect(runtime.activeVersion == version)
             #expect(runtime.status.state == .running)
@@ -153,11 +153,11 @@ struct SeedScenarioTests {
 struct SupervisionTests {
     @Test("a crashing runtime is restarted at once, then on upstream's ticker (delays within the model's bounds)")
     func crashRestartsWithBackoff() async throws {
-        let notices = Mutex<[SupervisionNotice]>([])
+        let notices = Mutex<[RuntimeNotice]>([])
         let fixture = try ProvisionerFixture(backend: .namespaces) {
             $0.restartInitialInterval = .milliseconds(100)
         } configure: {
-            $0.supervisionObserver = { _, notice in notices.withLock { $0.append(notice) } }
+            $0.noticeObserver = { _, notice in notices.withLock { $0.append(notice) } }
         }
         defer { fixture.remove() }
         let runtime = fixture.runtime(arguments: ["--crash-after", "1", "--exit-code", "3"])

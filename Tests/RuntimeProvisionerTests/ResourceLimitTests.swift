@@ -7,10 +7,10 @@ import Synchronization
 import Testing
 import TestSupport
 
-/// Runtime output and supervision notices, captured for the limits tests.
+/// Runtime output and runtime notices, captured for the limits tests.
 final class LimitProbe: Sendable {
     private let lines = Mutex<[String]>([])
-    private let notices = Mutex<[SupervisionNotice]>([])
+    private let notices = Mutex<[RuntimeNotice]>([])
 
     struct Sink: RuntimeOutputSink {
         let probe: LimitProbe
@@ -22,11 +22,11 @@ final class LimitProbe: Sendable {
 
     func install(into configuration: inout ProvisionerConfiguration) {
         configuration.makeOutputSink = { _, _ in Sink(probe: self) }
-        configuration.supervisionObserver = { _, notice in self.notices.withLock { $0.append(notice) } }
+        configuration.noticeObserver = { _, notice in self.notices.withLock { $0.append(notice) } }
     }
 
     var output: [String] { lines.withLock { $0 } }
-    var recordedNotices: [SupervisionNotice] { notices.withLock { $0 } }
+    var recordedNotices: [RuntimeNotice] { notices.withLock { $0 } }
 
     /// Waits for an output line containing `text`; returns it.
     func line(containing text: String, within limit: Duration = .seconds(30)) async throws -> String {
@@ -168,7 +168,7 @@ struct ResourceLimitTests {
         try await supervising(hog) {
             hog.start()
             let stopped = try await events.wait(within: .seconds(60), "stopped with out of memory") { event in
-                if case .stopped(let exit?, _) = event { return exit.contains("out of memory") }
+                if case .stopped(_, _, _, let outOfMemory, _) = event { return outOfMemory }
                 return false
             }
             #expect(!stopped.isEmpty)

@@ -154,7 +154,8 @@ struct RuntimeOutputTests {
             try await recorder.wait("started") { $0.isStarted }
             await runtime.stop()
             let stopped = try await recorder.wait("stopped") { $0.isStopped }
-            guard case .stopped(let exit, _) = stopped.last else { return }
+            guard case .stopped(_, let status?, _, _, _) = stopped.last else { Issue.record("no exit status"); return }
+            let exit = "\(status)"
             // The example runtime has no SIGTERM handler: a graceful stop ends it with SIGTERM, unless it
             // saw the connection close first and exited by itself (also graceful). A kill is sent before
             // the connection closes, so it always shows.

@@ -1,6 +1,7 @@
 import Bundle
 import Foundation
 import Logging
+import RuntimeHostProtocol
 @testable import SandboxDaemon
 import Testing
 
@@ -23,7 +24,7 @@ struct BundleSpecTests {
         let spec = try validate(#"{"name":"rt","bundle":"\#(Self.fixtures)/ronl-rofl.orc"}"#)
         let expectedHash = try hash("ronl-rofl.orc")
         #expect(spec.id == "8000000000000000000000000000000000000000000000000000000000f1c004")
-        #expect(spec.expectedVersion == RuntimeVersion(major: 2))
+        #expect(spec.expectedVersion == Version(major: 2))
         #expect(!spec.network)
         #expect(spec.executable.isEmpty)
         #expect(spec.bundle == .init(path: "\(Self.fixtures)/ronl-rofl.orc", component: "ronl", manifestHash: expectedHash))

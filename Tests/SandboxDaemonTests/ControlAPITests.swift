@@ -206,4 +206,25 @@ struct ControlAPITests {
         #expect(lines.first?["version"] as? String == "1.2.3")
         #expect((lines.first?["time"] as? String)?.hasSuffix("Z") == true)
     }
+
+    @Test("a deleted running runtime's stopped event reaches subscribers before the DELETE answers")
+    func deleteKeepsStopped() async throws {
+        let daemon = try await TestDaemon()
+        let stream = await TestHTTP.openStream(daemon.socketPath, "/v1/events?runtime=gone")
+        #expect(await daemon.request("POST", "/v1/runtimes", body: Specs.json(name: "gone")).status == 201)
+        #expect(await daemon.request("DELETE", "/v1/runtimes/gone").status == 200)
+
+        // No waiting: the DELETE answers only once the runtime's last event is in the hub.
+        let history = await daemon.request("GET", "/v1/events?runtime=gone&follow=false")
+        let types = history.body.split(separator: "\n").map {
+            ((try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any])?["type"] as? String
+        }
+        #expect(types == ["started", "stopped"], "\(history.body)")
+
+        try await daemon.stop()
+        let lines = TestHTTP.parse(await stream.value).body.split(separator: "\n").map {
+            ((try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any])?["type"] as? String
+        }
+        #expect(lines == ["started", "stopped"])
+    }
 }

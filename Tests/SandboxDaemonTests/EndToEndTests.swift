@@ -116,6 +116,25 @@ struct EndToEndTests {
         #expect(events == ["started", "stopped", "started", "stopped", "started", "stopped"], "\(events)")
     }
 
+    @Test("deleting a running runtime answers only once its stopped event is in the hub", .enabled(if: ready))
+    func deleteKeepsStopped() async throws {
+        let daemon = try await Self.makeDaemon()
+        #expect(await daemon.request("POST", "/v1/runtimes", body: Self.spec("brief", id: 1, sandbox: "none")).status == 201)
+        #expect(await Self.waitFor(daemon, "brief", state: "running").json["state"] as? String == "running")
+        _ = await polled { await daemon.request("GET", "/v1/events?runtime=brief&follow=false") } until: {
+            $0.body.contains(#""type":"started""#)
+        }
+        #expect(await daemon.request("DELETE", "/v1/runtimes/brief").status == 200)
+
+        // No waiting: the final `stopped` is published before the DELETE answers.
+        let history = await daemon.request("GET", "/v1/events?runtime=brief&follow=false")
+        let types = history.body.split(separator: "\n").map {
+            ((try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any])?["type"] as? String
+        }
+        #expect(types == ["started", "stopped"], "\(history.body)")
+        try await daemon.stop()
+    }
+
     @Test("SIGKILL the daemon: no runtime survives; a restart brings them back answering pings; removed stay removed", .enabled(if: ready && DaemonProcessTests.binary != nil))
     func sigkillAndRestart() async throws {
         let directory = TemporaryDirectory()

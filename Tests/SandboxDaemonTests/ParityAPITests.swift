@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import RuntimeHostProtocol
 @testable import SandboxDaemon
 import TestSupport
 import Testing
@@ -17,7 +18,7 @@ struct ParityAPITests {
         for index in 0..<10 { hub.publish(EventDocument(time: Date(), runtime: "r\(index)", kind: .configUpdated)) }
         var iterator = stream.makeAsyncIterator()
         for index in 0..<4 { #expect(await iterator.next()?.runtime == "r\(index)") }
-        hub.publish(EventDocument(time: Date(), runtime: "late", kind: .stopped(exit: nil)))
+        hub.publish(EventDocument(time: Date(), runtime: "late", kind: .stopped(pid: nil, exit: nil, requested: true)))
         let record = await iterator.next()
         #expect(record?.kind == .dropped(count: 6), "\(String(describing: record))")
         #expect(await iterator.next()?.runtime == "late")
@@ -28,10 +29,10 @@ struct ParityAPITests {
     @Test("started events carry capability_tee (null) and updated ones the version")
     func eventFields() {
         let started = String(decoding: APIJSON.encode(EventDocument(
-            time: Date(), runtime: "a", kind: .started(version: RuntimeVersion(major: 1, minor: 2, patch: 3)))), as: UTF8.self)
+            time: Date(), runtime: "a", kind: .started(pid: 7, version: Version(major: 1, minor: 2, patch: 3), restarts: 0))), as: UTF8.self)
         #expect(started.contains(#""capability_tee":null"#) && started.contains(#""version":"1.2.3""#), "\(started)")
         let updated = String(decoding: APIJSON.encode(EventDocument(
-            time: Date(), runtime: "a", kind: .updated(version: RuntimeVersion(major: 2, minor: 0, patch: 0), capabilityTEE: nil))), as: UTF8.self)
+            time: Date(), runtime: "a", kind: .updated(version: Version(major: 2, minor: 0, patch: 0), capabilityTEE: nil))), as: UTF8.self)
         #expect(updated.contains(#""type":"updated""#) && updated.contains(#""version":"2.0.0""#) && updated.contains(#""capability_tee":null"#), "\(updated)")
     }
 

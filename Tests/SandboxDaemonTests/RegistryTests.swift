@@ -43,6 +43,24 @@ struct RegistryTests {
         #expect(currentA?.status.state == .stopped)
     }
 
+    @Test("a reload that drops or replaces a declared runtime publishes its stopped event before it returns")
+    func reloadKeepsStopped() async throws {
+        let directory = TemporaryDirectory()
+        let hub = EventHub()
+        let registry = Registry(
+            backend: FakeBackend(), store: try StateStore(stateDirectory: directory.path, logger: Logger(label: "t")),
+            events: hub, policy: .init(allowNone: false), logger: Logger(label: "t")
+        )
+        await registry.restore(declared: [try spec("changed", id: 1), try spec("dropped", id: 2)])
+        await registry.applyDeclared([try spec("changed", id: 1, extra: #","args":["--new"]"#)])
+
+        // No waiting: a runtime's notices reach the hub before stop() (and so the reload) returns.
+        #expect(hub.recent(runtime: "dropped").map(\.kind.eventType) == ["started", "stopped"])
+        #expect(hub.recent(runtime: "changed").map(\.kind.eventType) == ["started", "stopped", "started"])
+        await registry.shutdown()
+        #expect(hub.recent(runtime: "changed").map(\.kind.eventType) == ["started", "stopped", "started", "stopped"])
+    }
+
     @Test("after shutdown begins, changes are refused with 503")
     func refusesDuringShutdown() async throws {
         let directory = TemporaryDirectory()

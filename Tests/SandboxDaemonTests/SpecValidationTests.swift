@@ -1,4 +1,5 @@
 import Foundation
+import RuntimeHostProtocol
 import Sandbox
 @testable import SandboxDaemon
 import Testing
@@ -34,7 +35,7 @@ struct SpecValidationTests {
         #expect(spec.id == Self.id)
         #expect(spec.binds == [.init(source: "/etc", target: "/host-etc", mode: .readOnly), .init(source: "/tmp", target: "/scratch", mode: .readWrite)])
         #expect(spec.dataFiles.first?.contents == Array("hello".utf8))
-        #expect(spec.expectedVersion == RuntimeVersion(major: 1, minor: 2, patch: 3))
+        #expect(spec.expectedVersion == Version(major: 1, minor: 2, patch: 3))
         #expect(spec.sandbox == .bubblewrap && !spec.autostart && spec.network)
         #expect(spec.localConfig?["k"] == .array([.integer(1), .double(2.5), .string("x"), .null]))
         // The canonical document validates back to the same spec.

@@ -9,7 +9,7 @@ import Testing
 import TestSupport
 
 extension SystemdIntegrationTests {
-    /// The provisioner's supervision notices and output pump, with a real example runtime, into the journal
+    /// The provisioner's runtime notices and output pump, with a real example runtime, into the journal
     /// entries sandboxd writes (recorded in memory; the field format itself is tested against journald).
     @Suite(
         "Provisioner → journal",

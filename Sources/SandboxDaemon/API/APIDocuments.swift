@@ -42,7 +42,7 @@ public struct StatusDocument: Sendable, Hashable, Encodable {
         case protocolVersion = "protocol_version", attached
     }
 
-    public init(spec: RuntimeSpecification, snapshot: RuntimeSnapshot, desiredRunning: Bool, source: String) {
+    public init(spec: RuntimeSpecification, snapshot: RuntimeStatus, desiredRunning: Bool, source: String) {
         name = spec.name
         id = spec.id
         state = snapshot.state
@@ -208,13 +208,14 @@ struct PingDocument: Encodable {
     enum CodingKeys: String, CodingKey { case rttMicroseconds = "rtt_us" }
 }
 
-/// One line of the `GET /v1/events` stream.
+/// One line of the `GET /v1/events` stream: one of a runtime's notices that is an API event
+/// (``RuntimeNotice/eventType``), or a subscriber's `dropped` record.
 public struct EventDocument: Sendable, Hashable, Encodable {
     public var time: Date
     public var runtime: String
-    public var kind: RuntimeEventKind
+    public var kind: RuntimeNotice
 
-    public init(time: Date, runtime: String, kind: RuntimeEventKind) {
+    public init(time: Date, runtime: String, kind: RuntimeNotice) {
         self.time = time
         self.runtime = runtime
         self.kind = kind
@@ -229,23 +230,52 @@ public struct EventDocument: Sendable, Hashable, Encodable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(RFC3339.format(time), forKey: .time)
         try container.encode(runtime, forKey: .runtime)
-        try container.encode(kind.typeName, forKey: .type)
+        try container.encode(kind.eventType, forKey: .type)
         switch kind {
-        case .started(let version, let capabilityTEE):
+        case .started(_, let version, let capabilityTEE, _):
             try container.encode(version.description, forKey: .version)
-            try container.encode(capabilityTEE.map(Base64.encode), forKey: .capabilityTEE)
+            try container.encode(capabilityTEE.map { Base64.encode($0.bytes) }, forKey: .capabilityTEE)
         case .updated(let version, let capabilityTEE):
             try container.encode(version?.description, forKey: .version)
-            try container.encode(capabilityTEE.map(Base64.encode), forKey: .capabilityTEE)
-        case .failedToStart(let error, let failure):
+            try container.encode(capabilityTEE.map { Base64.encode($0.bytes) }, forKey: .capabilityTEE)
+        case .failedToStart(let error, let failure, _):
             try container.encode(error, forKey: .error)
             try container.encodeIfPresent(failure.map(FailureDocument.init), forKey: .failure)
-        case .stopped(let exit, let failure):
-            try container.encode(exit, forKey: .exit)
-            try container.encodeIfPresent(failure.map(FailureDocument.init), forKey: .failure)
+        case .stopped:
+            try container.encode(kind.exitText, forKey: .exit)
+            try container.encodeIfPresent(kind.stopFailure.map(FailureDocument.init), forKey: .failure)
         case .dropped(let count): try container.encode(count, forKey: .count)
-        case .configUpdated: break
+        case .configUpdated, .restartScheduled, .gaveUp, .watchdogKill, .abort, .outOfMemory: break
         }
+    }
+}
+
+extension RuntimeNotice {
+    /// The API event's `type`; nil for the supervision steps that are not API events (they reach the
+    /// journal and metrics only).
+    public var eventType: String? {
+        switch self {
+        case .started: "started"
+        case .failedToStart: "failed_to_start"
+        case .stopped: "stopped"
+        case .updated: "updated"
+        case .configUpdated: "config_updated"
+        case .dropped: "dropped"
+        case .restartScheduled, .gaveUp, .watchdogKill, .abort, .outOfMemory: nil
+        }
+    }
+
+    /// A `stopped` event's `exit` text: `exited(0)`, `signaled(9)`, `out of memory (signaled(9))`; nil
+    /// when no process ended (and for other notices).
+    var exitText: String? {
+        guard case .stopped(_, let exit?, _, let outOfMemory, _) = self else { return nil }
+        return outOfMemory ? "out of memory (\(exit))" : "\(exit)"
+    }
+
+    /// A `stopped` event's `failure`: the last start failure when supervision gave up.
+    var stopFailure: RuntimeFailure? {
+        guard case .stopped(_, _, _, _, let failure) = self else { return nil }
+        return failure
     }
 }
 

@@ -1,4 +1,6 @@
+public import RuntimeHostProtocol
 public import Sandbox
+public import SystemPackage
 
 /// A validated runtime spec: what the API's `POST /v1/runtimes` body and a config's declared runtime mean.
 ///
@@ -6,19 +8,6 @@ public import Sandbox
 /// absolute paths, …). ``document`` is the canonical API form; it is what the state store persists and what
 /// "changed on reload" compares.
 public struct RuntimeSpecification: Sendable, Hashable {
-    /// A host path made visible inside the sandbox.
-    public struct Bind: Sendable, Hashable {
-        public var source: String
-        public var target: String
-        public var mode: BindMount.Mode
-    }
-
-    /// Bytes that appear as a read-only file inside the sandbox.
-    public struct DataFile: Sendable, Hashable {
-        public var target: String
-        public var contents: [UInt8]
-    }
-
     /// Where a bundle spec's program comes from (`bundle`, `component`, `manifest_hash` in the API).
     public struct BundleSource: Sendable, Hashable {
         /// Absolute path of the `.orc` file.
@@ -35,13 +24,14 @@ public struct RuntimeSpecification: Sendable, Hashable {
     public var executable: String
     public var arguments: [String]
     public var environment: [String: String]
-    public var binds: [Bind]
+    /// The sandbox's own model (paths as `FilePath`, so separators are normalized).
+    public var binds: [BindMount]
     public var dataFiles: [DataFile]
     public var network: Bool
     /// Mount a fresh `/proc` for the sandbox's pid namespace (Swift runtimes need it; off by default).
     public var mountProc: Bool
     public var localConfig: [String: JSONValue]?
-    public var expectedVersion: RuntimeVersion?
+    public var expectedVersion: Version?
     public var sandbox: SandboxBackendKind
     public var autostart: Bool
     /// The spec's own limits (unset fields get the config's defaults when the runtime is made).
@@ -60,10 +50,10 @@ public struct RuntimeSpecification: Sendable, Hashable {
             "args": .array(arguments.map(JSONValue.string)),
             "env": .object(environment.mapValues(JSONValue.string)),
             "binds": .array(binds.map {
-                .object(["source": .string($0.source), "target": .string($0.target), "mode": .string($0.mode.rawValue)])
+                .object(["source": .string($0.source.string), "target": .string($0.target.string), "mode": .string($0.mode.rawValue)])
             }),
             "data": .array(dataFiles.map {
-                .object(["target": .string($0.target), "content_base64": .string(Base64.encode($0.contents))])
+                .object(["target": .string($0.target.string), "content_base64": .string(Base64.encode($0.contents))])
             }),
             "network": .bool(network),
             "mount_proc": .bool(mountProc),
@@ -83,20 +73,10 @@ public struct RuntimeSpecification: Sendable, Hashable {
     }
 }
 
-/// A runtime version, "major.minor.patch" with 16-bit components (RHP's `Version`).
-public struct RuntimeVersion: Sendable, Hashable, CustomStringConvertible {
-    public var major: UInt16
-    public var minor: UInt16
-    public var patch: UInt16
-
-    public init(major: UInt16, minor: UInt16 = 0, patch: UInt16 = 0) {
-        self.major = major
-        self.minor = minor
-        self.patch = patch
-    }
-
-    /// Parses exactly "x.y.z" (three decimal components, each ≤ 65535).
-    public init?(_ text: String) {
+extension Version {
+    /// Parses exactly "x.y.z" (three decimal components, each ≤ 65535): the API's and the config's
+    /// stricter form (``Version/init(_:)`` also takes "x" and "x.y").
+    public init?(exactly text: String) {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3,
               parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
@@ -104,6 +84,4 @@ public struct RuntimeVersion: Sendable, Hashable, CustomStringConvertible {
         else { return nil }
         self.init(major: major, minor: minor, patch: patch)
     }
-
-    public var description: String { "\(major).\(minor).\(patch)" }
 }

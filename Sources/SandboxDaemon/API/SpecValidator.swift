@@ -3,6 +3,7 @@ import Glibc
 #endif
 public import Bundle
 import RuntimeHostProtocol
+import SystemPackage
 public import Sandbox
 
 /// Turns an untrusted JSON document into a ``RuntimeSpecification`` or a ``DaemonError`` naming the field.
@@ -101,7 +102,7 @@ public struct SpecValidator: Sendable {
     static func checkFiles(of spec: RuntimeSpecification) -> Result<Void, DaemonError> {
         if spec.bundle == nil, case .failure(let error) = checkExecutable(spec.executable) { return .failure(error) }
         for (index, bind) in spec.binds.enumerated() {
-            let source = bind.source
+            let source = bind.source.string
             let reached = ClientFilesystemView.status(source)
             if reached.info == nil {
                 return .failure(.invalid("binds[\(index)].source", reached.errno == ENOENT || reached.errno == ENOTDIR
@@ -204,16 +205,16 @@ public struct SpecValidator: Sendable {
             localConfig = entries
         }
 
-        var expectedVersion: RuntimeVersion?
+        var expectedVersion: Version?
         if let value = present(object, "expected_version") {
-            guard case .string(let text) = value, let version = RuntimeVersion(text) else {
+            guard case .string(let text) = value, let version = Version(exactly: text) else {
                 throw .invalid("expected_version", "must be a version string \"x.y.z\"")
             }
             expectedVersion = version
         }
         if let selected = bundle?.selected, selected.id.isRONL {
             // The RONL runtime must report the manifest's version.
-            let manifestVersion = RuntimeVersion(
+            let manifestVersion = Version(
                 major: selected.version.major, minor: selected.version.minor, patch: selected.version.patch
             )
             if let expectedVersion, expectedVersion != manifestVersion {
@@ -243,10 +244,10 @@ public struct SpecValidator: Sendable {
 
     // MARK: - Parts
 
-    private func validateBinds(_ value: JSONValue?) throws(DaemonError) -> [RuntimeSpecification.Bind] {
+    private func validateBinds(_ value: JSONValue?) throws(DaemonError) -> [BindMount] {
         guard let value else { return [] }
         guard case .array(let items) = value else { throw .invalid("binds", "must be an array of objects") }
-        var binds: [RuntimeSpecification.Bind] = []
+        var binds: [BindMount] = []
         for (index, item) in items.enumerated() {
             let prefix = "binds[\(index)]"
             guard case .object(let object) = item else { throw .invalid(prefix, "must be an object") }
@@ -262,15 +263,15 @@ public struct SpecValidator: Sendable {
                 }
                 mode = parsed
             }
-            binds.append(.init(source: source, target: target, mode: mode))
+            binds.append(BindMount(source: FilePath(source), target: FilePath(target), mode: mode))
         }
         return binds
     }
 
-    private func validateData(_ value: JSONValue?) throws(DaemonError) -> [RuntimeSpecification.DataFile] {
+    private func validateData(_ value: JSONValue?) throws(DaemonError) -> [DataFile] {
         guard let value else { return [] }
         guard case .array(let items) = value else { throw .invalid("data", "must be an array of objects") }
-        var files: [RuntimeSpecification.DataFile] = []
+        var files: [DataFile] = []
         for (index, item) in items.enumerated() {
             let prefix = "data[\(index)]"
             guard case .object(let object) = item else { throw .invalid(prefix, "must be an object") }
@@ -281,7 +282,7 @@ public struct SpecValidator: Sendable {
             guard let contents = Base64.decode(encoded) else {
                 throw .invalid(prefix + ".content_base64", "is not valid base64")
             }
-            files.append(.init(target: target, contents: contents))
+            files.append(DataFile(target: FilePath(target), contents: contents))
         }
         return files
     }

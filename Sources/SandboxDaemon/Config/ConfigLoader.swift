@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RuntimeHostProtocol
 import Sandbox
 import Yams
 
@@ -71,7 +72,7 @@ public enum ConfigLoader {
         ]) {
             config.host.consensusBackend = try host.string("consensus_backend") ?? config.host.consensusBackend
             if let text = try host.string("consensus_protocol_version") {
-                guard let version = RuntimeVersion(text) else {
+                guard let version = Version(exactly: text) else {
                     throw DaemonError(.invalidConfig, "must be \"x.y.z\"", field: "host.consensus_protocol_version")
                 }
                 config.host.consensusProtocolVersion = version

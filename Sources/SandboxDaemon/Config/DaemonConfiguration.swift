@@ -1,5 +1,6 @@
 public import Bundle
 public import Logging
+public import RuntimeHostProtocol
 public import RuntimeProvisioner
 public import Sandbox
 
@@ -79,7 +80,7 @@ public struct LimitSettings: Sendable, Hashable {
 /// What the host tells runtimes about the node (RHP `HostInfo`).
 public struct HostSettings: Sendable, Hashable {
     public var consensusBackend = "tendermint"
-    public var consensusProtocolVersion = RuntimeVersion(major: 7)
+    public var consensusProtocolVersion = Version(major: 7)
     /// 64 lowercase hex characters.
     public var consensusChainContext = String(repeating: "0", count: 64)
 

@@ -1,4 +1,5 @@
 public import Logging
+public import RuntimeProvisioner
 
 /// Hooks the daemon calls at lifecycle points: the seam for systemd `sd_notify` (READY/RELOADING/STATUS/
 /// STOPPING) and journald reporting, which a later change plugs in. Calls must be cheap and non-blocking.

@@ -1,4 +1,5 @@
 public import Logging
+public import RuntimeProvisioner
 import Synchronization
 public import SystemdSupport
 import SystemPackage

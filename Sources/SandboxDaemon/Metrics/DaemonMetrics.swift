@@ -129,8 +129,8 @@ public final class DaemonMetrics: Sendable {
         }
     }
 
-    /// Supervision decisions that are counted (watchdog kills).
-    public func record(_ notice: SupervisionNotice, runtime name: String) {
+    /// Runtime notices that are counted (watchdog kills).
+    public func record(_ notice: RuntimeNotice, runtime name: String) {
         guard case .watchdogKill = notice else { return }
         withSeries(name) { $0.watchdogKills.increment() }
     }
@@ -147,8 +147,8 @@ public final class DaemonMetrics: Sendable {
             launches(runtime, report)
             recordLaunch(report)
         }
-        let notices = configuration.supervisionObserver
-        configuration.supervisionObserver = { [self] runtime, notice in
+        let notices = configuration.noticeObserver
+        configuration.noticeObserver = { [self] runtime, notice in
             notices(runtime, notice)
             record(notice, runtime: runtime.name)
         }

@@ -1,4 +1,5 @@
 import Foundation
+public import RuntimeProvisioner
 import Synchronization
 
 /// Fans runtime events out to every API subscriber and keeps a bounded history of recent ones.
@@ -50,11 +51,18 @@ public final class EventHub: Sendable {
     static func estimatedSize(_ event: EventDocument) -> Int {
         var size = 96 + event.runtime.utf8.count
         switch event.kind {
-        case .failedToStart(let error, let failure): size += error.utf8.count + FailureDocument.estimatedSize(failure)
-        case .stopped(let exit, let failure): size += (exit?.utf8.count ?? 0) + FailureDocument.estimatedSize(failure)
-        case .started, .updated, .configUpdated, .dropped: size += 32
+        case .failedToStart(let error, let failure, _): size += error.utf8.count + FailureDocument.estimatedSize(failure)
+        case .stopped: size += (event.kind.exitText?.utf8.count ?? 0) + FailureDocument.estimatedSize(event.kind.stopFailure)
+        default: size += 32
         }
         return size
+    }
+
+    /// Publishes one of `runtime`'s notices when it is an API event (``RuntimeNotice/eventType``), stamped
+    /// now; the others are the journal's and the metrics' only. What a runtime's `onNotice` calls.
+    public func publish(runtime: String, _ notice: RuntimeNotice) {
+        guard notice.eventType != nil else { return }
+        publish(EventDocument(time: Date(), runtime: runtime, kind: notice))
     }
 
     /// Delivers one event to every subscriber and records it.

@@ -2,7 +2,7 @@ import Bundle
 import CBOR
 public import Logging
 import RuntimeHostProtocol
-import RuntimeProvisioner
+public import RuntimeProvisioner
 import Sandbox
 import Synchronization
 import SystemPackage
@@ -32,10 +32,7 @@ public struct ProvisionerBackend: RuntimeBackend {
         let host = configuration.host
         var settings = ProvisionerConfiguration(hostInfo: HostInfo(
             consensusBackend: host.consensusBackend,
-            consensusProtocolVersion: Version(
-                major: host.consensusProtocolVersion.major, minor: host.consensusProtocolVersion.minor,
-                patch: host.consensusProtocolVersion.patch
-            ),
+            consensusProtocolVersion: host.consensusProtocolVersion,
             consensusChainContext: host.consensusChainContext
         ))
         settings.defaultBackend = configuration.defaultBackend
@@ -112,7 +109,9 @@ public struct ProvisionerBackend: RuntimeBackend {
         cgroups?.removeGroupDirectories()
     }
 
-    public func makeRuntime(_ spec: RuntimeSpecification) throws -> any ManagedRuntime {
+    public func makeRuntime(
+        _ spec: RuntimeSpecification, onNotice: @escaping @Sendable (RuntimeNotice) -> Void
+    ) throws -> any ManagedRuntime {
         try limitSupport.check(spec.limits, backend: spec.sandbox)
         if spec.sandbox == .bubblewrap, !bubblewrapEnabled {
             throw DaemonError(
@@ -127,17 +126,17 @@ public struct ProvisionerBackend: RuntimeBackend {
             arguments: spec.arguments,
             // The spec's environment only, never the service manager's (NOTIFY_SOCKET, LISTEN_*, …).
             environment: SystemdEnvironment.sanitized(spec.environment),
-            binds: spec.binds.map { BindMount(source: FilePath($0.source), target: FilePath($0.target), mode: $0.mode) },
-            dataFiles: spec.dataFiles.map { DataFile(target: FilePath($0.target), contents: $0.contents) },
+            binds: spec.binds,
+            dataFiles: spec.dataFiles,
             allowNetwork: spec.network,
             mountProc: spec.mountProc,
             localConfig: (spec.localConfig ?? [:]).mapValues(Self.cbor),
-            expectedVersion: spec.expectedVersion.map { Version(major: $0.major, minor: $0.minor, patch: $0.patch) },
+            expectedVersion: spec.expectedVersion,
             backend: spec.sandbox,
             limits: limitSupport.effective(spec.limits, backend: spec.sandbox),
             attachable: true
         )
-        return ProvisionedRuntime(runtime: provisioner.newRuntime(runtimeSpec))
+        return ProvisionedRuntime(runtime: provisioner.newRuntime(runtimeSpec, onNotice: onNotice))
     }
 
     /// The program to run: the spec's executable, or a bundle component's ELF in the exploded bundle.
@@ -178,7 +177,6 @@ struct ProvisionedRuntime: ManagedRuntime {
 
     func start() { runtime.start() }
     func stop() async { await runtime.stop() }
-    func finishEvents() { runtime.finishEvents() }
     func abort(force: Bool) async throws { try await runtime.abort(force: force) }
     func abort(force: Bool, timeout: Duration?) async throws {
         do {
@@ -189,23 +187,7 @@ struct ProvisionedRuntime: ManagedRuntime {
     }
     func ping(timeout: Duration) async throws -> Duration { try await runtime.ping(timeout: timeout) }
 
-    var status: RuntimeSnapshot {
-        let status = runtime.status
-        var snapshot = RuntimeSnapshot(
-            state: RuntimeState(rawValue: status.state.rawValue) ?? .failed,
-            pid: status.pid,
-            version: status.version.map(Self.version),
-            restarts: status.restarts,
-            lastError: status.lastError,
-            startedAt: status.startedAt,
-            oomKilled: status.oomKilled,
-            limits: status.limits
-        )
-        snapshot.failure = status.failure
-        snapshot.protocolVersion = runtime.currentInfo.map { Self.version($0.protocolVersion) }
-        snapshot.hostAttached = runtime.hostAttached
-        return snapshot
-    }
+    var status: RuntimeStatus { runtime.status }
 
     func usage() -> ResourceUsage? { runtime.usage() }
 
@@ -263,32 +245,6 @@ struct ProvisionedRuntime: ManagedRuntime {
         default:
             return DaemonError(.runtimeFailure, "\(error)")
         }
-    }
-
-    func events() -> AsyncStream<RuntimeEventKind> {
-        let source = runtime.events()
-        return AsyncStream { continuation in
-            let task = Task {
-                for await event in source {
-                    switch event {
-                    case .started(let version, let capabilityTEE):
-                        continuation.yield(.started(version: Self.version(version), capabilityTEE: capabilityTEE?.bytes))
-                    case .failedToStart(let error, let failure): continuation.yield(.failedToStart(error: error, failure: failure))
-                    case .stopped(let exit, let failure): continuation.yield(.stopped(exit: exit, failure: failure))
-                    case .updated(let version, let capabilityTEE):
-                        continuation.yield(.updated(version: version.map(Self.version), capabilityTEE: capabilityTEE?.bytes))
-                    case .configUpdated: continuation.yield(.configUpdated)
-                    case .dropped(let count): continuation.yield(.dropped(count: count))
-                    }
-                }
-                continuation.finish()
-            }
-            continuation.onTermination = { _ in task.cancel() }
-        }
-    }
-
-    static func version(_ version: Version) -> RuntimeVersion {
-        RuntimeVersion(major: version.major, minor: version.minor, patch: version.patch)
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+public import RuntimeProvisioner
 import Sandbox
 import Synchronization
 
@@ -24,7 +25,6 @@ public actor Registry {
         var runtime: any ManagedRuntime
         var desiredRunning: Bool
         var source: Source
-        var forwarder: Task<Void, Never>
     }
 
     /// Policy the registry enforces on new specs.
@@ -223,8 +223,7 @@ public actor Registry {
         }
         try await store.forget(name: name)
         dropEntry(name)
-        await existing.runtime.stop()
-        existing.forwarder.cancel()
+        await Self.retire(existing)
         logger.info("runtime removed", metadata: ["runtime": "\(name)"])
         var last = Self.document(existing)
         last.desired = "stopped"
@@ -286,8 +285,7 @@ public actor Registry {
     private func applyDeclared(name: String, spec: RuntimeSpecification?) async {
         if let entry = entries[name], entry.source == .config, spec != entry.spec {
             dropEntry(name)
-            await entry.runtime.stop()
-            entry.forwarder.cancel()
+            await Self.retire(entry)
             logger.info(
                 spec == nil ? "declared runtime dropped" : "declared runtime changed", metadata: ["runtime": "\(name)"]
             )
@@ -332,18 +330,22 @@ public actor Registry {
         return !shutdownStarted
     }
 
-    /// Refuses further changes and stops every runtime in parallel (desired state is left as recorded).
+    /// Refuses further changes and retires every runtime in parallel (desired state is left as recorded):
+    /// when this returns, every runtime's final events are in the hub, so its streams may end.
     public func shutdown() async {
         shuttingDown = true
         let all = Array(entries.values)
         logger.info("stopping all runtimes", metadata: ["count": "\(all.count)"])
         await withTaskGroup(of: Void.self) { group in
-            for entry in all { group.addTask { await entry.runtime.stop() } }
+            for entry in all { group.addTask { await Self.retire(entry) } }
         }
-        // Every runtime's stream ends after its last event (`stopped`); each forwarder ends once it has
-        // published that to the hub, so the hub's streams may end right after this returns.
-        for entry in all { entry.runtime.finishEvents() }
-        for entry in all { await entry.forwarder.value }
+    }
+
+    /// The one way a runtime leaves (remove, a reload's replace or drop, shutdown): stops it. Its notices
+    /// reach the hub from its manager task before `stop()` returns (the runtime's `onNotice`), so its final
+    /// `stopped` is published before the caller goes on; nothing is left to drain or cancel.
+    private nonisolated static func retire(_ entry: Entry) async {
+        await entry.runtime.stop()
     }
 
     // MARK: - Internals
@@ -362,23 +364,16 @@ public actor Registry {
     }
 
     private func insert(_ spec: RuntimeSpecification, _ runtime: any ManagedRuntime, desiredRunning: Bool, source: Source) {
-        let hub = events
-        let name = spec.name
-        let stream = runtime.events()  // subscribe before start so `started` is never missed
-        let forwarder = Task {
-            for await kind in stream {
-                hub.publish(EventDocument(time: Date(), runtime: name, kind: kind))
-            }
-        }
-        setEntry(name, Entry(
-            spec: spec, runtime: runtime, desiredRunning: desiredRunning, source: source, forwarder: forwarder
-        ))
+        setEntry(spec.name, Entry(spec: spec, runtime: runtime, desiredRunning: desiredRunning, source: source))
         if desiredRunning { runtime.start() }
     }
 
+    /// A runtime whose notices go straight to the hub (the API events among them), from its manager task.
     private func makeRuntime(_ spec: RuntimeSpecification) throws(DaemonError) -> any ManagedRuntime {
+        let hub = events
+        let name = spec.name
         do {
-            return try backend.makeRuntime(spec)
+            return try backend.makeRuntime(spec) { hub.publish(runtime: name, $0) }
         } catch let error as DaemonError {
             throw error
         } catch {
@@ -451,7 +446,5 @@ struct UnavailableRuntime: ManagedRuntime {
     func stop() async {}
     func abort(force: Bool) async throws { throw DaemonError(.notRunning, reason) }
     func ping(timeout: Duration) async throws -> Duration { throw DaemonError(.notRunning, reason) }
-    var status: RuntimeSnapshot { RuntimeSnapshot(state: .failed, lastError: reason) }
-    func events() -> AsyncStream<RuntimeEventKind> { AsyncStream { $0.finish() } }
-    func finishEvents() {}
+    var status: RuntimeStatus { RuntimeStatus(state: .failed, lastError: reason) }
 }

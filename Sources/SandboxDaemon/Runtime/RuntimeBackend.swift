@@ -9,8 +9,12 @@ public import Sandbox
 /// production implementation (``ProvisionerBackend``) maps ``RuntimeSpecification`` to the provisioner's
 /// `RuntimeSpec` and wraps its `Runtime`.
 public protocol RuntimeBackend: Sendable {
-    /// Creates (but does not start) a supervised runtime for a validated spec.
-    func makeRuntime(_ spec: RuntimeSpecification) throws -> any ManagedRuntime
+    /// Creates (but does not start) a supervised runtime for a validated spec. `onNotice` is told each of
+    /// its `RuntimeNotice`s synchronously and in order (so a `stopped` has been told when ``ManagedRuntime/stop()``
+    /// returns); it must not block.
+    func makeRuntime(
+        _ spec: RuntimeSpecification, onNotice: @escaping @Sendable (RuntimeNotice) -> Void
+    ) throws -> any ManagedRuntime
     /// Where the runtimes' output is kept as files, if anywhere.
     var logFiles: RuntimeLogFiles? { get }
     /// What the host can enforce and the configured defaults (`GET /v1/health`, `limit_unavailable`).
@@ -32,7 +36,7 @@ extension RuntimeBackend {
 public protocol ManagedRuntime: Sendable {
     /// Starts supervision; idempotent.
     func start()
-    /// Stops the runtime and waits until its process is gone; idempotent.
+    /// Stops the runtime and waits until its process is gone and its last notice was told; idempotent.
     func stop() async
     /// Aborts the running runtime (graceful RHP abort unless `force`), which then restarts.
     func abort(force: Bool) async throws
@@ -40,11 +44,7 @@ public protocol ManagedRuntime: Sendable {
     func abort(force: Bool, timeout: Duration?) async throws
     /// One RHP ping round trip.
     func ping(timeout: Duration) async throws -> Duration
-    var status: RuntimeSnapshot { get }
-    /// Lifecycle events from now on; one stream per subscriber.
-    func events() -> AsyncStream<RuntimeEventKind>
-    /// Ends every ``events()`` stream after the events already emitted (the runtime is done for good).
-    func finishEvents()
+    var status: RuntimeStatus { get }
     /// What the running incarnation has consumed (read from its cgroup when asked); nil without one.
     func usage() -> ResourceUsage?
     /// Upstream's `Call`: waits (with backoff) until the runtime is ready, then sends `body`; throws
@@ -72,46 +72,6 @@ extension ManagedRuntime {
     }
 }
 
-/// Supervision states, as the API reports them.
-public enum RuntimeState: String, Sendable, Hashable, CaseIterable, Codable {
-    case starting, running, backoff, stopped, failed
-}
-
-/// A point-in-time view of one runtime's supervision.
-public struct RuntimeSnapshot: Sendable, Hashable {
-    public var state: RuntimeState
-    /// Host pid of the runtime process itself.
-    public var pid: Int32?
-    public var version: RuntimeVersion?
-    public var restarts: Int
-    public var lastError: String?
-    /// ``lastError``, structured (the API's `error` object).
-    public var failure: RuntimeFailure?
-    public var startedAt: Date?
-    /// Incarnations killed for exceeding their memory limit.
-    public var oomKilled: Int
-    /// The effective limits.
-    public var limits: ResourceLimits?
-    /// The RHP version the running incarnation announced in its handshake.
-    public var protocolVersion: RuntimeVersion?
-    /// Whether a host is attached (`GET /v1/runtimes/{name}/attach`).
-    public var hostAttached = false
-
-    public init(
-        state: RuntimeState, pid: Int32? = nil, version: RuntimeVersion? = nil, restarts: Int = 0,
-        lastError: String? = nil, startedAt: Date? = nil, oomKilled: Int = 0, limits: ResourceLimits? = nil
-    ) {
-        self.oomKilled = oomKilled
-        self.limits = limits
-        self.state = state
-        self.pid = pid
-        self.version = version
-        self.restarts = restarts
-        self.lastError = lastError
-        self.startedAt = startedAt
-    }
-}
-
 extension ManagedRuntime {
     /// Races ``abort(force:)`` against the deadline (the abort itself goes on after it).
     public func abort(force: Bool, timeout: Duration?) async throws {
@@ -124,32 +84,6 @@ extension ManagedRuntime {
             }
             defer { group.cancelAll() }
             try await group.next()
-        }
-    }
-}
-
-/// A lifecycle event of one runtime (the provisioner's `RuntimeEvent`).
-public enum RuntimeEventKind: Sendable, Hashable {
-    /// `capabilityTEE`: upstream's `node.CapabilityTEE` as CBOR; nil until a TEE provisioner exists.
-    case started(version: RuntimeVersion, capabilityTEE: [UInt8]? = nil)
-    /// `failure`: the same failure, structured (the event's `failure` object).
-    case failedToStart(error: String, failure: RuntimeFailure? = nil)
-    /// `failure`: when supervision gave up, the last start failure.
-    case stopped(exit: String?, failure: RuntimeFailure? = nil)
-    case updated(version: RuntimeVersion? = nil, capabilityTEE: [UInt8]? = nil)
-    case configUpdated
-    /// `count` events were dropped for a subscriber that fell behind (made per subscriber).
-    case dropped(count: Int)
-
-    /// The API's `type` string.
-    public var typeName: String {
-        switch self {
-        case .started: "started"
-        case .failedToStart: "failed_to_start"
-        case .stopped: "stopped"
-        case .updated: "updated"
-        case .configUpdated: "config_updated"
-        case .dropped: "dropped"
         }
     }
 }

@@ -1,4 +1,7 @@
 import Foundation
+import RuntimeHostProtocol
+import RuntimeProvisioner
+import Sandbox
 import SandboxDaemon
 import Synchronization
 
@@ -6,8 +9,10 @@ import Synchronization
 final class FakeBackend: RuntimeBackend {
     let created = Mutex<[String: FakeRuntime]>([:])
 
-    func makeRuntime(_ spec: RuntimeSpecification) throws -> any ManagedRuntime {
-        let runtime = FakeRuntime(name: spec.name)
+    func makeRuntime(
+        _ spec: RuntimeSpecification, onNotice: @escaping @Sendable (RuntimeNotice) -> Void
+    ) throws -> any ManagedRuntime {
+        let runtime = FakeRuntime(name: spec.name, onNotice: onNotice)
         created.withLock { $0[spec.name] = runtime }
         return runtime
     }
@@ -17,47 +22,49 @@ final class FakeBackend: RuntimeBackend {
 
 final class FakeRuntime: ManagedRuntime {
     private struct State {
-        var snapshot = RuntimeSnapshot(state: .stopped)
-        var subscribers: [AsyncStream<RuntimeEventKind>.Continuation] = []
+        var snapshot = RuntimeStatus(state: .stopped)
         var starts = 0
     }
 
     let name: String
+    /// Told every notice at once, as the provisioner's manager task does.
+    private let onNotice: @Sendable (RuntimeNotice) -> Void
     private let state = Mutex(State())
     private static let nextPID = Atomic<Int32>(40_000)
 
-    init(name: String) {
+    init(name: String, onNotice: @escaping @Sendable (RuntimeNotice) -> Void) {
         self.name = name
+        self.onNotice = onNotice
     }
 
     var startCount: Int { state.withLock { $0.starts } }
 
-    private func emit(_ event: RuntimeEventKind) {
-        for continuation in state.withLock({ $0.subscribers }) { continuation.yield(event) }
-    }
-
     func start() {
-        let started = state.withLock { state -> Bool in
-            guard state.snapshot.state != .running else { return false }
+        let started = state.withLock { state -> RuntimeStatus? in
+            guard state.snapshot.state != .running else { return nil }
             state.starts += 1
-            state.snapshot = RuntimeSnapshot(
+            state.snapshot = RuntimeStatus(
                 state: .running, pid: Self.nextPID.add(1, ordering: .relaxed).newValue,
-                version: RuntimeVersion(major: 1, minor: 2, patch: 3), restarts: state.snapshot.restarts,
+                version: Version(major: 1, minor: 2, patch: 3), restarts: state.snapshot.restarts,
                 startedAt: Date()
             )
-            return true
+            return state.snapshot
         }
-        if started { emit(.started(version: RuntimeVersion(major: 1, minor: 2, patch: 3))) }
+        if let started, let pid = started.pid, let version = started.version {
+            onNotice(.started(pid: pid, version: version, restarts: started.restarts))
+        }
     }
 
     func stop() async {
-        let stopped = state.withLock { state -> Bool in
-            guard state.snapshot.state == .running else { return false }
-            state.snapshot.state = .stopped
-            state.snapshot.pid = nil
-            return true
+        let stopped = state.withLock { state -> Int32?? in
+            guard state.snapshot.state == .running else { return nil }
+            defer {
+                state.snapshot.state = .stopped
+                state.snapshot.pid = nil
+            }
+            return .some(state.snapshot.pid)
         }
-        if stopped { emit(.stopped(exit: "signal 15")) }
+        if let stopped { onNotice(.stopped(pid: stopped, exit: .signaled(15), requested: true)) }
     }
 
     func abort(force: Bool) async throws {
@@ -68,15 +75,5 @@ final class FakeRuntime: ManagedRuntime {
 
     func ping(timeout: Duration) async throws -> Duration { .microseconds(42) }
 
-    var status: RuntimeSnapshot { state.withLock { $0.snapshot } }
-
-    func events() -> AsyncStream<RuntimeEventKind> {
-        let (stream, continuation) = AsyncStream.makeStream(of: RuntimeEventKind.self)
-        state.withLock { $0.subscribers.append(continuation) }
-        return stream
-    }
-
-    func finishEvents() {
-        for continuation in state.withLock({ $0.subscribers }) { continuation.finish() }
-    }
+    var status: RuntimeStatus { state.withLock { $0.snapshot } }
 }

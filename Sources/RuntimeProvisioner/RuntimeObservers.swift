@@ -1,30 +1,4 @@
-public import RuntimeHostProtocol
 public import Sandbox
-
-/// What supervision did, with the facts an operator's log needs (pids, exit statuses, delays).
-///
-/// A superset of ``RuntimeEvent`` for observers such as sandboxd's journal integration: it also reports
-/// the decisions that are not events (restart scheduled, gave up, watchdog kill, abort). Delivered through
-/// ``ProvisionerConfiguration/supervisionObserver`` from the runtime's manager task, in order.
-public enum SupervisionNotice: Sendable, Hashable {
-    /// The runtime passed the handshake and host initializer; `restarts` precede this start.
-    case started(pid: Int32, version: Version, restarts: Int)
-    /// A start attempt failed (attempt number `attempt`, 1-based).
-    case failedToStart(error: String, attempt: Int)
-    /// The runtime process is gone; `requested` when supervision stopped it on request.
-    case stopped(pid: Int32?, exit: ExitStatus?, requested: Bool)
-    /// The runtime will be started again after `delay`; that start is restart number `restart`.
-    case restartScheduled(delay: Duration, restart: Int)
-    /// Supervision gave up after `restarts` restarts; the runtime is failed.
-    case gaveUp(restarts: Int)
-    /// The runtime did not answer a watchdog ping and is being killed.
-    case watchdogKill(pid: Int32, error: String)
-    /// The runtime is being aborted; `force` restarts it even after a graceful abort.
-    case abort(pid: Int32, force: Bool)
-    /// The runtime exceeded its memory limit: the kernel OOM-killed (part of) it and the whole sandbox is
-    /// being killed; `kills` is the cgroup's OOM kill count. A ``stopped(pid:exit:requested:)`` follows.
-    case outOfMemory(pid: Int32, memoryLimit: UInt64?, kills: UInt64)
-}
 
 /// Where a runtime's output goes instead of swift-log (``ProvisionerConfiguration/makeOutputSink``).
 public protocol RuntimeOutputSink: Sendable {

@@ -1,26 +1,6 @@
-public import CBOR
 public import Foundation
 public import RuntimeHostProtocol
 public import Sandbox
-
-/// What happened to a supervised runtime; every subscriber of ``Runtime/events()`` sees each event.
-public enum RuntimeEvent: Sendable {
-    /// The runtime connected, answered the handshake and passed the host initializer. `capabilityTEE` is
-    /// upstream's `node.CapabilityTEE` as raw CBOR; nil here, since this provisioner starts no TEEs.
-    case started(version: Version, capabilityTEE: CBORRawItem? = nil)
-    /// A start attempt failed; supervision will retry with backoff (or has given up, see ``RuntimeStatus``).
-    /// `failure` is the same failure, structured (code, message, and the sandbox's stage, errno and op).
-    case failedToStart(error: String, failure: RuntimeFailure? = nil)
-    /// The runtime process is gone: it exited, was killed, or was stopped. `exit` describes how, when known.
-    /// `failure`: when supervision gave up, the last start failure.
-    case stopped(exit: String?, failure: RuntimeFailure? = nil)
-    /// The runtime's version or TEE capability changed (never emitted by this provisioner itself).
-    case updated(version: Version?, capabilityTEE: CBORRawItem?)
-    /// The runtime's configuration changed (emitted through ``Runtime/emit(_:)`` by the owner).
-    case configUpdated
-    /// This subscriber fell behind and `count` events were dropped here (never emitted; made per subscriber).
-    case dropped(count: Int)
-}
 
 /// Where a runtime is in its lifecycle.
 public enum RuntimeState: String, Sendable, Hashable, Codable, CaseIterable {
@@ -52,6 +32,10 @@ public struct RuntimeStatus: Sendable, Hashable {
     public var oomKilled: Int = 0
     /// The limits the runtime runs with (its spec's, defaults filled in by the owner).
     public var limits: ResourceLimits?
+    /// The RHP version the running incarnation announced in its handshake; nil while not running.
+    public var protocolVersion: Version?
+    /// Whether a host is attached (``Runtime/attachHost(_:)``).
+    public var hostAttached = false
 
     public init(
         state: RuntimeState = .stopped,
@@ -59,8 +43,12 @@ public struct RuntimeStatus: Sendable, Hashable {
         version: Version? = nil,
         restarts: Int = 0,
         lastError: String? = nil,
-        startedAt: Date? = nil
+        startedAt: Date? = nil,
+        oomKilled: Int = 0,
+        limits: ResourceLimits? = nil
     ) {
+        self.oomKilled = oomKilled
+        self.limits = limits
         self.state = state
         self.pid = pid
         self.version = version
