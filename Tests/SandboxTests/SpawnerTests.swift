@@ -50,16 +50,6 @@ private func processTree(_ pid: Int32) -> [Int32] {
     return all
 }
 
-/// Waits for `condition` with a deadline (no fixed sleeps).
-private func eventually(_ seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(5))
-    }
-    return condition()
-}
-
 /// Whether the child behind `pidfd` has been reaped (by anyone): `waitid(P_PIDFD, WNOWAIT)` leaves it be
 /// and answers ECHILD once there is nothing left to wait for.
 private func reaped(_ pidfd: CInt) -> Bool {
@@ -183,13 +173,13 @@ struct SpawnerTests {
         setDaemonEnvironment()
         let process = try await backend.spawn(sleeper())
         defer { process.kill() }
-        #expect(await eventually { processTree(process.pid).count >= 2 })
+        try await eventually("the sandbox's PID 1 and its runtime", within: .seconds(10), every: .milliseconds(5)) { processTree(process.pid).count >= 2 }
         let tree = processTree(process.pid)
         #expect(environ(process.pid) == [], "PID 1's environment")
         // The kernel fills /proc/PID/environ after the exec point the spawn waits for (close-on-exec, the
         // vfork release): poll for it.
         for pid in tree.dropFirst() {
-            #expect(await eventually { environ(pid) == ["SPEC_ONLY=yes"] }, "pid \(pid): \(environ(pid) ?? [])")
+            try await eventually("the spec's environment only, pid \(pid): \(environ(pid) ?? [])", within: .seconds(10), every: .milliseconds(5)) { environ(pid) == ["SPEC_ONLY=yes"] }
         }
         let rss = try #require(residentKiB(process.pid))
         #expect(rss <= 1024, "PID 1 RSS \(rss) KiB")
@@ -199,7 +189,7 @@ struct SpawnerTests {
         setDaemonEnvironment()
         let process = try await UnsandboxedBackend(logger: testLogger).spawn(sleeper())
         defer { process.kill() }
-        #expect(await eventually { environ(process.pid) == ["SPEC_ONLY=yes"] }, "\(environ(process.pid) ?? [])")
+        try await eventually("the spec's environment only: \(environ(process.pid) ?? [])", within: .seconds(10), every: .milliseconds(5)) { environ(process.pid) == ["SPEC_ONLY=yes"] }
     }
 
     @Test(.enabled(if: bwrapAvailable, "no /usr/bin/bwrap (apt-get install bubblewrap)"))
@@ -209,12 +199,14 @@ struct SpawnerTests {
                                       logger: testLogger)
         let process = try await bwrap.spawn(sleeper())
         defer { process.kill() }
-        #expect(await eventually { processTree(process.pid).count >= 3 })
+        try await eventually("bwrap, its PID 1 and the runtime", within: .seconds(10), every: .milliseconds(5)) { processTree(process.pid).count >= 3 }
         // bwrap itself and its PID 1 run with an empty environment; the runtime gets the spec's, plus the
         // `PWD=/` bwrap sets after its chdir (bwrap offers no way to drop it; nothing of the daemon's).
         for pid in processTree(process.pid) {
             func seen() -> [String] { (environ(pid) ?? []).filter { $0 != "PWD=/" } }
-            #expect(await eventually(2) { seen() == ["SPEC_ONLY=yes"] } || seen() == [], "pid \(pid): \(seen())")
+            // A process that has not exec'd yet may still show its empty environment.
+            let final = await polled(within: .seconds(2), every: .milliseconds(5)) { seen() } until: { $0 == ["SPEC_ONLY=yes"] }
+            #expect(final == ["SPEC_ONLY=yes"] || final == [], "pid \(pid): \(final)")
         }
     }
 
@@ -244,7 +236,7 @@ struct SpawnerTests {
         let inFlight = Task { () async throws(SandboxError) -> SandboxProcess in try await backend.spawn(spec) }
         // The request is in the helper's socket once the I/O thread moved it to `sent`; the helper cannot
         // answer while stopped, so killing it now kills it mid-spawn.
-        #expect(await eventually { client.inFlightCount > 0 })
+        try await eventually("a spawn in flight", within: .seconds(10), every: .milliseconds(5)) { client.inFlightCount > 0 }
         #expect(kill(helper, SIGKILL) == 0)
         let outcome = await inFlight.result
         switch outcome {
@@ -254,7 +246,7 @@ struct SpawnerTests {
         case .failure(let error):
             #expect((error as? SandboxError)?.code == .spawnerDied, "\(error)")
         }
-        #expect(await eventually { client.restartCount > restarts && client.helperPID != nil })
+        try await eventually("the helper restarted", within: .seconds(10), every: .milliseconds(5)) { client.restartCount > restarts && client.helperPID != nil }
         let (status, _, stderr) = try await runToCompletion(backend, SandboxSpec(
             executable: FilePath(probe.probe), arguments: ["exit:4"], bindSharedLibraries: false))
         #expect(status == .exited(4), "\(stderr)")
@@ -299,7 +291,7 @@ struct SpawnerTests {
         // The sandbox of the dead helper was handed out before: never touched.
         #expect(running.exitStatus == nil)
         #expect(processState(running.pid).map { $0 != "Z" } == true)
-        #expect(await eventually { client.restartCount > restarts && client.helperPID != nil })
+        try await eventually("the helper restarted", within: .seconds(10), every: .milliseconds(5)) { client.restartCount > restarts && client.helperPID != nil }
     }
 
     /// A setup that fails (here: its deadline passes while frozen) gives its host id back only once the
@@ -330,7 +322,7 @@ struct SpawnerTests {
         }
         #expect(!reaped(pidfd) && backend.hostIDs.inUseCount == 1, "the id is held while the killed child is unreaped")
         stall.end()
-        #expect(await eventually { reaped(pidfd) && backend.hostIDs.inUseCount == 0 })
+        try await eventually("the child reaped and its host id back", within: .seconds(10), every: .milliseconds(5)) { reaped(pidfd) && backend.hostIDs.inUseCount == 0 }
     }
 
     /// The helper's decoder refuses a plan whose paths climb out of the staging tree or the old root (`..`),
@@ -434,7 +426,7 @@ struct SpawnerTests {
         let helper = try #require(client.helperPID)
         let restarts = client.restartCount
         #expect(kill(helper, SIGKILL) == 0)
-        #expect(await eventually { client.restartCount > restarts })
+        try await eventually("the helper restarted", within: .seconds(10), every: .milliseconds(5)) { client.restartCount > restarts }
         #expect(process.exitStatus == nil)
         #expect(processState(process.pid).map { $0 != "Z" } == true)
         // Still answering: it forwards SIGTERM to the runtime and passes its status through.
