@@ -6,6 +6,7 @@ import Musl
 import CSandboxShim
 import Logging
 import Synchronization
+import SystemCalls
 import SystemPackage
 
 /// The daemon's end of `sandboxd-spawner`, the helper process that clones every namespace sandbox.
@@ -457,8 +458,7 @@ extension SpawnerClient {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
-            let n = read(fd, &chunk, chunk.count)
-            if n < 0, errno == EINTR { continue }
+            let n = retryingEINTR { read(fd, &chunk, chunk.count) }
             if n < 0 { return nil }
             if n == 0 { break }
             bytes += chunk[0..<n]

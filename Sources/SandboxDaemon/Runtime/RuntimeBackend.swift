@@ -32,7 +32,7 @@ extension RuntimeBackend {
     public func finish() async {}
 }
 
-/// One supervised runtime, as the registry drives it. Mirrors the provisioner's `Runtime`.
+/// One supervised runtime, as the registry drives it: the provisioner's `Runtime`, or a test double.
 public protocol ManagedRuntime: Sendable {
     /// Starts supervision; idempotent.
     func start()
