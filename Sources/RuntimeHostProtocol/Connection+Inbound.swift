@@ -10,9 +10,25 @@ extension Connection {
         handle(Result { () throws(RHPError) in try decode(payload) })
     }
 
+    /// One decoded frame and the handler a request in it goes to, chosen before its payload was
+    /// decoded (``Handler/current()``), so the payload is built only for a handler that reads it.
+    struct Received: Sendable {
+        var message: Message
+        var handler: any Handler
+    }
+
     /// Decodes one frame payload; pure, so it may run off the event loop (big frames do).
-    func decode(_ payload: ByteBuffer) throws(RHPError) -> Message {
-        try Message(payload: payload.readableBytesView, discarding: discarded)
+    ///
+    /// A host never builds the bodies it does not read from its (untrusted) runtime: their payloads
+    /// are dropped when the handler of the moment does not read them either and
+    /// ``ConnectionConfiguration/discardUnusedBodies`` is on, and kept as bytes otherwise.
+    func decode(_ payload: ByteBuffer) throws(RHPError) -> Received {
+        let target = handler.current()
+        let policy: BodyPolicy = switch role {
+        case .host: .host(droppingUnread: configuration.discardUnusedBodies && !target.readsRequestPayloads)
+        case .guest: .buildAll
+        }
+        return Received(message: try Message(payload: payload.readableBytesView, policy: policy), handler: target)
     }
 
     /// A warning the peer can trigger at will: rate-limited per connection.
@@ -21,11 +37,12 @@ extension Connection {
     }
 
     /// Acts on one decoded frame (on the event loop, in arrival order).
-    func handle(_ result: Result<Message, RHPError>) {
+    func handle(_ result: Result<Received, RHPError>) {
         let message: Message
+        let target: any Handler
         switch result {
         case .success(let decoded):
-            message = decoded
+            (message, target) = (decoded.message, decoded.handler)
         case .failure(let error):
             if error.code == .unsupportedMessageType {
                 peerWarning("rhp: dropping malformed message: \(BoundedText.bounded(error.message))")
@@ -37,7 +54,7 @@ extension Connection {
         if message.messageType == .response {
             complete(message.id, message.body)
         } else {
-            dispatch(message.id, message.body)
+            dispatch(message.id, message.body, to: target)
         }
     }
 
@@ -53,7 +70,7 @@ extension Connection {
         }
     }
 
-    func dispatch(_ id: UInt64, _ body: Body) {
+    func dispatch(_ id: UInt64, _ body: Body, to target: any Handler) {
         if role == .guest, case .runtimeInfoRequest(let request) = body {
             handshakeArrived(id, request)
             return
@@ -64,7 +81,7 @@ extension Connection {
             // A peer flooding requests before the handshake cannot grow the hold without bound.
             if state.held.count >= Self.maximumHeldRequests { return .full }
             state.heldToken &+= 1
-            state.held.append(HeldRequest(token: state.heldToken, id: id, body: body))
+            state.held.append(HeldRequest(token: state.heldToken, id: id, body: body, handler: target))
             return .held(state.heldToken)
         }
         if case .full = hold {
@@ -74,14 +91,14 @@ extension Connection {
             logger.debug("rhp: holding request \(id) (\(body.kind)) until ready")
             channel.eventLoop.scheduleTask(in: TimeAmount(configuration.notReadyHold)) { self.expireHeld(token: token) }
         } else if closeReason == nil {
-            spawnHandler(id, body)
+            spawnHandler(id, body, target)
         }
     }
 
     /// Most requests held until the handshake completes; later ones are answered not ready at once.
     static let maximumHeldRequests = 256
 
-    func spawnHandler(_ id: UInt64, _ request: Body) {
+    func spawnHandler(_ id: UInt64, _ request: Body, _ handler: any Handler) {
         if let response = handler.immediateResponse(to: request) {
             respond(to: id, with: response)
             return
@@ -89,7 +106,7 @@ extension Connection {
         let work: @Sendable () async -> Void = {
             let response: Body
             do {
-                response = try await self.handler.handle(request)
+                response = try await handler.handle(request)
             } catch {
                 response = .error(ErrorPayload(handlerError: error))
             }

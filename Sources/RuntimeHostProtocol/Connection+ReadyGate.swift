@@ -20,12 +20,13 @@ extension Connection {
             defer { state.held.removeAll() }
             return state.held
         }
-        for request in held { spawnHandler(request.id, request.body) }
+        for request in held { spawnHandler(request.id, request.body, request.handler) }
     }
 
     struct HeldRequest: Sendable {
         var token: UInt64
         var id: UInt64
         var body: Body
+        var handler: any Handler
     }
 }

@@ -37,8 +37,6 @@ public final class Connection: Sendable {
     let nextRequestID = Atomic<UInt64>(0)
     let state = Mutex(State())
     let peerWarnings: PeerWarningLimiter
-    /// Bodies this connection validates but never builds (host role with `discardUnusedBodies`).
-    let discarded: BodyKindSet
     /// nil when metrics go to swift-metrics' no-op backend.
     let recorder: RHPCallRecorder?
 
@@ -61,7 +59,6 @@ public final class Connection: Sendable {
         self.taskExecutor = EventLoopTaskExecutor(channel.eventLoop)
         self.io = NIOLoopBound(channelHandler, eventLoop: channel.eventLoop)
         self.peerWarnings = PeerWarningLimiter(burst: configuration.peerWarningBurst, window: configuration.peerWarningWindow)
-        self.discarded = role == .host && configuration.discardUnusedBodies ? .unusedByHost : .none
         self.recorder = RHPCallRecorder(configuration.metrics)
         channelHandler.connection = self
     }

@@ -79,7 +79,7 @@ final class ConnectionChannelHandler: ChannelInboundHandler, RemovableChannelHan
     }
 
     /// Back on the loop: handles the big frame, then the frames that waited behind it.
-    private func decodedOffLoop(_ result: Result<Message, RHPError>) {
+    private func decodedOffLoop(_ result: Result<Connection.Received, RHPError>) {
         decodingOffLoop = false
         guard let context, let connection else { return }
         connection.handle(result)

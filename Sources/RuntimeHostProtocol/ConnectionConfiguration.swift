@@ -18,10 +18,11 @@ public struct ConnectionConfiguration: Sendable {
     /// How long peer requests that arrive before the handshake wait before `rhp: not ready`.
     public var notReadyHold: Duration = .seconds(5)
     public var handlerExecution: HandlerExecution = .globalExecutor
-    /// Host role only: bodies the host never reads (everything but `Empty`, `Error`,
-    /// `RuntimeInfoResponse`, `RuntimeAbortResponse` and the unit requests) are validated and
-    /// discarded without being built; the handler sees `.raw(kind, {})`. Off by default, so a
-    /// library host can still read every payload; the provisioner turns it on.
+    /// Host role only: the bodies the host never reads itself (everything but `Empty`, `Error`,
+    /// `RuntimeInfoResponse`, `RuntimeAbortResponse` and the unit requests) are never built into
+    /// values. With this on, the payloads of requests whose handler does not read them
+    /// (``Handler/readsRequestPayloads``) are validated and dropped; the handler sees `.raw(kind, {})`.
+    /// Off by default, so a library host sees every payload; the provisioner turns it on.
     public var discardUnusedBodies = false
     /// Frames at least this large are decoded off the event loop (on one shared decoding thread,
     /// in arrival order per connection, reading paused meanwhile), so a huge frame from one peer

@@ -14,10 +14,22 @@ public protocol Handler: Sendable {
     /// must be quick and must not block. Answering here saves a task and a thread hop per request
     /// (pings, refusals). The default answers nothing.
     func immediateResponse(to request: Body) -> Body?
+
+    /// Whether ``handle(_:)`` reads request payloads. A host connection with
+    /// ``ConnectionConfiguration/discardUnusedBodies`` validates and drops the payloads a handler does
+    /// not read, unbuilt (it sees `.raw(kind, {})`). The default is true.
+    var readsRequestPayloads: Bool { get }
+
+    /// The handler that answers a request arriving now. One that delegates over time (a runtime's
+    /// host side, which hosts attach to) returns its delegate of the moment: the connection decodes the
+    /// request's payload for that handler and hands the request to it. The default is `self`.
+    func current() -> any Handler
 }
 
 extension Handler {
     public func immediateResponse(to request: Body) -> Body? { nil }
+    public var readsRequestPayloads: Bool { true }
+    public func current() -> any Handler { self }
 }
 
 /// A ``Handler`` made from a closure.
@@ -45,6 +57,8 @@ public struct UnsupportedRequestHandler: Handler {
     public func immediateResponse(to request: Body) -> Body? {
         .error(.methodNotSupported)
     }
+
+    public var readsRequestPayloads: Bool { false }
 }
 
 extension ErrorPayload {

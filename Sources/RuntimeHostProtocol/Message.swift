@@ -79,14 +79,14 @@ extension Message {
     /// ``RHPError/Code/unsupportedMessageType`` for a valid message whose type is neither request
     /// nor response (a connection drops those and carries on).
     public init(payload: some Collection<UInt8>) throws(RHPError) {
-        try self.init(payload: payload, discarding: .none)
+        try self.init(payload: payload, policy: .buildAll)
     }
 
-    /// As ``init(payload:)``, but payloads of the kinds in `discarding` are only validated, never
-    /// built: their body is `.raw(kind, {})` (a host's bodies it never reads, RHP.md §12).
-    init(payload: some Collection<UInt8>, discarding: BodyKindSet) throws(RHPError) {
+    /// As ``init(payload:)``, building only what `policy` lets through (a host's bodies it never
+    /// reads, RHP.md §12, are validated and dropped or kept as bytes).
+    init(payload: some Collection<UInt8>, policy: BodyPolicy) throws(RHPError) {
         let fast: Message?? = payload.withContiguousStorageIfAvailable { buffer in
-            try? MessageCodec.parse(UnsafeRawBufferPointer(buffer), discarding: discarding)
+            try? MessageCodec.parse(UnsafeRawBufferPointer(buffer), policy: policy)
         }
         let message: Message
         if let parsed = fast ?? nil {

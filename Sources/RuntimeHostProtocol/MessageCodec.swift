@@ -106,9 +106,10 @@ enum MessageCodec {
     /// Parses a canonical message, or returns nil when `bytes` is not in the canonical shape.
     /// Throws only for a payload that cannot be valid (the full decoder would reject it too).
     ///
-    /// With `discarding`, payloads of the kinds it names are validated but not built (nor copied):
-    /// the body becomes `.raw(kind, {})`. The host uses this for bodies it never reads.
-    static func parse(_ bytes: UnsafeRawBufferPointer, discarding: BodyKindSet = .none) throws -> Message? {
+    /// `policy` names the kinds whose payloads are validated but not built: dropped from requests (the
+    /// body becomes `.raw(kind, {})`, nothing is copied) or kept as their bytes. The host uses it for
+    /// bodies it never reads.
+    static func parse(_ bytes: UnsafeRawBufferPointer, policy: BodyPolicy = .buildAll) throws -> Message? {
         var reader = Reader(bytes: bytes)
         guard reader.take(0xa3), reader.take(idKey), let id = reader.canonicalUInt() else { return nil }
         guard reader.take(bodyKey), reader.take(0xa1), let nameLength = reader.canonicalTextLength(),
@@ -135,10 +136,12 @@ enum MessageCodec {
         guard payloadEnd > payloadStart else { return nil }
         let payload = UnsafeRawBufferPointer(rebasing: bytes[payloadStart..<payloadEnd])
         let body: Body
-        if discarding.contains(kind), !(payload.count == 1 && payload[0] == 0xa0) {
+        let dropped = typeValue == MessageType.request.rawValue && policy.droppedRequests.contains(kind)
+        if dropped || policy.keptAsBytes.contains(kind), !(payload.count == 1 && payload[0] == 0xa0) {
             guard payload[0] >> 5 == 5 else { return nil }
             try CBORDecoder(limits: payloadLimits).validate(payload)
-            return Message(id: id, messageType: MessageType(rawValue: typeValue), body: .raw(kind, CBORRawItem(bytes: unitPayload)))
+            let kept = CBORRawItem(bytes: dropped ? unitPayload : Array(payload))
+            return Message(id: id, messageType: MessageType(rawValue: typeValue), body: .raw(kind, kept))
         }
         switch kind {
         case .empty, .runtimePingRequest, .runtimeShutdownRequest, .runtimeAbortRequest, .runtimeAbortResponse:
@@ -146,7 +149,7 @@ enum MessageCodec {
             body = unit(kind)
         case .error:
             let decoder = CBORDecoder(limits: payloadLimits)
-            if discarding == .none {
+            if !policy.boundsErrorText {
                 body = .error(try decoder.decode(ErrorPayload.self, from: payload))
             } else {
                 // A host reading an untrusted runtime builds at most 4 KiB of its error text.
@@ -228,5 +231,26 @@ enum MessageCodec {
             offset += 1 + size
             return value
         }
+    }
+}
+
+/// How much of a received body is built into values.
+struct BodyPolicy: Sendable, Equatable {
+    /// Kinds whose payload is validated and dropped in a request: the body is `.raw(kind, {})`.
+    var droppedRequests: BodyKindSet = .none
+    /// Kinds whose payload is validated and kept as its bytes (`.raw`), never built: what a host
+    /// passes on unread.
+    var keptAsBytes: BodyKindSet = .none
+    /// An `Error` body's text is cut to 4 KiB as it is decoded.
+    var boundsErrorText = false
+
+    /// Everything built (a guest; a peer that is trusted).
+    static let buildAll = BodyPolicy()
+
+    /// A host reading its untrusted runtime: the bodies it never reads itself are never built: kept as
+    /// bytes (answers to its calls, requests for a handler that reads them), or dropped from requests
+    /// when `droppingUnread`. Error text is bounded.
+    static func host(droppingUnread: Bool) -> BodyPolicy {
+        BodyPolicy(droppedRequests: droppingUnread ? .unusedByHost : .none, keptAsBytes: .unusedByHost, boundsErrorText: true)
     }
 }

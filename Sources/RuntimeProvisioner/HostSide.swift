@@ -27,6 +27,13 @@ final class HostSide: Handler {
         return fallback.immediateResponse(to: request)
     }
 
+    /// The attached host, else the spec's handler: a request's payload is decoded for the one that
+    /// answers it, so none is built while nobody reads it, and a host attached meanwhile never gets
+    /// a request whose payload was dropped.
+    func current() -> any Handler {
+        attached.withLock { $0?.handler } ?? fallback.current()
+    }
+
     /// Installs `handler`; nil when another host is attached.
     func attach(_ handler: any Handler) -> UInt64? {
         let token = nextToken.wrappingAdd(1, ordering: .relaxed).oldValue

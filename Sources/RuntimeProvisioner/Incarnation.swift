@@ -231,13 +231,14 @@ struct Incarnation: Sendable {
         ]
     }
 
-    /// The provisioner is the host and the runtime untrusted: bodies the host never reads are
-    /// validated and discarded without being built (RHP ``ConnectionConfiguration/discardUnusedBodies``),
-    /// unless a handler of the spec's or an attached host reads them. Frame limits stay as they are.
+    /// The provisioner is the host and the runtime untrusted: bodies the host never reads are never
+    /// built, and their payloads are validated and dropped while no handler (the spec's, or an
+    /// attached host) reads them (RHP ``ConnectionConfiguration/discardUnusedBodies``). Frame limits
+    /// stay as they are.
     /// Calls are recorded with the runtime's name as the `runtime` label.
     static func connectionConfiguration(for spec: RuntimeSpec, metrics: RHPMetrics) -> ConnectionConfiguration {
         var configuration = ConnectionConfiguration()
-        configuration.discardUnusedBodies = !spec.attachable && spec.handler is UnsupportedRequestHandler
+        configuration.discardUnusedBodies = true
         configuration.metrics = metrics.adding("runtime", spec.name)
         return configuration
     }

@@ -172,7 +172,8 @@ public final class Runtime: Sendable {
 
     /// Makes `handler` answer the runtime's own requests until the attachment is detached.
     ///
-    /// Needs a spec with ``RuntimeSpec/attachable`` (otherwise the payloads are discarded unread).
+    /// Needs a spec with ``RuntimeSpec/attachable``. Requests that arrived before the attachment keep
+    /// the answer of the handler they arrived under (their payloads may have been dropped unread).
     /// Throws ``ProvisionerError/Code/alreadyAttached`` while another host is attached. Supervision
     /// (watchdog pings, aborts, restarts) goes on as before; the attachment outlives restarts.
     public func attachHost(_ handler: any Handler) throws -> HostAttachment {

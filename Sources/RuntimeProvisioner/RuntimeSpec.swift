@@ -33,9 +33,9 @@ public struct RuntimeSpec: Sendable {
     public var limits: ResourceLimits
     /// Answers the runtime's own requests; the default answers every one with "method not supported".
     public var handler: any Handler
-    /// Whether a host may attach (``Runtime/attachHost(_:)``). Attachable runtimes, and runtimes with
-    /// a handler of their own, keep the payloads of the runtime's requests for the handler; otherwise
-    /// they are validated and discarded unread (``ConnectionConfiguration/discardUnusedBodies``).
+    /// Whether a host may attach (``Runtime/attachHost(_:)``). The payloads of the runtime's requests
+    /// are kept (as bytes) only for a handler that reads them, the spec's or an attached host; while
+    /// none does they are validated and dropped unread (``ConnectionConfiguration/discardUnusedBodies``).
     public var attachable: Bool
 
     public init(

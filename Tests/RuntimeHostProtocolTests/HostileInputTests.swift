@@ -12,9 +12,9 @@ struct HostileInputTests {
         try CBORRawItem(encoding: ["number": CBORValue.unsigned(number), "pad": .bytes(Array(repeating: 0, count: padding))])
     }
 
-    @Test("a host that discards unused bodies hands its handler `.raw(kind, {})`, never the payload")
+    @Test("a host that discards unused bodies hands a handler that reads no payloads `.raw(kind, {})`, never the payload")
     func hostDiscardsUnusedBodies() async throws {
-        let recorder = RecordingHandler { _ in .raw(.hostLocalStorageGetResponse, CBORRawItem(bytes: [0xa0])) }
+        let recorder = RecordingHandler(readsPayloads: false) { _ in .raw(.hostLocalStorageGetResponse, CBORRawItem(bytes: [0xa0])) }
         var configuration = ConnectionConfiguration()
         configuration.discardUnusedBodies = true
         let (host, guest) = try await makeConnectionPair(hostHandler: recorder, hostConfiguration: configuration)
@@ -26,6 +26,26 @@ struct HostileInputTests {
         #expect(requests.count == 2, "\(requests.map(\.kind))")
         #expect(requests.first == .raw(.hostLocalStorageGetRequest, CBORRawItem(bytes: [0xa0])))
         #expect(requests.last == .raw(.runtimeInfoRequest, CBORRawItem(bytes: [0xa0])))
+        #expect(host.closeReason == nil)
+        host.close()
+        _ = await guest.waitUntilClosed()
+    }
+
+    @Test("a host whose handler reads payloads gets them as bytes; a RuntimeInfoRequest from the runtime is never built")
+    func hostKeepsPayloadsAsBytes() async throws {
+        let recorder = RecordingHandler { _ in .raw(.hostLocalStorageGetResponse, CBORRawItem(bytes: [0xa0])) }
+        var configuration = ConnectionConfiguration()
+        configuration.discardUnusedBodies = true
+        let (host, guest) = try await makeConnectionPair(hostHandler: recorder, hostConfiguration: configuration)
+        _ = try await handshake(host, guest)
+        let payload = try Self.paddedPayload(7, padding: 1000)
+        _ = try await guest.call(.raw(.hostLocalStorageGetRequest, payload), timeout: .seconds(10))
+        _ = try? await guest.call(.runtimeInfoRequest(testInfoRequest), timeout: .seconds(10))
+        let requests = recorder.requests
+        #expect(requests.count == 2, "\(requests.map(\.kind))")
+        #expect(requests.first == .raw(.hostLocalStorageGetRequest, payload))
+        let info = try CBORRawItem(encoding: testInfoRequest)
+        #expect(requests.last == .raw(.runtimeInfoRequest, info))
         #expect(host.closeReason == nil)
         host.close()
         _ = await guest.waitUntilClosed()
@@ -78,7 +98,7 @@ struct HostileInputTests {
     func hostBuildsBoundedErrorText() throws {
         let long = String(repeating: "é", count: 100_000)
         let payload = try Message.response(id: 3, .error(ErrorPayload(module: long, code: 9, message: long))).payload()
-        let host = try Message(payload: payload, discarding: .unusedByHost)
+        let host = try Message(payload: payload, policy: .host(droppingUnread: true))
         guard case .error(let error) = host.body else { Issue.record("\(host.body.kind)"); return }
         #expect(error.code == 9)
         #expect(error.message.hasPrefix(String(repeating: "é", count: 2048)))

@@ -65,8 +65,10 @@ func handshake(_ host: Connection, _ guest: Connection, runtimeVersion: Version 
 final class RecordingHandler: Handler {
     private let seen = Mutex<[Body]>([])
     private let answer: @Sendable (Body) async throws -> Body
+    let readsRequestPayloads: Bool
 
-    init(answer: @escaping @Sendable (Body) async throws -> Body = { _ in .empty }) {
+    init(readsPayloads: Bool = true, answer: @escaping @Sendable (Body) async throws -> Body = { _ in .empty }) {
+        self.readsRequestPayloads = readsPayloads
         self.answer = answer
     }
 

@@ -50,24 +50,19 @@ struct HostileRuntimeTests {
         }
     }
 
-    @Test("a 60 MB frame of 10M-element arrays: discarded unbuilt, RSS rise ≤ 2× the frame, runtime keeps running")
+    /// The RSS bound on the same attack is `HostileRuntimeMemoryTests`', measured on the daemon process:
+    /// this process's peak counts every suite that runs alongside.
+    @Test("a 60 MB frame of 10M-element arrays: discarded unbuilt, the runtime keeps running")
     func hugeFrameIsDiscarded() async throws {
         let fixture = try ProvisionerFixture(backend: .namespaces)
         defer { fixture.remove() }
-        let frameBytes = 60 << 20
         let runtime = try hostile(fixture, ["big-frame", "60"])
         let recorder = EventRecorder(runtime)
         try await supervising(runtime) {
-            // Reset the peak-RSS mark (clear_refs 5), then measure the rise across the attack.
-            let before = try ProcessMemory.residentBytes()
-            try ProcessMemory.resetPeak()
             runtime.start()
             try await recorder.wait(within: .seconds(30), "started") { $0.isStarted }
             // The runtime writes the big frame before it reads our ping: the answer comes after it.
             _ = try await runtime.ping(timeout: .seconds(60))
-            let peak = try ProcessMemory.peakResidentBytes()
-            print("hostile big-frame: RSS before \(before >> 20) MiB, peak \(peak >> 20) MiB")
-            #expect(peak - before <= 2 * frameBytes, "RSS rose \((peak - before) >> 20) MiB for a \(frameBytes >> 20) MiB frame")
             #expect(runtime.status.state == .running)
             #expect(!recorder.events.contains { $0.isStopped }, "the connection survived: \(recorder.events)")
             await runtime.stop()
@@ -229,25 +224,8 @@ final class BudgetSink: RuntimeOutputSink {
     }
 }
 
-/// This process's memory figures and other processes' wait channels, from /proc.
+/// Other processes' wait channels, from /proc.
 enum ProcessMemory {
-    static func statusField(_ name: String) throws -> Int {
-        let text = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
-        for line in text.split(separator: "\n") where line.hasPrefix(name + ":") {
-            let kilobytes = line.dropFirst(name.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) } ?? 0
-            return kilobytes * 1024
-        }
-        return 0
-    }
-
-    static func residentBytes() throws -> Int { try statusField("VmRSS") }
-    static func peakResidentBytes() throws -> Int { try statusField("VmHWM") }
-
-    /// Resets VmHWM to the current RSS (proc(5), clear_refs: 5).
-    static func resetPeak() throws {
-        try "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
-    }
-
     static func threadsWaiting(pid: Int32, in function: String) -> Bool {
         guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return false }
         return tasks.contains { task in
