@@ -28,6 +28,8 @@ build: deps
 test: deps
 	$(SWIFT) build $(BUILD_FLAGS) --build-tests
 	$(SWIFT) test $(BUILD_FLAGS) --skip-build
+	# 200 provisions at once with /v1/health probed meanwhile: alone, since it would starve parallel suites.
+	SANDBOXD_BURST_TESTS=1 $(SWIFT) test $(BUILD_FLAGS) --skip-build --filter ConcurrentProvisionTests
 
 # libFuzzer harnesses (cbor, rhp-host, rhp-guest, http, config, elf), FUZZ_SECONDS each; own scratch path
 # because everything is built with -sanitize=fuzzer,address. Fails on a crash, leak, timeout or OOM.

@@ -8,7 +8,8 @@ import Synchronization
 import Testing
 
 /// Issue #12: many provisions at once neither block the cooperative pool nor the API. Spawns go through
-/// `sandboxd-spawner` (no thread waits for a sandbox's setup), so `/v1/health` keeps answering quickly.
+/// `sandboxd-spawner` (no thread waits for a sandbox's setup), and the control connections and
+/// `/v1/health` run on the control event loop, never queued behind the provisions' pool work.
 @Suite("Concurrent provisions", .serialized, .timeLimit(.minutes(3)))
 struct ConcurrentProvisionTests {
     /// 200 runtimes in the test process starve the suites running beside it (descriptor counts, start
@@ -84,13 +85,7 @@ struct ConcurrentProvisionTests {
         let p99 = latencies.isEmpty ? .infinity : latencies[min(latencies.count - 1, latencies.count * 99 / 100)]
         let median = latencies.isEmpty ? .infinity : latencies[latencies.count / 2]
         print("burst: \(count) provisions; /v1/health over \(latencies.count) probes: median \(median) ms, p99 \(p99) ms")
-        // Measured on the spawner branch: every runtime runs and no pool thread waits for a spawn, but health
-        // still waits behind the registry actor (`registry.counts()`) while it provisions 200 runtimes with
-        // their durable writes (p99 ≈ 1.7 s): that is the registry/StateStore burst work (#12, branch
-        // `burst`). Recorded as a known issue until that lands; the assertion is the goal.
-        withKnownIssue("/v1/health waits behind the registry actor during a provision burst", isIntermittent: true) {
-            #expect(p99 < 50, "/v1/health p99 \(p99) ms over \(latencies.count) probes")
-        }
+        #expect(p99 < 50, "/v1/health p99 \(p99) ms over \(latencies.count) probes")
         try await daemon.stop()
     }
 }

@@ -6,6 +6,7 @@ public import Logging
 import NIOCore
 import NIOHTTP1
 public import NIOPosix
+import RuntimeHostProtocol
 public import ServiceLifecycle
 
 /// The control API server: HTTP/1.1 over the bound ``ControlSocket``, as a lifecycle `Service`.
@@ -82,10 +83,14 @@ public final class ControlServer: Service, Sendable, CustomStringConvertible {
         await withGracefulShutdownHandler {
             // Connections run as their own tasks, tracked by `tracker`: shutdown must never wait on a
             // request that hangs (a runtime that does not stop), only on the connections it can close.
+            // Accepting, connection I/O and the cheap routes run on the control loop, so the API answers
+            // while a burst of provisions keeps the cooperative pool busy (`Router.Route.onLoop`).
+            let executor = EventLoopTaskExecutor(server.channel.eventLoop)
             do {
-                try await server.executeThenClose { inbound in
+                try await withTaskExecutorPreference(executor) {
+                  try await server.executeThenClose { inbound in
                     for try await outcome in inbound {
-                        Task { [handler, logger] in
+                        Task(executorPreference: executor) { [handler, logger] in
                             // Settled after the first request: an upgrade to RHP, or plain HTTP.
                             do {
                                 switch try await outcome.get() {
@@ -97,6 +102,7 @@ public final class ControlServer: Service, Sendable, CustomStringConvertible {
                             }
                         }
                     }
+                  }
                 }
             } catch {
                 logger.debug("listener closed", metadata: ["error": "\(error)"])

@@ -8,12 +8,15 @@ public struct Router: Sendable {
     public struct Route: Sendable {
         public var method: HTTPMethod
         public var pattern: String
+        /// Answered on the control connection's event loop: quick, touches no actor, never blocks. Every
+        /// other route runs on the cooperative pool, so its work never delays the loop.
+        public var onLoop = false
         let handler: @Sendable (ControlAPI, APIRequest, [String: String]) async -> APIResponse
     }
 
     /// Every route of the contract (`docs/openapi.yaml` documents exactly these).
     public static let routes: [Route] = [
-        Route(method: .GET, pattern: "/v1/health") { api, _, _ in await api.health() },
+        Route(method: .GET, pattern: "/v1/health", onLoop: true) { api, _, _ in await api.health() },
         Route(method: .GET, pattern: "/v1/runtimes") { api, _, _ in await api.list() },
         Route(method: .POST, pattern: "/v1/runtimes") { api, request, _ in await api.provision(request) },
         Route(method: .GET, pattern: "/v1/runtimes/{name}") { api, _, p in await api.status(p["name"]!) },
@@ -56,7 +59,11 @@ public struct Router: Sendable {
         for route in Self.routes {
             guard let parameters = Self.match(route.pattern, request.path) else { continue }
             if route.method == request.method || (request.method == .HEAD && route.method == .GET) {
-                return (await route.handler(api, request, parameters), route.pattern)
+                if route.onLoop { return (await route.handler(api, request, parameters), route.pattern) }
+                let response = await withTaskExecutorPreference(globalConcurrentExecutor) { [api] in
+                    await route.handler(api, request, parameters)
+                }
+                return (response, route.pattern)
             }
             allowed.append(route.method)
         }
