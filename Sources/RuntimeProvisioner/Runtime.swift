@@ -236,6 +236,9 @@ public final class Runtime: Sendable {
         }
     }
 
+    /// `status.state` without copying the rest of the status (state counts over many runtimes).
+    public var currentState: RuntimeState { state.withLock { $0.status.state } }
+
     /// What the running incarnation's cgroup has consumed; nil when it is not running in one.
     /// Reads a few cgroup files: call it when asked, not on a timer.
     public func usage() -> ResourceUsage? {

@@ -16,6 +16,8 @@ public final class EventHub: Sendable {
     private struct Subscriber {
         var runtime: String?
         var continuation: AsyncStream<EventDocument>.Continuation
+        /// Only the newest unread event is kept: nothing counts as missed.
+        var latestOnly = false
         /// Events this subscriber missed and has not yet been told about.
         var missed = Missed()
     }
@@ -83,6 +85,10 @@ public final class EventHub: Sendable {
             return state.subscribers.values.filter { $0.runtime == nil || $0.runtime == event.runtime }
         }
         for subscriber in continuations {
+            if subscriber.latestOnly {
+                subscriber.continuation.yield(event)
+                continue
+            }
             let missed = subscriber.missed.count.load(ordering: .relaxed)
             if missed > 0 {
                 let record = EventDocument(time: Date(), runtime: subscriber.runtime ?? "", kind: .dropped(count: missed))
@@ -97,14 +103,17 @@ public final class EventHub: Sendable {
     }
 
     /// Events from now on, optionally only those of one runtime. The stream ends at ``finish()``.
-    public func subscribe(runtime: String? = nil) -> AsyncStream<EventDocument> {
+    ///
+    /// With `latestOnly`, an unread event is replaced by the next one: for a consumer that re-reads
+    /// state on any change, a burst of events costs one read, not one per event.
+    public func subscribe(runtime: String? = nil, latestOnly: Bool = false) -> AsyncStream<EventDocument> {
         let (stream, continuation) = AsyncStream.makeStream(
-            of: EventDocument.self, bufferingPolicy: .bufferingOldest(bufferLimit)
+            of: EventDocument.self, bufferingPolicy: latestOnly ? .bufferingNewest(1) : .bufferingOldest(bufferLimit)
         )
         let id: UInt64? = state.withLock { state in
             guard !state.finished else { return nil }
             defer { state.nextID += 1 }
-            state.subscribers[state.nextID] = Subscriber(runtime: runtime, continuation: continuation)
+            state.subscribers[state.nextID] = Subscriber(runtime: runtime, continuation: continuation, latestOnly: latestOnly)
             return state.nextID
         }
         guard let id else {

@@ -188,6 +188,7 @@ struct ProvisionedRuntime: ManagedRuntime {
     func ping(timeout: Duration) async throws -> Duration { try await runtime.ping(timeout: timeout) }
 
     var status: RuntimeStatus { runtime.status }
+    var currentState: RuntimeState { runtime.currentState }
 
     func usage() -> ResourceUsage? { runtime.usage() }
 

@@ -86,7 +86,7 @@ public actor Registry {
     /// Runtime count per state.
     public nonisolated func counts() -> [RuntimeState: Int] {
         let runtimes = runtimesByName.withLock { Array($0.values) }
-        return runtimes.reduce(into: [:]) { $0[$1.status.state, default: 0] += 1 }
+        return runtimes.reduce(into: [:]) { $0[$1.currentState, default: 0] += 1 }
     }
 
     private static func idKey(_ spec: RuntimeSpecification) -> String { spec.id + "/" + (spec.bundle?.component ?? "ronl") }

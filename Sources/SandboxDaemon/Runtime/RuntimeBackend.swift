@@ -45,6 +45,8 @@ public protocol ManagedRuntime: Sendable {
     /// One RHP ping round trip.
     func ping(timeout: Duration) async throws -> Duration
     var status: RuntimeStatus { get }
+    /// `status.state` alone (state counts read it for every runtime).
+    var currentState: RuntimeState { get }
     /// What the running incarnation has consumed (read from its cgroup when asked); nil without one.
     func usage() -> ResourceUsage?
     /// Upstream's `Call`: waits (with backoff) until the runtime is ready, then sends `body`; throws
@@ -86,4 +88,8 @@ extension ManagedRuntime {
             try await group.next()
         }
     }
+}
+
+extension ManagedRuntime {
+    public var currentState: RuntimeState { status.state }
 }
