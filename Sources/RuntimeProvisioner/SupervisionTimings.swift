@@ -19,6 +19,10 @@ public struct SupervisionTimings: Sendable, Hashable {
     public var backoffResetAfter: Duration = .seconds(15 * 60)
     /// Grace between SIGTERM and SIGKILL when stopping.
     public var stopGracePeriod: Duration = .seconds(0)
+    /// How long a runtime whose connection closed may take to exit by itself before it is killed: one
+    /// that exits closes its socket just before it is reaped, and its own exit status should be the one
+    /// reported, not the kill's.
+    public var connectionLossGrace: Duration = .milliseconds(250)
 
     public init() {}
 

@@ -128,7 +128,13 @@ struct Supervisor {
             await endIncarnation(incarnation, kill: false, reason: "runtime exited: \(status)")
         case .connectionClosed(let generation, let reason) where generation == incarnation.generation:
             logger.warning("runtime connection closed, killing runtime", metadata: ["reason": "\(BoundedText.bounded("\(reason)"))"])
-            incarnation.process.kill()
+            // The exit (and its status) usually follows at once; otherwise the kill ends it. A kill after
+            // the exit is a no-op (pidfd), and the exit, whichever it is, ends the incarnation.
+            let process = incarnation.process
+            let grace = timings.connectionLossGrace
+            Task {
+                if await process.waitForExit(within: grace) == nil { process.kill() }
+            }
         case .watchdogTick(let generation) where generation == incarnation.generation:
             do {
                 try await incarnation.connection.ping(timeout: timings.watchdogTimeout)

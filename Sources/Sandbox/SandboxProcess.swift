@@ -96,6 +96,20 @@ public final class SandboxProcess: Sendable {
         }
     }
 
+    /// Waits at most `timeout` for the runtime to exit; nil when it is still running then.
+    public func waitForExit(within timeout: Duration) async -> ExitStatus? {
+        await withTaskGroup(of: ExitStatus?.self) { group in
+            group.addTask { await self.waitForExitUnlessCancelled() }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
     /// Waits until the runtime exits, or returns nil as soon as the calling task is cancelled.
     public func waitForExitUnlessCancelled() async -> ExitStatus? {
         let id = state.withLock { state in

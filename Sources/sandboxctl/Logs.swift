@@ -12,7 +12,8 @@ import Glibc
 /// usage error rather than ignored.
 struct Logs: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show a runtime's output: the daemon's log file, or its journal with --journal."
+        abstract: "Show a runtime's output: the daemon's log file, or its journal with --journal.",
+        discussion: "--json works only with --journal: each journal entry as JSON (journalctl -o json). The daemon's log file is plain text."
     )
     @OptionGroup var global: GlobalOptions
     @Flag(name: [.short, .long], help: "Keep showing new lines.") var follow = false
