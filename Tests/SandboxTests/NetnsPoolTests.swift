@@ -43,6 +43,8 @@ private struct Started: Sendable {
     let interfaces: String?
     let loopbackUp: String?
     let net: UInt64?
+    /// Every `key=value` line the probe printed, in order.
+    let lines: [String]
 }
 
 private func startProbe(_ backend: NamespaceSandbox, _ probe: Probe.Built) async throws -> Started {
@@ -57,7 +59,8 @@ private func startProbe(_ backend: NamespaceSandbox, _ probe: Probe.Built) async
     }
     let seen = Observations(String(decoding: bytes, as: UTF8.self))
     return Started(process: process, interfaces: seen["interfaces"], loopbackUp: seen["lo_up"],
-                   net: namespaceInode("/proc/\(process.pid)/ns/net"))
+                   net: namespaceInode("/proc/\(process.pid)/ns/net"),
+                   lines: String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init))
 }
 
 /// `sandboxd-spawner --netns-pool=N`: sandboxes without network are cloned into network namespaces the
@@ -125,6 +128,36 @@ struct NetnsPoolTests {
                                                          allowNetwork: true, bindSharedLibraries: false))
         defer { shared.kill() }
         #expect(namespaceInode("/proc/\(shared.pid)/ns/net") == host, "allow_network: the host's namespace")
+    }
+
+    /// A sandbox in a pooled namespace sees what one in a namespace of its own sees (capabilities, seccomp,
+    /// interfaces, socket families, filesystem, descriptors, signals), apart from its ids.
+    @Test func pooledSandboxSeesWhatAFreshOneSees() async throws {
+        let poolSize = 2
+        let pooledBackend = NamespaceSandbox(
+            configuration: .init(hostIDs: HostIDRange(base: 428_400, count: 10), sandboxUID: 1000, sandboxGID: 1000,
+                                 netnsPool: poolSize),
+            logger: testLogger)
+        let freshBackend = NamespaceSandbox(
+            configuration: .init(hostIDs: HostIDRange(base: 428_500, count: 10), sandboxUID: 1000, sandboxGID: 1000,
+                                 netnsPool: 0),
+            logger: testLogger)
+        let client = SpawnerClient.shared(executable: SpawnerClient.defaultExecutable, netnsPool: poolSize,
+                                          logger: testLogger)
+        let host = try #require(namespaceInode("/proc/self/ns/net"))
+        let warm = try await startProbe(pooledBackend, probe)  // starts the helper
+        warm.process.kill()
+        let helper = try #require(client.helperPID)
+        func pooled() -> Set<UInt64> { Set(netDescriptors(helper)).subtracting([host]) }
+        try await eventually("the pool full", within: .seconds(10), every: .milliseconds(5)) { pooled().count == poolSize }
+        let before = pooled()
+        let inPool = try await startProbe(pooledBackend, probe)
+        defer { inPool.process.kill() }
+        let fresh = try await startProbe(freshBackend, probe)
+        defer { fresh.process.kill() }
+        #expect(before.contains(try #require(inPool.net)), "the first sandbox ran in a pooled namespace")
+        #expect(inPool.lines.contains("done=1") && inPool.lines.contains("lo_up=1"), "\(inPool.lines)")
+        #expect(inPool.lines == fresh.lines)
     }
 
     /// `--netns-pool=0`: the spawner holds no network namespace; each sandbox gets a fresh one with `lo` up.
