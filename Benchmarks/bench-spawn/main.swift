@@ -1,4 +1,5 @@
 // bench-spawn: spawn → "started" latency of one tiny static payload under every way we start a runtime.
+// The "netns-pool" rows compare the spawner with and without its pool of ready network namespaces.
 //
 // The payload writes one byte to the fd named in argv[1]; one sample is the time from the start of a
 // spawn call to that byte. Same spec everywhere: no binds, no libraries, stdout/stderr to /dev/null,
@@ -319,6 +320,35 @@ for _ in 0..<sparseCount {
 }
 rows.append(("ns|sparse", Figures(sparseSamples[0])))
 rows.append(("ns+lim|sparse", Figures(sparseSamples[1])))
+// The spawner's network namespace pool: the same spawns from the default helper (netns_pool 4) and from
+// one without a pool (0: CLONE_NEWNET and `lo` up on the spawn path), interleaved sample by sample, in a
+// tight loop (the helper refills while the bench waits for each payload) and 20 ms apart.
+let namespacesWithoutNetnsPool = NamespaceSandbox(configuration: .init(hostIDs: ids.range, netnsPool: 0), hostIDs: ids,
+                                                  logger: logger)
+let netnsBackends = [namespaces, namespacesWithoutNetnsPool]
+var netnsSamples: [[Double]] = [[], []], netnsSparse: [[Double]] = [[], []]
+var netnsPhases: [[SpawnTimings]] = [[], []]
+for index in 0..<(warmup + options.iterations) {
+    for (slot, backend) in netnsBackends.enumerated() {
+        let (sample, process) = await backendSample(options.payload) { (spec) throws(SandboxError) in
+            try backend.spawnBlocking(spec)
+        }
+        guard index >= warmup else { continue }
+        netnsSamples[slot].append(sample)
+        if let timings = process.spawnTimings { netnsPhases[slot].append(timings) }
+    }
+}
+for _ in 0..<sparseCount {
+    for (slot, backend) in netnsBackends.enumerated() {
+        usleep(20_000)
+        let (sample, _) = await backendSample(options.payload) { (spec) throws(SandboxError) in try backend.spawnBlocking(spec) }
+        netnsSparse[slot].append(sample)
+    }
+}
+rows.append(("netns-pool|p", Figures(netnsSamples[0])))
+rows.append(("no-netns-pool|p", Figures(netnsSamples[1])))
+rows.append(("netns-pool|sp", Figures(netnsSparse[0])))
+rows.append(("no-netns|sp", Figures(netnsSparse[1])))
 // Cost flat in daemon size: the same namespaces spawns with 1 GiB touched in this process; and the RSS
 // of each sandbox's PID 1 (a copy of sandboxd-spawner, never of this process) right after the spawn.
 let pid1RSS = Mutex<[Int]>([])
@@ -339,8 +369,8 @@ rows.append(("ns+1GiB", ballastFigures))
 rows.append(("c-baseline", baselineFigures(options.baseline, payload: options.payload, iterations: options.iterations)))
 
 print("bench-spawn: \(options.iterations) spawns each (after \(warmup) warm-up), spawn → payload's first write; bench RSS \(residentKilobytes())")
-print(pad("mode", 14) + pad("median_us", 12) + "p99_us")
-for (name, figures) in rows { print(pad(name, 14) + pad(format(figures.median), 12) + format(figures.p99)) }
+print(pad("mode", 16) + pad("median_us", 12) + "p99_us")
+for (name, figures) in rows { print(pad(name, 16) + pad(format(figures.median), 12) + format(figures.p99)) }
 func median(_ values: [Duration]) -> String { format(microseconds(values.sorted()[values.count / 2])) }
 if !phases.isEmpty {
     print("namespaces phases (median us): clone \(median(phases.map(\.clone))) id-maps \(median(phases.map(\.idMaps))) setup \(median(phases.map(\.setup)))")
@@ -372,6 +402,12 @@ let sparseAdded = figures["ns+lim|sparse"]!.median - figures["ns|sparse"]!.media
 print("sparse (\(sparseCount) pairs, 20 ms apart): ns+limits - namespaces = \(format(sparseAdded)) us, ratio \(format(figures["ns+lim|sparse"]!.median / figures["ns|sparse"]!.median))x")
 let addedUnpooled = figures["ns+lim-nopool"]!.median - figures["namespaces"]!.median
 print("ns+lim-nopool - namespaces = \(format(addedUnpooled)) us, ratio \(format(figures["ns+lim-nopool"]!.median / figures["namespaces"]!.median))x (without the pool, for comparison)")
+let netnsDeltas = zip(netnsSamples[0], netnsSamples[1]).map { $0 - $1 }.sorted()
+print("netns pool (interleaved): with/without = \(format(figures["netns-pool|p"]!.median / figures["no-netns-pool|p"]!.median))x, median of per-pair differences \(format(netnsDeltas[netnsDeltas.count / 2])) us; 20 ms apart: \(format(figures["netns-pool|sp"]!.median / figures["no-netns|sp"]!.median))x")
+if netnsPhases.allSatisfy({ !$0.isEmpty }) {
+    print("netns pool phases (median us, with / without): clone \(median(netnsPhases[0].map(\.clone))) / \(median(netnsPhases[1].map(\.clone))), setup \(median(netnsPhases[0].map(\.setup))) / \(median(netnsPhases[1].map(\.setup)))")
+}
+print("without the netns pool, interleaved/c-baseline = \(format(figures["no-netns-pool|p"]!.median / figures["c-baseline"]!.median))x (the baseline creates its network namespace on the spawn path)")
 let bwrapRatio = figures["bubblewrap"]!.median / figures["namespaces"]!.median
 let baselineRatio = figures["namespaces"]!.median / figures["c-baseline"]!.median
 print("bubblewrap/namespaces = \(format(bwrapRatio))x (goal >= 2.5x: \(bwrapRatio >= 2.5 ? "met" : "missed"))")

@@ -73,7 +73,8 @@ final class ProvisionerEnvironment: Sendable {
             switch kind {
             case .namespaces:
                 backend = NamespaceSandbox(
-                    configuration: .init(hostIDs: hostIDs.range, spawnerExecutable: configuration.spawnerPath?.string),
+                    configuration: .init(hostIDs: hostIDs.range, spawnerExecutable: configuration.spawnerPath?.string,
+                                         netnsPool: configuration.netnsPool),
                     libraries: libraries,
                     hostIDs: hostIDs,
                     logger: configuration.logger

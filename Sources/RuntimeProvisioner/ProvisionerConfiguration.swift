@@ -67,6 +67,9 @@ public struct ProvisionerConfiguration: Sendable {
     public var sandboxBinaryPath: FilePath = "/usr/bin/bwrap"
     /// The `sandboxd-spawner` helper of the `namespaces` backend; `nil`: the one next to the running executable.
     public var spawnerPath: FilePath?
+    /// Network namespaces the `namespaces` backend's spawner keeps ready (0 disables the pool); see
+    /// ``NamespaceSandbox/Configuration/netnsPool``.
+    public var netnsPool = NamespaceSandbox.Configuration.defaultNetnsPool
     /// Parent of the per-runtime directories (each holds that runtime's `host.sock`).
     public var runtimeDirectory: FilePath = "/run/sandboxd/runtimes"
     /// Host uids/gids for sandboxes, one per live runtime.

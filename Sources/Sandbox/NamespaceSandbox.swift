@@ -34,12 +34,25 @@ public final class NamespaceSandbox: SandboxBackend {
         public var setupTimeout: Duration
         /// The `sandboxd-spawner` executable; `nil`: the one next to the running executable.
         public var spawnerExecutable: String?
+        /// Network namespaces the spawner keeps ready, each with `lo` up, made while it is idle and each
+        /// given to one sandbox only (0 disables the pool; clamped to ``netnsPoolLimit``). A sandbox cloned
+        /// into a pooled one saves creating it on the spawn path; when the pool is empty it gets a fresh one
+        /// as without the pool. A pooled namespace belongs to the host's user namespace: the sandbox has no
+        /// CAP_NET_ADMIN over it (its runtime has no capabilities either way).
+        public var netnsPool: Int
+
+        /// The default ``netnsPool``.
+        public static let defaultNetnsPool = 4
+        /// The largest ``netnsPool`` (the spawner's `SBX_NETNS_POOL_MAX`).
+        public static let netnsPoolLimit = 64
 
         public init(
             hostIDs: HostIDRange = .default, sandboxUID: UInt32? = nil, sandboxGID: UInt32? = nil,
-            readOnlyRoot: Bool = true, setupTimeout: Duration = .seconds(5), spawnerExecutable: String? = nil
+            readOnlyRoot: Bool = true, setupTimeout: Duration = .seconds(5), spawnerExecutable: String? = nil,
+            netnsPool: Int = Configuration.defaultNetnsPool
         ) {
             self.spawnerExecutable = spawnerExecutable
+            self.netnsPool = netnsPool
             self.hostIDs = hostIDs
             self.sandboxUID = sandboxUID
             self.sandboxGID = sandboxGID
@@ -115,7 +128,7 @@ public final class NamespaceSandbox: SandboxBackend {
         config.timeout_ms = Swift.max(1, Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000))
 
         let client = SpawnerClient.shared(executable: configuration.spawnerExecutable ?? SpawnerClient.defaultExecutable,
-                                          logger: logger)
+                                          netnsPool: configuration.netnsPool, logger: logger)
         let requestID = client.nextRequestID()
         // Not zero-filled: the encoder writes every byte up to `length`, and untouched pages cost nothing.
         var message = [UInt8](unsafeUninitializedCapacity: Int(SBX_WIRE_MAX_MESSAGE)) { _, count in

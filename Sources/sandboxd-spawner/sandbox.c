@@ -69,6 +69,7 @@ struct child_context {
     struct sbx_fd_move moves[SBX_MAX_KEEP_FDS]; /* keep_sources[i] -> keep_fds[i] */
     size_t move_count;
     int keep_floor; /* above every keep target: where the internal descriptors are lifted */
+    int pooled_netns; /* cloned inside a pooled network namespace (lo already up) */
 };
 
 static void write_report(int fd, int stage, int error, int op_index) {
@@ -214,7 +215,7 @@ static int run_op(struct sbx_mount_op *op, int *stage) {
     }
 }
 
-static int loopback_up(void) {
+int sbx_loopback_up(void) {
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (s < 0) return errno;
     struct ifreq request;
@@ -229,6 +230,13 @@ static int loopback_up(void) {
     }
     close(s);
     return rc;
+}
+
+void sbx_netns_return_home(int home_fd) {
+    if (setns(home_fd, CLONE_NEWNET) == 0) return;
+    /* Staying would clone later sandboxes (allow_network ones too) into a namespace already handed out. */
+    fprintf(stderr, "sandboxd-spawner: cannot return to its own network namespace (%s)\n", strerror(errno));
+    _exit(1);
 }
 
 /* Drops the bounding set, ambient set and every capability; locks out root's special treatment. */
@@ -336,7 +344,9 @@ static int sandbox_main(void *arg) {
     if (syscall(SYS_setresuid, config->sandbox_uid, config->sandbox_uid, config->sandbox_uid) < 0)
         child_fail(c, SBX_STAGE_UID, errno, -1);
 
-    if ((config->flags & SBX_FLAG_NEW_NET) && (rc = loopback_up())) child_fail(c, SBX_STAGE_LOOPBACK, rc, -1);
+    /* A pooled namespace had `lo` brought up by the spawner (and is not ours to configure). */
+    if ((config->flags & SBX_FLAG_NEW_NET) && !c->pooled_netns && (rc = sbx_loopback_up()))
+        child_fail(c, SBX_STAGE_LOOPBACK, rc, -1);
 
     /* Mounts: never let anything propagate back to the host. */
     if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0) child_fail(c, SBX_STAGE_MOUNT_NS, errno, -1);
@@ -459,8 +469,8 @@ static void abandon_child(struct sbx_pending *p, struct sbx_spawn_result *out, i
     out->error = error;
 }
 
-int sbx_sandbox_start(const struct sbx_sandbox_config *config, int clone_parent, struct sbx_pending *pending,
-                      struct sbx_spawn_result *out) {
+int sbx_sandbox_start(const struct sbx_sandbox_config *config, int clone_parent, const struct sbx_netns_handoff *netns,
+                      struct sbx_pending *pending, struct sbx_spawn_result *out) {
     struct child_context c;
     memset(&c, 0, sizeof c);
     c.config = config;
@@ -519,6 +529,13 @@ int sbx_sandbox_start(const struct sbx_sandbox_config *config, int clone_parent,
     if (clone_parent) flags |= CLONE_PARENT;
 
     int64_t t_clone = monotonic_ns();
+    /* A pooled namespace replaces CLONE_NEWNET: the child inherits the one this process is in at the clone.
+     * Any failure to enter it keeps the CLONE_NEWNET path. */
+    if ((flags & CLONE_NEWNET) && netns != NULL && netns->pooled_fd >= 0 &&
+        setns(netns->pooled_fd, CLONE_NEWNET) == 0) {
+        flags &= ~CLONE_NEWNET;
+        c.pooled_netns = 1;
+    }
     uint64_t old_mask;
     int clone_errno = 0, placed = 0;
     block_all_signals(&old_mask);
@@ -548,6 +565,7 @@ int sbx_sandbox_start(const struct sbx_sandbox_config *config, int clone_parent,
         pid = clone(sandbox_main, (char *)stack + SBX_REAPER_STACK + SBX_RUNTIME_STACK, flags, &c, &pidfd);
         clone_errno = errno;
     }
+    if (c.pooled_netns) sbx_netns_return_home(netns->home_fd);
     set_signal_mask(old_mask);
     munmap(stack, SBX_REAPER_STACK + SBX_RUNTIME_STACK); /* the child has its own copy */
     stack = MAP_FAILED;
@@ -668,7 +686,7 @@ void sbx_sandbox_expire(struct sbx_pending *p, struct sbx_spawn_result *out) {
 
 int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_result *out) {
     struct sbx_pending pending;
-    int rc = sbx_sandbox_start(config, 0, &pending, out);
+    int rc = sbx_sandbox_start(config, 0, NULL, &pending, out);
     if (rc) return rc;
     for (;;) {
         int64_t left = pending.deadline_ms - monotonic_ms();

@@ -24,11 +24,18 @@ struct sbx_pending {
     size_t got;
 };
 
+/* A pooled network namespace for one SBX_FLAG_NEW_NET spawn, and this process's own to return to. */
+struct sbx_netns_handoff {
+    int pooled_fd, home_fd;
+};
+
 /* Clones, places the child in its cgroups, writes the id maps and releases it; returns 0 with *pending
  * filled (wait for report_fd readable, then sbx_sandbox_step), else the errno with *out saying where.
- * With clone_parent, a failed child is killed and its pid/pidfd left in *out for the real parent. */
-int sbx_sandbox_start(const struct sbx_sandbox_config *config, int clone_parent, struct sbx_pending *pending,
-                      struct sbx_spawn_result *out);
+ * With clone_parent, a failed child is killed and its pid/pidfd left in *out for the real parent.
+ * With netns (may be NULL), the child is cloned inside netns->pooled_fd instead of a new network
+ * namespace and skips bringing `lo` up; the caller closes pooled_fd afterwards, whatever the outcome. */
+int sbx_sandbox_start(const struct sbx_sandbox_config *config, int clone_parent, const struct sbx_netns_handoff *netns,
+                      struct sbx_pending *pending, struct sbx_spawn_result *out);
 
 /* Reads what is available of the report: EINPROGRESS while pending, 0 with pid/pidfd/control_fd in *out
  * once the runtime's execve succeeded, else the errno (child killed, *out says where). */
@@ -46,5 +53,24 @@ int sbx_sandbox_spawn(const struct sbx_sandbox_config *config, struct sbx_spawn_
  * outside `length`. */
 int sbx_wire_decode(void *message, size_t length, const int *fds, size_t fd_count, struct sbx_sandbox_config *config,
                     uint64_t *request_id, int *stage, int *op_index);
+
+/* Brings `lo` up in the caller's network namespace. */
+int sbx_loopback_up(void);
+
+/* setns back into home_fd; exits the process when that fails (see sandbox.c). */
+void sbx_netns_return_home(int home_fd);
+
+/* The pool (netns_pool.c). Largest size sandboxd-spawner accepts (`--netns-pool=N`). */
+#define SBX_NETNS_POOL_MAX 64
+/* Up to `size` namespaces (0 disables it); opens this process's own namespace to return to. */
+int sbx_netns_pool_init(int size);
+/* Whether a refill is due: below the size, and no creation has failed. */
+int sbx_netns_pool_wants_more(void);
+/* Creates one namespace with `lo` up and adds it; 0 or the errno (the pool then stops refilling). */
+int sbx_netns_pool_fill_one(void);
+/* One pooled namespace's descriptor, now the caller's to close, or -1 when empty. */
+int sbx_netns_pool_take(void);
+/* This process's own network namespace, or -1 when the pool is disabled. */
+int sbx_netns_pool_home(void);
 
 #endif

@@ -15,4 +15,15 @@ import Testing
         let backend = try #require(configured.backend(.namespaces) as? NamespaceSandbox)
         #expect(backend.configuration.spawnerExecutable == "/opt/sandboxd/libexec/sandboxd-spawner")
     }
+
+    @Test("ProvisionerConfiguration.netnsPool (the daemon's sandbox.netns_pool) reaches the namespaces backend")
+    func netnsPool() throws {
+        var configuration = ProvisionerConfiguration(hostInfo: HostInfo(consensusChainContext: ProvisionerFixture.chainContext))
+        let standard = ProvisionerEnvironment(configuration: configuration, hostInfo: try #require(configuration.hostInfo))
+        #expect(try #require(standard.backend(.namespaces) as? NamespaceSandbox).configuration.netnsPool
+            == NamespaceSandbox.Configuration.defaultNetnsPool)
+        configuration.netnsPool = 0
+        let disabled = ProvisionerEnvironment(configuration: configuration, hostInfo: try #require(configuration.hostInfo))
+        #expect(try #require(disabled.backend(.namespaces) as? NamespaceSandbox).configuration.netnsPool == 0)
+    }
 }

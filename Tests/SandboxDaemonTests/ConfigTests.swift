@@ -92,6 +92,22 @@ struct ConfigTests {
         }
     }
 
+    @Test("sandbox.netns_pool: an integer in 0...64, default 4, 0 disables the pool")
+    func netnsPool() throws {
+        #expect(DaemonConfiguration().netnsPool == 4)
+        #expect(try ConfigLoader.parse(yaml: "sandbox: {default_backend: namespaces}").netnsPool == 4)
+        #expect(try ConfigLoader.parse(yaml: "sandbox: {netns_pool: 0}").netnsPool == 0)
+        #expect(try ConfigLoader.parse(yaml: "sandbox: {netns_pool: 64}").netnsPool == 64)
+        for value in ["-1", "65", "4.5", "\"4\"", "true", "100000000000"] {
+            do {
+                _ = try ConfigLoader.parse(yaml: "sandbox: {netns_pool: \(value)}")
+                Issue.record("netns_pool \(value) was accepted")
+            } catch {
+                #expect(error.code == .invalidConfig && error.field == "sandbox.netns_pool", "\(value): \(error)")
+            }
+        }
+    }
+
     @Test("durations")
     func durations() {
         #expect(ConfigLoader.parseDuration("500ms") == .milliseconds(500))

@@ -11,7 +11,7 @@ import SystemPackage
 
 /// The daemon's end of `sandboxd-spawner`, the helper process that clones every namespace sandbox.
 ///
-/// One helper per executable path, started on first use with an empty environment and only its end of a
+/// One helper per executable path and network namespace pool size, started on first use with an empty environment and only its end of a
 /// `SOCK_SEQPACKET` socketpair (descriptor 3), `PR_SET_PDEATHSIG` tied to this client's I/O thread, which
 /// never exits. That thread is the only one touching the socket: it sends queued requests (plan +
 /// descriptors in `SCM_RIGHTS`), receives replies in completion order and resumes the waiting spawn by
@@ -61,19 +61,31 @@ final class SpawnerClient: Sendable {
     static let queueLimit = 4096
 
     let executable: String
+    /// The helper's `--netns-pool` (within 0...``NamespaceSandbox/Configuration/netnsPoolLimit``).
+    let netnsPool: Int
     private let state = Mutex(State())
     private let wakeRead: CInt
     private let wakeWrite: CInt
     private let logger: Logger
 
-    private static let clients = Mutex<[String: SpawnerClient]>([:])
+    private struct Key: Hashable {
+        var executable: String
+        var netnsPool: Int
+    }
 
-    /// The shared client of the helper at `executable` (started on first use).
-    static func shared(executable: String, logger: Logger) -> SpawnerClient {
-        clients.withLock { clients in
-            if let client = clients[executable] { return client }
-            let client = SpawnerClient(executable: executable, logger: logger)
-            clients[executable] = client
+    private static let clients = Mutex<[Key: SpawnerClient]>([:])
+
+    /// The shared client of the helper at `executable` keeping `netnsPool` network namespaces ready
+    /// (started on first use; one helper per distinct pair).
+    static func shared(
+        executable: String, netnsPool: Int = NamespaceSandbox.Configuration.defaultNetnsPool, logger: Logger
+    ) -> SpawnerClient {
+        let key = Key(executable: executable,
+                      netnsPool: min(max(netnsPool, 0), NamespaceSandbox.Configuration.netnsPoolLimit))
+        return clients.withLock { clients in
+            if let client = clients[key] { return client }
+            let client = SpawnerClient(executable: key.executable, netnsPool: key.netnsPool, logger: logger)
+            clients[key] = client
             return client
         }
     }
@@ -88,8 +100,9 @@ final class SpawnerClient: Sendable {
         return FilePath(path).removingLastComponent().appending("sandboxd-spawner").string
     }
 
-    private init(executable: String, logger: Logger) {
+    private init(executable: String, netnsPool: Int, logger: Logger) {
         self.executable = executable
+        self.netnsPool = netnsPool
         self.logger = logger
         var pipe: [CInt] = [-1, -1]
         precondition(sbx_pipe_cloexec(&pipe) == 0, "no descriptors for the spawner's wake pipe")
@@ -213,7 +226,8 @@ final class SpawnerClient: Sendable {
         while read(wakeRead, &drain, drain.count) > 0 {}
     }
 
-    /// Starts the helper: empty environment, stdin/stdout /dev/null, stderr the daemon's, its socket at 3.
+    /// Starts the helper: empty environment, stdin/stdout /dev/null, stderr the daemon's, its socket at 3,
+    /// `--netns-pool=N` its only argument.
     /// Returns its socket, its pidfd and the identity of the file it runs (what its clones run too).
     private func startHelper() -> (socket: CInt, pidfd: CInt, executable: FileIdentity?)? {
         var pair: [CInt] = [-1, -1]
@@ -239,7 +253,7 @@ final class SpawnerClient: Sendable {
         let arena = CStringArena()
         var config = sbx_plain_config()
         config.exec_path = UnsafePointer(arena.string(executable))
-        config.argv = UnsafePointer(arena.array([executable]))
+        config.argv = UnsafePointer(arena.array([executable, "--netns-pool=\(netnsPool)"]))
         config.envp = UnsafePointer(arena.array([]))
         config.stdin_fd = null
         config.stdout_fd = null

@@ -86,7 +86,8 @@ public enum ConfigLoader {
         }
 
         if let sandbox = try reader.object("sandbox", allowed: [
-            "default_backend", "allow_none", "bubblewrap_path", "spawner_path", "host_id_base", "host_id_count",
+            "default_backend", "allow_none", "bubblewrap_path", "spawner_path", "netns_pool", "host_id_base",
+            "host_id_count",
         ]) {
             if let text = try sandbox.string("default_backend") {
                 guard let kind = SandboxBackendKind(rawValue: text) else {
@@ -105,6 +106,10 @@ public enum ConfigLoader {
             if let path = try sandbox.string("spawner_path"), !path.isEmpty {
                 config.spawnerPath = try spawnerPath(path, checkFilesystem: checkFilesystem)
             }
+            config.netnsPool = Int(
+                try sandbox.integer("netns_pool", in: 0...Int64(NamespaceSandbox.Configuration.netnsPoolLimit))
+                    ?? Int64(config.netnsPool)
+            )
             let base = try sandbox.integer("host_id_base", in: 1...Int64(UInt32.max)) ?? Int64(config.hostIDs.base)
             let count = try sandbox.integer("host_id_count", in: 1...Int64(UInt32.max)) ?? Int64(config.hostIDs.count)
             guard base + count <= Int64(UInt32.max) else {

@@ -32,6 +32,9 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public var bubblewrapPath: String? = "/usr/bin/bwrap"
     /// The `sandboxd-spawner` helper of the `namespaces` backend (absolute); `nil`: the one next to `sandboxd`.
     public var spawnerPath: String?
+    /// Network namespaces `sandboxd-spawner` keeps ready for `namespaces` sandboxes without network, each
+    /// used by one sandbox only (`sandbox.netns_pool`, 0...64; 0 disables the pool).
+    public var netnsPool = NamespaceSandbox.Configuration.defaultNetnsPool
     /// Host uids/gids handed to sandboxes, one per live sandbox.
     public var hostIDs: HostIDRange = .default
     public var api = APILimits()

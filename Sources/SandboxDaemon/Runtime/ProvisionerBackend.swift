@@ -12,7 +12,7 @@ import SystemdSupport
 /// The production ``RuntimeBackend``: the seam implemented with the `RuntimeProvisioner` module.
 ///
 /// Maps the daemon's configuration to a `ProvisionerConfiguration` (host info, default backend, bubblewrap
-/// path, runtime directory, host ids, supervision timings) and each ``RuntimeSpecification`` to a
+/// path, spawner path and network namespace pool, runtime directory, host ids, supervision timings) and each ``RuntimeSpecification`` to a
 /// `RuntimeSpec`.
 public struct ProvisionerBackend: RuntimeBackend {
     let provisioner: Provisioner
@@ -38,6 +38,7 @@ public struct ProvisionerBackend: RuntimeBackend {
         settings.defaultBackend = configuration.defaultBackend
         if let path = configuration.bubblewrapPath { settings.sandboxBinaryPath = FilePath(path) }
         settings.spawnerPath = configuration.spawnerPath.map { FilePath($0) }
+        settings.netnsPool = configuration.netnsPool
         settings.runtimeDirectory = FilePath(configuration.runtimeDirectory)
         settings.hostIDs = configuration.hostIDs
         settings.timings = configuration.supervision
