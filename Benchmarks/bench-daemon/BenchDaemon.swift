@@ -106,6 +106,7 @@ struct BenchDaemon: ParsableCommand {
                 _ = client.request("POST", "/v1/runtimes", body: bodies[index])
             }
         }
+        let answered = ContinuousClock.now - begin
         var running = 0
         while ContinuousClock.now - begin < .seconds(120) {
             let (_, body) = client.request("GET", "/v1/health")
@@ -119,7 +120,7 @@ struct BenchDaemon: ParsableCommand {
         let used = hostUsedKiB()
         let kernel = kernelObjectsKiB()
         let name = (executable as NSString).lastPathComponent
-        print("\(burst) runtimes (\(burstSandbox), \(name)) provisioned at once: \(running) running after \(elapsed) (goal ≤ 3 s example-runtime, ≤ 1.5 s minimal-runtime)")
+        print("\(burst) runtimes (\(burstSandbox), \(name)) provisioned at once (16 clients): every request answered after \(answered), \(running) running after \(elapsed) (goal ≤ 3 s example-runtime, ≤ 1.5 s minimal-runtime)")
         print("daemon RSS \(baseRSS) KiB → \(rss) KiB: \((rss - baseRSS) / max(burst, 1)) KiB per runtime (goal ≤ 64 KiB)")
         // Host memory in use (MemTotal − MemAvailable: page tables, slab, sockets, namespaces included) and
         // what the runtimes' cgroups charge; other processes on the machine add noise to the first.

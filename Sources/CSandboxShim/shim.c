@@ -138,3 +138,16 @@ int sbx_pipe_cloexec(int fds[2]) {
     if (pipe2(fds, O_CLOEXEC) < 0) return errno;
     return 0;
 }
+
+/* Weak: resolved by the linker from the Swift runtime, static or shared; null if it has none. */
+extern void *swift_task_enqueueGlobal_hook __attribute__((weak));
+
+/* See the header: a statically linked Swift runtime hides this hook from dlsym. */
+int sbx_install_enqueue_global_hook(const void *hook) {
+    if (&swift_task_enqueueGlobal_hook == NULL) return ENOSYS;
+    void *expected = NULL;
+    if (!__atomic_compare_exchange_n(&swift_task_enqueueGlobal_hook, &expected, (void *)hook, 0, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST))
+        return EEXIST;
+    return 0;
+}

@@ -56,7 +56,7 @@ struct ExampleRuntime: AsyncParsableCommand {
     /// `/proc/<tid>/stat` and traps without it. Timers use the event loop too, never `Task.sleep`.
     static func main() async {
         let arguments = RuntimeArguments.commandLine()
-        guard NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() else {
+        guard takeOverGlobalExecutor() else {
             fail("cannot run Swift tasks on NIO's event loops (libdispatch's pool needs /proc)")
         }
         await main(Array(arguments.dropFirst()))

@@ -30,6 +30,12 @@ int sbx_is_pidfs(int fd, int *out_is_pidfs);
 /* pipe2(O_CLOEXEC): Swift's Glibc module hides pipe2; pipe()+fcntl would race with spawns. */
 int sbx_pipe_cloexec(int fds[2]);
 
+/* Installs `hook` as the Swift Concurrency runtime's global-enqueue hook (swift_task_enqueueGlobal_hook),
+ * atomically and only when none is set: NIO finds that hook with dlsym, which cannot see it in an
+ * executable that links the Swift runtime statically (the example runtime). EEXIST when one is set,
+ * ENOSYS when the runtime has no such hook. */
+int sbx_install_enqueue_global_hook(const void *hook);
+
 /* Setup stages: stable numbers, stable names (sbx_stage_name). A failure is reported as
  * (stage, errno, op index); the parent-side stages come first. Never renumber: append. */
 enum sbx_stage {
