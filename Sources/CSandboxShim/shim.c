@@ -133,6 +133,11 @@ int sbx_sealed_memfd(const void *bytes, size_t length, int *out_fd) {
     return 0;
 }
 
+/* syncfs(2): Swift's Glibc module hides it (a _GNU_SOURCE declaration). */
+int sbx_syncfs(int fd) {
+    return syncfs(fd) < 0 ? errno : 0;
+}
+
 /* pipe2(2): Swift's Glibc module hides it; plain pipe() + fcntl races with concurrent spawns. */
 int sbx_pipe_cloexec(int fds[2]) {
     if (pipe2(fds, O_CLOEXEC) < 0) return errno;

@@ -30,6 +30,10 @@ int sbx_is_pidfs(int fd, int *out_is_pidfs);
 /* pipe2(O_CLOEXEC): Swift's Glibc module hides pipe2; pipe()+fcntl would race with spawns. */
 int sbx_pipe_cloexec(int fds[2]);
 
+/* syncfs(2): Swift's Glibc module hides it. Flushes the whole filesystem behind fd, with one device
+ * cache flush where per-file fsyncs pay one each. */
+int sbx_syncfs(int fd);
+
 /* Installs `hook` as the Swift Concurrency runtime's global-enqueue hook (swift_task_enqueueGlobal_hook),
  * atomically and only when none is set: NIO finds that hook with dlsym, which cannot see it in an
  * executable that links the Swift runtime statically (the example runtime). EEXIST when one is set,
