@@ -57,6 +57,8 @@ struct HostHandlerTests {
             arguments: ["--host-call-interval", "0.1"], handler: host))
         try await supervising(runtime) {
             runtime.start()
+            // The polling window starts once it runs: a start delayed by a busy machine is not the subject.
+            try await eventually("the runtime running", within: .seconds(30)) { runtime.status.state == .running }
             #expect(await Self.hostHeight(runtime, until: "7") == "7")
             #expect(host.seen.withLock { $0 } > 0)
             // Not attachable: attaching is refused.

@@ -62,8 +62,11 @@ struct NoProcRuntimeTests {
         #expect(seen == seen.sorted(), "restarts went down: \(seen)")
         // Each incarnation started, then exited with its own status: closing its socket on the way out
         // does not get it killed first (polls may miss steps on a busy machine; the history does not).
-        let history = await daemon.request("GET", "/v1/events?follow=false").body.split(separator: "\n")
-            .filter { $0.contains(#""runtime":"crash""#) }
+        let history = await polled { () async -> [Substring] in
+            await daemon.request("GET", "/v1/events?follow=false").body.split(separator: "\n").filter { $0.contains(#""runtime":"crash""#) }
+        } until: { history in
+            history.filter { $0.contains(#""type":"started""#) }.count >= 3 && history.filter { $0.contains(#""type":"stopped""#) }.count >= 3
+        }
         #expect(history.filter { $0.contains(#""type":"started""#) }.count >= 3, "\(history)")
         #expect(history.filter { $0.contains(#""type":"stopped""#) && $0.contains("exited(7)") }.count >= 3, "\(history)")
         try await daemon.stop()

@@ -67,7 +67,8 @@ struct ProcessLifecycleTests {
         let error = await #expect(throws: SandboxError.self) { _ = try await impatient.spawn(spec) }
         #expect(error?.code == .setupTimedOut)
         #expect(error?.stage == "timeout")
-        #expect(impatient.hostIDs.inUseCount == 0)
+        // The killed child runs as the host id until it is reaped (on the monitor thread): only then is it free.
+        try await eventually("the host id released once the killed child is reaped") { impatient.hostIDs.inUseCount == 0 }
     }
 
     @Test func killTakesTheSandboxDown() async throws {
