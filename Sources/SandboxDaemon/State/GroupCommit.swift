@@ -83,9 +83,8 @@ final class GroupCommit: Sendable {
             }
             if batch.isEmpty { return }
             var failures: [Int: SystemCallError] = [:]
-            // Many files: one syncfs makes them all durable with one device flush (fsync pays one per file,
-            // ≈ 3 ms each here: a 500-provision burst waited 1.5 s on them). If it fails, each file is
-            // fsynced after all, so an error reaches exactly the callers it concerns.
+            // Many files: one syncfs makes them all durable with one device flush (fsync pays one per file).
+            // If it fails, each file is fsynced after all, so an error reaches exactly the callers it concerns.
             let replacements = batch.compactMap { if case .replace(let fd, _, _) = $0.job { fd } else { nil } }
             let synced = replacements.count >= Self.syncfsThreshold && sbx_syncfs(replacements[0]) == 0
             for (index, waiting) in batch.enumerated() {
