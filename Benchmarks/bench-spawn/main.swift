@@ -3,7 +3,8 @@
 //
 // The payload writes one byte to the fd named in argv[1]; one sample is the time from the start of a
 // spawn call to that byte. Same spec everywhere: no binds, no libraries, stdout/stderr to /dev/null,
-// the started pipe's write end inherited at its own number. Run by `make bench-spawn`.
+// the started pipe's write end inherited at its own number. Each backend is called through its fastest
+// entry point (`backendSample`). Run by `make bench-spawn`.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -125,10 +126,12 @@ func posixSpawnSample(_ payload: String) -> Double {
     return microseconds(elapsed)
 }
 
-/// One spawn through a backend's blocking entry point.
+/// One spawn through a backend's fastest entry point: `namespaces` through `spawn` as sandboxd calls it (its
+/// `spawnBlocking` adds a task and a semaphore around that), `none` and `bubblewrap` through `spawnBlocking`
+/// (their `spawn` adds a thread hop).
 func backendSample(
     _ payload: String, cgroup: CgroupHost? = nil, tmpfs: Bool = true,
-    spawn: (SandboxSpec) throws(SandboxError) -> SandboxProcess
+    spawn: (SandboxSpec) async throws(SandboxError) -> SandboxProcess
 ) async -> (Double, SandboxProcess) {
     let (reader, writer) = startedPipe()
     defer { close(reader) }
@@ -154,7 +157,7 @@ func backendSample(
     }
     let process: SandboxProcess
     do throws(SandboxError) {
-        process = try spawn(spec)
+        process = try await spawn(spec)
     } catch {
         fail("spawn failed: \(error)")
     }
@@ -256,7 +259,7 @@ rows.append(("posix_spawn", Figures(samples)))
 
 /// Median/p99 of one backend, and its spawn phases when it reports them.
 func measure(
-    limited: Bool = false, pooled: Bool = true, tmpfs: Bool = true, _ spawn: (SandboxSpec) throws(SandboxError) -> SandboxProcess
+    limited: Bool = false, pooled: Bool = true, tmpfs: Bool = true, _ spawn: (SandboxSpec) async throws(SandboxError) -> SandboxProcess
 ) async -> (Figures, [SpawnTimings]) {
     var samples: [Double] = []
     var phases: [SpawnTimings] = []
@@ -270,17 +273,17 @@ func measure(
     return (Figures(samples), phases)
 }
 rows.append(("none", await measure { (spec) throws(SandboxError) in try none.spawnBlocking(spec) }.0))
-let (namespaceFigures, phases) = await measure { (spec) throws(SandboxError) in try namespaces.spawnBlocking(spec) }
+let (namespaceFigures, phases) = await measure { (spec) throws(SandboxError) in try await namespaces.spawn(spec) }
 rows.append(("namespaces", namespaceFigures))
 rows.append(("bubblewrap", await measure { (spec) throws(SandboxError) in try bubblewrap.spawnBlocking(spec) }.0))
 rows.append(("none+limits", await measure(limited: true, tmpfs: false) { (spec) throws(SandboxError) in try none.spawnBlocking(spec) }.0))
 let (limitedFigures, limitedPhases) = await measure(limited: true) { (spec) throws(SandboxError) in
-    try namespaces.spawnBlocking(spec)
+    try await namespaces.spawn(spec)
 }
 rows.append(("ns+limits", limitedFigures))
 let creationsPooled = creations.withLock { list in defer { list = [] }; return list }
 rows.append(("ns+lim-nopool", await measure(limited: true, pooled: false) { (spec) throws(SandboxError) in
-    try namespaces.spawnBlocking(spec)
+    try await namespaces.spawn(spec)
 }.0))
 let creationsUnpooled = creations.withLock { $0 }.sorted()
 // The same three, interleaved sample by sample, so load that changes during the run (a shared machine)
@@ -291,7 +294,7 @@ for index in 0..<(warmup + options.iterations) {
     for (slot, (limited, pooled)) in [(false, true), (true, true), (true, false)].enumerated() {
         let (sample, _) = await backendSample(
             options.payload, cgroup: limited ? (pooled ? cgroups : unpooled) : nil, tmpfs: true
-        ) { (spec) throws(SandboxError) in try namespaces.spawnBlocking(spec) }
+        ) { (spec) throws(SandboxError) in try await namespaces.spawn(spec) }
         if index >= warmup {
             pairedSamples[slot].append(sample)
             if let stat = lastSchedstat.withLock({ $0 }) {
@@ -313,7 +316,7 @@ for _ in 0..<sparseCount {
     for (slot, limited) in [false, true].enumerated() {
         usleep(20_000)
         let (sample, _) = await backendSample(options.payload, cgroup: limited ? cgroups : nil, tmpfs: true) {
-            (spec) throws(SandboxError) in try namespaces.spawnBlocking(spec)
+            (spec) throws(SandboxError) in try await namespaces.spawn(spec)
         }
         sparseSamples[slot].append(sample)
     }
@@ -331,7 +334,7 @@ var netnsPhases: [[SpawnTimings]] = [[], []]
 for index in 0..<(warmup + options.iterations) {
     for (slot, backend) in netnsBackends.enumerated() {
         let (sample, process) = await backendSample(options.payload) { (spec) throws(SandboxError) in
-            try backend.spawnBlocking(spec)
+            try await backend.spawn(spec)
         }
         guard index >= warmup else { continue }
         netnsSamples[slot].append(sample)
@@ -341,7 +344,7 @@ for index in 0..<(warmup + options.iterations) {
 for _ in 0..<sparseCount {
     for (slot, backend) in netnsBackends.enumerated() {
         usleep(20_000)
-        let (sample, _) = await backendSample(options.payload) { (spec) throws(SandboxError) in try backend.spawnBlocking(spec) }
+        let (sample, _) = await backendSample(options.payload) { (spec) throws(SandboxError) in try await backend.spawn(spec) }
         netnsSparse[slot].append(sample)
     }
 }
@@ -356,7 +359,7 @@ let ballastBytes = 1 << 30
 let ballast = mmap(nil, ballastBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)!
 memset(ballast, 1, ballastBytes)
 let ballastRSS = residentKilobytes()
-let (ballastFigures, _) = await measure { (spec) throws(SandboxError) in try namespaces.spawnBlocking(spec) }
+let (ballastFigures, _) = await measure { (spec) throws(SandboxError) in try await namespaces.spawn(spec) }
 munmap(ballast, ballastBytes)
 for _ in 0..<20 {
     guard let process = try? await namespaces.spawn(SandboxSpec(executable: FilePath(options.payload), bindSharedLibraries: false))

@@ -34,7 +34,7 @@ public final class NamespaceSandbox: SandboxBackend {
         public var setupTimeout: Duration
         /// The `sandboxd-spawner` executable; `nil`: the one next to the running executable.
         public var spawnerExecutable: String?
-        /// Network namespaces the spawner keeps ready, each with `lo` up, made while it is idle and each
+        /// Network namespaces the spawner keeps ready, each with `lo` up, made by a thread of its own and each
         /// given to one sandbox only (0 disables the pool; clamped to ``netnsPoolLimit``). A sandbox cloned
         /// into a pooled one saves creating it on the spawn path; when the pool is empty it gets a fresh one
         /// as without the pool. A pooled namespace belongs to the host's user namespace: the sandbox has no

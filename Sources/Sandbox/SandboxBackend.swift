@@ -4,8 +4,8 @@ import SystemPackage
 ///
 /// Every backend honours the same spec; `namespaces` is the default, `none` an explicit opt-in.
 /// `spawn` returns once the runtime's `execve` succeeded (so an exec failure is an error, never a
-/// runtime that exited 1); it may block the calling thread for the setup (about 1.5 ms for
-/// `namespaces`, bounded by its 5 s deadline).
+/// runtime that exited 1). `namespaces` and `bubblewrap` wait for the setup without blocking a
+/// cooperative-pool thread (bounded by their 5 s deadline); `none` spawns on the calling thread.
 public protocol SandboxBackend: Sendable {
     var kind: SandboxBackendKind { get }
     /// Starts `spec`.

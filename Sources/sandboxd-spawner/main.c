@@ -10,7 +10,7 @@
  * id maps, release) at once; the report waits run concurrently, each with its deadline. Every request
  * gets exactly one reply; after it the spawner keeps no descriptor of that sandbox. EOF on the socket
  * (the daemon is gone) ends it; so does the daemon's death (PDEATHSIG, armed by the daemon's spawn).
- * With `--netns-pool=N` it keeps up to N network namespaces ready, made while idle (netns_pool.c). */
+ * With `--netns-pool=N` it keeps up to N network namespaces ready, made by a thread of their own (netns_pool.c). */
 #include "spawner.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -36,11 +36,6 @@ struct slot {
 static struct slot slots[SPAWNER_MAX_PENDING];
 static int epoll_fd = -1;
 static size_t in_flight; /* slots used */
-/* The network namespace pool refills only after this long with nothing in flight and nothing arriving:
- * a creation is ≈ 350 µs of this one thread, which would otherwise delay the report or request that comes
- * meanwhile (measured: refilling while setups ran cost them what the pool saved). */
-#define SPAWNER_REFILL_QUIET_MS 1
-
 static int64_t now_ms(void) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -233,17 +228,8 @@ int main(int argc, char **argv) {
         }
         struct epoll_event events[64];
         int timeout = next < 0 ? -1 : (int)(next - now);
-        /* Refills one namespace per quiet turn, never while a spawn is in flight: only a request that
-         * arrives during that one creation waits for it. */
-        int refill = in_flight == 0 && sbx_netns_pool_wants_more();
-        int ready = epoll_wait(epoll_fd, events, 64, refill ? SPAWNER_REFILL_QUIET_MS : timeout);
+        int ready = epoll_wait(epoll_fd, events, 64, timeout);
         if (ready < 0 && errno != EINTR) return 1;
-        if (refill && ready == 0) {
-            if ((pool_error = sbx_netns_pool_fill_one()))
-                fprintf(stderr, "sandboxd-spawner: network namespace pool stops refilling (%s)\n",
-                        strerror(pool_error));
-            continue;
-        }
         for (int i = 0; i < ready; i++) {
             if (events[i].data.u64 == 0) {
                 handle_request();

@@ -62,12 +62,9 @@ void sbx_netns_return_home(int home_fd);
 
 /* The pool (netns_pool.c). Largest size sandboxd-spawner accepts (`--netns-pool=N`). */
 #define SBX_NETNS_POOL_MAX 64
-/* Up to `size` namespaces (0 disables it); opens this process's own namespace to return to. */
+/* Up to `size` namespaces (0 disables it), kept full by a filler thread started here; opens this process's
+ * own namespace to return to. 0 or the errno (no pool then). */
 int sbx_netns_pool_init(int size);
-/* Whether a refill is due: below the size, and no creation has failed. */
-int sbx_netns_pool_wants_more(void);
-/* Creates one namespace with `lo` up and adds it; 0 or the errno (the pool then stops refilling). */
-int sbx_netns_pool_fill_one(void);
 /* One pooled namespace's descriptor, now the caller's to close, or -1 when empty. */
 int sbx_netns_pool_take(void);
 /* This process's own network namespace, or -1 when the pool is disabled. */

@@ -64,7 +64,7 @@ private func startProbe(_ backend: NamespaceSandbox, _ probe: Probe.Built) async
 }
 
 /// `sandboxd-spawner --netns-pool=N`: sandboxes without network are cloned into network namespaces the
-/// spawner made while idle, each used once. Each test has a helper of its own (a pool size no other suite
+/// spawner's filler thread made, each used once. Each test has a helper of its own (a pool size no other suite
 /// uses), so parallel suites do not drain its pool.
 @Suite(.enabled(if: isRoot, "namespace sandboxes need root"), .enabled(if: Probe.available, Probe.unavailableReason),
        .serialized, .timeLimit(.minutes(2)))
