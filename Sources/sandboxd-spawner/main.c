@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -198,8 +199,10 @@ static int netns_pool_size(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    /* Only descriptors 0-3 are ours; anything else leaked in would reach every sandbox's PID 1. */
-    for (int fd = 4; fd < 1024; fd++) close(fd);
+    /* Only descriptors 0-3 are ours; anything else leaked in would reach every sandbox's PID 1. One
+     * close_range instead of a thousand close calls; the loop only where it is missing (Linux < 5.9). */
+    if (syscall(SYS_close_range, 4U, ~0U, 0U) < 0)
+        for (int fd = 4; fd < 1024; fd++) close(fd);
     int pool_error = sbx_netns_pool_init(netns_pool_size(argc, argv));
     if (pool_error) fprintf(stderr, "sandboxd-spawner: no network namespace pool (%s)\n", strerror(pool_error));
     /* A child that died before its release leaves the sync pipe without a reader: EPIPE, not death.
