@@ -64,7 +64,8 @@ bench-provision: deps
 	$(SWIFT) build -c release --product example-runtime
 	$$($(SWIFT) build -c release --show-bin-path)/bench-provision
 
-# Payload (static) and the bare C clone+pivot_root+seccomp baseline, then the Swift bench (release).
+# Payload (static) and the C baselines (full: the sandbox's setup work in straight C, which the goal ratio is
+# judged on; minimal: clone+pivot_root+seccomp), then the Swift bench (release).
 bench-spawn: deps
 	mkdir -p .build/bench
 	cc -O2 -static -o .build/bench/spawn-payload bench/spawn-payload.c
