@@ -65,7 +65,9 @@ let package = Package(
             dependencies: [.product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict
         ),
-        .target(name: "CBOR", swiftSettings: strict),
+        // Optimized in debug builds too: it validates every byte a runtime sends, and at -Onone a 60 MB frame of
+        // 10M strings costs seconds of CPU, enough for a loaded test machine's watchdog to kill the runtime.
+        .target(name: "CBOR", swiftSettings: strict + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         // libcrypto (OpenSSL): EVP_sha512_256, which swift-crypto does not expose.
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // zlib's raw inflate/deflate: the bundle reader streams entries through it with its own bounds.
