@@ -266,8 +266,11 @@ struct ConnectionTests {
     @Test("timeouts fail the call; a late answer is dropped")
     func timeouts() async throws {
         let answered = AnswerCount()
+        // The handler answers only once the test has seen the timeout: no wall-clock bound that a loaded
+        // machine could break, and the timeout provably did not wait for the answer.
+        let (release, releaser) = AsyncStream<Void>.makeStream()
         let slow = ClosureHandler { _ in
-            try await Task.sleep(for: .milliseconds(300))
+            for await _ in release { break }
             answered.count.add(1, ordering: .relaxed)
             return .empty
         }
@@ -280,7 +283,10 @@ struct ConnectionTests {
         } catch {
             #expect(error.code == .timeout)
         }
-        #expect(ContinuousClock.now - started < .milliseconds(290))
+        #expect(ContinuousClock.now - started >= .milliseconds(100))
+        #expect(answered.count.load(ordering: .relaxed) == 0, "the timeout came before the answer")
+        releaser.yield()
+        releaser.finish()
         // The late answer is sent before the next ping's; that ping succeeding means it was dropped.
         try await eventually("the slow handler to answer late") { answered.count.load(ordering: .relaxed) >= 1 }
         try await host.ping(timeout: .seconds(5))

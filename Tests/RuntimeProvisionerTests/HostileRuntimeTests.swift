@@ -82,13 +82,33 @@ struct HostileRuntimeTests {
             runtime.start()
             try await recorder.wait(within: .seconds(30), "started") { $0.isStarted }
             _ = try await runtime.ping(timeout: .seconds(30))  // after every unsolicited response
-            try await eventually("the suppression summary line") { logs.all.contains { $0.message.contains("suppressed") } }
-            let dropping = logs.all.filter { $0.message.contains("unknown request id") }
-            let suppressed = logs.all.filter { $0.message.contains("suppressed") }
-            #expect(dropping.count <= ConnectionConfiguration().peerWarningBurst, "\(dropping.count) warning lines")
-            #expect(suppressed.count == 1, "\(suppressed.map(\.message))")
-            #expect(suppressed.first?.message.contains("suppressed \(100_000 - dropping.count)") == true,
-                    "\(suppressed.first?.message ?? "-")")
+            // A loaded machine can stretch the flood over more than one window: the bound is per window
+            // (a window ends with its "suppressed N" line), and every response is either logged or counted.
+            let burst = ConnectionConfiguration().peerWarningBurst
+            func tally() -> (dropping: Int, counted: Int, summaries: Int, widest: Int) {
+                var inWindow = 0, widest = 0, dropping = 0, counted = 0, summaries = 0
+                for line in logs.all.map(\.message) {
+                    if line.contains("unknown request id") {
+                        dropping += 1
+                        inWindow += 1
+                        widest = max(widest, inWindow)
+                    } else if line.contains("suppressed"),
+                              let n = line.split(separator: " ").dropFirst(2).first.flatMap({ Int($0) }) {
+                        counted += n
+                        summaries += 1
+                        inWindow = 1  // the summary is the next window's first line
+                    }
+                }
+                return (dropping, counted, summaries, widest)
+            }
+            try await eventually("every response logged or counted", within: .seconds(60)) {
+                let t = tally()
+                return t.dropping + t.counted >= 100_000
+            }
+            let t = tally()
+            #expect(t.summaries >= 1)
+            #expect(t.widest <= burst, "\(t.widest) warning lines in one window")
+            #expect(t.dropping + t.counted == 100_000, "\(t.dropping) logged + \(t.counted) counted in \(t.summaries) summaries")
             #expect(runtime.status.state == .running)
             await runtime.stop()
         }

@@ -308,7 +308,7 @@ struct SupervisionTests {
             try await waitForState(runtime, .backoff)
             let clock = ContinuousClock()
             let elapsed = await clock.measure { await runtime.stop() }
-            #expect(elapsed < .seconds(2))
+            #expect(elapsed < .seconds(10), "stop waited \(elapsed): for the 60 s backoff?")  // slack for a loaded machine
             #expect(runtime.status.state == .stopped)
             #expect(try fixture.leftovers().isEmpty)
         }

@@ -180,7 +180,7 @@ struct RuntimeOutputTests {
         }
         #expect(runtime.status.state == .starting)
         let elapsed = await ContinuousClock().measure { await runtime.stop() }
-        #expect(elapsed < .seconds(2))
+        #expect(elapsed < .seconds(10), "stop waited \(elapsed): for the 30 s connect deadline?")  // slack for a loaded machine
         #expect(runtime.status.state == .stopped)
         #expect(try fixture.leftovers().isEmpty)
     }
