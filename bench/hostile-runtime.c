@@ -12,6 +12,8 @@
  *   sockets           after the handshake try socket() with families the seccomp filter must refuse
  *                     (vsock, packet, alg, netlink audit) and allow (unix, inet, inet6, netlink route);
  *                     prints `socket.NAME=ok|ERRNO` lines on stdout
+ *   oom-child         after the handshake fork a child that touches memory 1 MiB at a time without end,
+ *                     until its memory limit's OOM killer takes it; this process stays small and answers
  *
  * The host socket is $OASIS_WORKER_HOST. Writes of frames are serialized with a mutex. */
 #define _GNU_SOURCE
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -215,6 +218,19 @@ static void try_sockets(void) {
     }
 }
 
+/* The child grows until the OOM killer picks it (it is by far the largest task of the group); on cgroup v1
+ * only it dies, so the host must see the kill from the cgroup, not from this process's exit. */
+static void fork_oom_child(void) {
+    pid_t pid = fork();
+    if (pid != 0) return;
+    close(sock);
+    for (;;) {
+        char *chunk = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (chunk == MAP_FAILED) { usleep(1000); continue; }
+        memset(chunk, 0x5a, 1 << 20);
+    }
+}
+
 static void *flood_output(void *arg) {
     (void)arg;
     static const char line[] = "flood flood flood flood flood flood\n";
@@ -257,6 +273,7 @@ int main(int argc, char **argv) {
             if (!strcmp(mode, "big-frame")) send_big_frame((size_t)(amount > 0 ? amount : 60));
             if (!strcmp(mode, "unsolicited")) send_unsolicited((size_t)(amount > 0 ? amount : 100000));
             if (!strcmp(mode, "sockets")) try_sockets();
+            if (!strcmp(mode, "oom-child")) fork_oom_child();
             if (!strcmp(mode, "flood-output")) {
                 pthread_t thread;
                 pthread_create(&thread, NULL, flood_output, NULL);

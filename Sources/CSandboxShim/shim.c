@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
@@ -129,6 +130,14 @@ int sbx_sealed_memfd(const void *bytes, size_t length, int *out_fd) {
         close(fd);
         return rc;
     }
+    *out_fd = fd;
+    return 0;
+}
+
+/* eventfd(2): Swift's Glibc module leaves <sys/eventfd.h> out. */
+int sbx_eventfd(int *out_fd) {
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0) return errno;
     *out_fd = fd;
     return 0;
 }

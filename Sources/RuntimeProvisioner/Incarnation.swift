@@ -198,9 +198,18 @@ struct Incarnation: Sendable {
         var oomWatcher: [Task<Void, Never>] = []
         if let cgroup {
             // v1 kills only the process the kernel picks (v2 kills the group): either way, a rising count
-            // ends the whole incarnation.
+            // ends the whole incarnation. Waiting costs nothing until the kernel signals; polling is the
+            // fallback where it will not.
             let interval = runtime.environment.configuration.oomCheckInterval
             oomWatcher.append(Task {
+                do {
+                    guard let watch = try cgroup.watchOOMKills() else { return }
+                    if await watch.waitForKill(fallback: interval) { runtime.yield(.outOfMemory(generation: generation)) }
+                    return
+                } catch {
+                    runtime.logger.warning("no OOM notification for the runtime's cgroup; polling it", metadata: [
+                        "cgroup": "\(cgroup.name)", "interval": "\(interval)", "error": "\(error)"])
+                }
                 while (try? await Task.sleep(for: interval)) != nil {
                     if cgroup.oomKills() > 0 {
                         runtime.yield(.outOfMemory(generation: generation))

@@ -106,8 +106,9 @@ public struct ProvisionerConfiguration: Sendable {
     /// Where runtime cgroups go (one per incarnation); `nil`: no cgroups, and a spec with a cgroup limit
     /// fails to start. sandboxd passes the ``CgroupHost`` it detected at start.
     public var cgroups: CgroupHost?
-    /// How often a runtime with a memory limit is checked for OOM kills. On cgroup v1 the kernel kills only
-    /// the process it picks; seeing the count rise, supervision kills the whole sandbox.
+    /// OOM kills are seen on the kernel's notification (``OOMWatch``); where the kernel refuses one, a
+    /// runtime's cgroup is polled at this interval instead. On cgroup v1 the kernel kills only the process
+    /// it picks; seeing the count rise, supervision kills the whole sandbox.
     public var oomCheckInterval: Duration = .milliseconds(500)
     /// Called once a runtime's supervision has ended for good (stopped or given up).
     public var cleanup: @Sendable (RuntimeSpec) -> Void = { _ in }

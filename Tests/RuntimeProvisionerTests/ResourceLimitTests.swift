@@ -73,21 +73,24 @@ struct ResourceLimitTests {
         let host: CgroupHost
         let probe = LimitProbe()
 
-        init(backend: SandboxBackendKind) throws {
+        init(backend: SandboxBackendKind, oomCheckInterval: Duration = .milliseconds(100)) throws {
             let host = LimitHost.make()
             let probe = self.probe
             self.host = host
             fixture = try ProvisionerFixture(backend: backend, configure: { configuration in
                 configuration.cgroups = host
-                configuration.oomCheckInterval = .milliseconds(100)
+                configuration.oomCheckInterval = oomCheckInterval
                 probe.install(into: &configuration)
             })
         }
 
-        func runtime(_ name: String, arguments: [String] = [], limits: ResourceLimits) -> Runtime {
+        func runtime(
+            _ name: String, executable: String = ProductBinaries.exampleRuntime!, arguments: [String] = [],
+            limits: ResourceLimits
+        ) -> Runtime {
             fixture.provisioner.newRuntime(RuntimeSpec(
                 id: ProvisionerFixture.runtimeID, name: name,
-                executable: .init(ProductBinaries.exampleRuntime!), arguments: arguments,
+                executable: .init(executable), arguments: arguments,
                 mountProc: true, limits: limits))
         }
 
@@ -184,6 +187,57 @@ struct ResourceLimitTests {
         // The daemon (this process) did not grow by the runtime's allocations.
         let growth = Self.residentKiB() - ownRSSBefore
         #expect(growth < 200 * 1024, "test process grew by \(growth) KiB")
+    }
+
+    /// On v1 the kernel kills only the child (the largest task): the runtime itself lives on, so only the
+    /// cgroup's counter shows the kill. With the polling fallback set to ten minutes, an end within
+    /// seconds is the kernel's notification (``OOMWatch``) at work. On v2 `memory.oom.group` kills the whole
+    /// group, and the same events follow.
+    @Test("a child OOM-killed inside a surviving runtime ends the incarnation, on the kernel's notification",
+          .enabled(if: LimitHost.hasMemory, "SKIPPED: no usable memory controller: \(LimitHost.reason)"))
+    func outOfMemoryChildIsNoticed() async throws {
+        let setup = try Setup(backend: .namespaces, oomCheckInterval: .seconds(600))
+        defer { setup.finish() }
+        let runtime = setup.runtime(
+            "oom-child", executable: try HostileRuntime.built.get(), arguments: ["oom-child"],
+            limits: ResourceLimits(memoryBytes: 64 << 20))
+        let events = EventRecorder(runtime)
+        try await supervising(runtime) {
+            runtime.start()
+            let stopped = try await events.wait(within: .seconds(30), "stopped with out of memory") { event in
+                if case .stopped(_, _, _, let outOfMemory, _) = event { return outOfMemory }
+                return false
+            }
+            #expect(!stopped.isEmpty)
+            #expect(runtime.status.oomKilled >= 1)
+            #expect(setup.probe.recordedNotices.contains { notice in
+                if case .outOfMemory(_, let limit, let kills) = notice { return limit == 64 << 20 && kills >= 1 }
+                return false
+            })
+            await runtime.stop()
+        }
+        #expect(setup.runtimeCgroups.isEmpty, "left: \(setup.runtimeCgroups)")
+    }
+
+    @Test("an OOM watch without a kill ends on cancellation and when its group is removed",
+          .enabled(if: LimitHost.hasMemory, "SKIPPED: no usable memory controller: \(LimitHost.reason)"))
+    func oomWatchEnds() async throws {
+        let host = LimitHost.make()
+        defer { LimitHost.removeGroups(host) }
+        for ending in ["cancel", "remove"] {
+            let cgroup = try await host.create(prefix: "watch-\(ending)", limits: ResourceLimits(memoryBytes: 64 << 20))
+            let watch = try #require(try cgroup.watchOOMKills())
+            let waiting = Task { await watch.waitForKill() }
+            try await Task.sleep(for: .milliseconds(100))
+            if ending == "cancel" {
+                waiting.cancel()
+                #expect(await waiting.value == false)
+                try await cgroup.remove()
+            } else {
+                try await cgroup.remove()  // v1 signals the eventfd, v2 fails the poll: the watch ends by itself
+                #expect(await waiting.value == false)
+            }
+        }
     }
 
     @Test("a busy loop with cpu_percent 20 gets about 20 % of one CPU",
@@ -393,6 +447,46 @@ struct CgroupV2PlacementTests {
         #expect(await sandboxed.waitForExit() == .signaled(SIGKILL))
         #expect(await plain.waitForExit() == .signaled(SIGKILL))
         #expect(!FileManager.default.fileExists(atPath: path))
+    }
+}
+
+/// The v2 OOM watch's mechanics on any writable cgroup2 mount: `cgroup.events` stands in for
+/// `memory.events` (no memory controller on a hybrid host's `unified` hierarchy); both are kernfs files the
+/// kernel notifies the same way, and `cgroup.events` has no `oom_kill`, so the watch must never report one.
+@Suite(.enabled(if: TestEnvironment.isRoot && CgroupV2.unified != nil, "SKIPPED: no cgroup2 mount (\(CgroupV2.why))"),
+       .timeLimit(.minutes(1)))
+struct OOMWatchV2Tests {
+    @Test("v2: a change of the watched file wakes the watch, which waits again; cancelling ends it")
+    func changesWakeAndRemovalEnds() async throws {
+        let unified = try #require(CgroupV2.unified)
+        let group = unified + "/sandboxd-test-oomwatch-\(UUID().uuidString.prefix(8).lowercased())"
+        try FileManager.default.createDirectory(atPath: group, withIntermediateDirectories: false)
+        defer { rmdir(group) }
+        let fd = open(group + "/cgroup.events", O_RDONLY | O_CLOEXEC)
+        try #require(fd >= 0)
+        let watch = OOMWatch(kind: .events, takingOwnershipOf: fd)
+        let waiting = Task { await watch.waitForKill() }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(watch.signals.load(ordering: .relaxed) == 0, "woken while nothing changed")
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let spec = SandboxSpec(executable: "/bin/sleep", arguments: ["600"], standardOutput: .discard,
+                               standardError: .discard, cgroupDirectories: [.init(group)])
+        let process = try await UnsandboxedBackend(logger: logger).spawn(spec)
+        try await eventually("populated 1 to wake the watch") { watch.signals.load(ordering: .relaxed) >= 1 }
+        process.kill()
+        _ = await process.waitForExit()
+        try await eventually("populated 0 to wake it again") { watch.signals.load(ordering: .relaxed) >= 2 }
+        // Re-armed after each change: no spinning on a change already read.
+        try await Task.sleep(for: .milliseconds(200))
+        let settled = watch.signals.load(ordering: .relaxed)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(watch.signals.load(ordering: .relaxed) == settled)
+        // Removal does not wake a v2 poller (kernfs notifies changes only): supervision cancels the wait at
+        // tear-down, before it removes the group.
+        #expect(rmdir(group) == 0, "rmdir: errno \(errno)")
+        waiting.cancel()
+        #expect(await waiting.value == false)
     }
 }
 

@@ -30,6 +30,10 @@ int sbx_is_pidfs(int fd, int *out_is_pidfs);
 /* pipe2(O_CLOEXEC): Swift's Glibc module hides pipe2; pipe()+fcntl would race with spawns. */
 int sbx_pipe_cloexec(int fds[2]);
 
+/* eventfd(EFD_CLOEXEC|EFD_NONBLOCK): Swift's Glibc module leaves <sys/eventfd.h> out. The cgroup v1 OOM
+ * notification (cgroup.event_control) signals one. */
+int sbx_eventfd(int *out_fd);
+
 /* syncfs(2): Swift's Glibc module hides it. Flushes the whole filesystem behind fd, with one device
  * cache flush where per-file fsyncs pay one each. */
 int sbx_syncfs(int fd);

@@ -134,6 +134,12 @@ public final class RuntimeCgroup: Sendable {
         return CgroupFiles.keyed(text, "oom_kill") ?? 0
     }
 
+    /// A kernel notification for this group's OOM kills (``OOMWatch``); nil without a memory controller.
+    public func watchOOMKills() throws(CgroupError) -> OOMWatch? {
+        guard let memory = byController[.memory] else { return nil }
+        return try OOMWatch.open(memory: memory, version: version)
+    }
+
     /// What the cgroup has consumed (a few small reads; only when asked).
     public func usage() -> ResourceUsage {
         var usage = ResourceUsage(oomKills: oomKills())
