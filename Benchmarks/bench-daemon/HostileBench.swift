@@ -42,7 +42,7 @@ struct HostileBench {
         log_level: warning
         """.utf8).write(to: URL(fileURLWithPath: config))
         let logPath = directory + "/daemon.log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         let daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: bin + "/sandboxd")

@@ -474,6 +474,9 @@ struct OOMWatchV2Tests {
                                standardError: .discard, cgroupDirectories: [.init(group)])
         let process = try await UnsandboxedBackend(logger: logger).spawn(spec)
         try await eventually("populated 1 to wake the watch") { watch.signals.load(ordering: .relaxed) >= 1 }
+        // Re-armed only after it re-read the file; a change before that read is absorbed by the read itself
+        // (as an oom_kill would be: the read is the check), so wait for the re-arm before the next change.
+        try await eventually("the watch re-armed") { watch.isArmed }
         process.kill()
         _ = await process.waitForExit()
         try await eventually("populated 0 to wake it again") { watch.signals.load(ordering: .relaxed) >= 2 }

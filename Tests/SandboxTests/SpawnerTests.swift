@@ -224,15 +224,19 @@ struct SpawnerTests {
     }
 
     /// A spawn sent to a helper that dies fails with the typed error; the next spawn gets a new helper.
+    ///
+    /// On a helper of its own (clients are keyed by pool size): on the shared one, another suite's spawn in
+    /// flight could satisfy the in-flight wait before this test's request was even sent.
     @Test func helperKilledMidSpawn() async throws {
+        let backend = NamespaceSandbox(
+            configuration: .init(hostIDs: HostIDRange(base: 429_000, count: 100), netnsPool: 5), logger: testLogger)
         let warm = try await backend.spawn(sleeper())
         warm.kill()
-        let client = SpawnerClient.shared(executable: SpawnerClient.defaultExecutable, logger: testLogger)
+        let client = SpawnerClient.shared(executable: SpawnerClient.defaultExecutable, netnsPool: 5, logger: testLogger)
         let helper = try #require(client.helperPID)
         let restarts = client.restartCount
         #expect(kill(helper, SIGSTOP) == 0)
         let spec = sleeper()
-        let backend = self.backend
         let inFlight = Task { () async throws(SandboxError) -> SandboxProcess in try await backend.spawn(spec) }
         // The request is in the helper's socket once the I/O thread moved it to `sent`; the helper cannot
         // answer while stopped, so killing it now kills it mid-spawn.

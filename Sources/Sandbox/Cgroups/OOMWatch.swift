@@ -43,6 +43,8 @@ public final class OOMWatch: Sendable {
     private let state: Mutex<State>
     /// How many times the kernel has signalled the descriptor (tests).
     let signals = Atomic<Int>(0)
+    /// Whether the descriptor is in the epoll set, waiting for the next signal (tests).
+    var isArmed: Bool { state.withLock { $0.token != nil } }
     /// v1 only: re-reads of `oom_kill` after a signal, as delays since the previous read.
     static let v1Rechecks: [Duration] = [.zero, .milliseconds(10), .milliseconds(50), .milliseconds(250), .milliseconds(600)]
 

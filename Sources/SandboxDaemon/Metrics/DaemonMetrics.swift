@@ -1,6 +1,6 @@
 public import CoreMetrics
 public import Prometheus
-public import RuntimeHostProtocol
+import RuntimeHostProtocol
 public import RuntimeProvisioner
 public import Sandbox
 import Synchronization
