@@ -1,5 +1,5 @@
 import RuntimeHostProtocol
-public import Sandbox
+import Sandbox
 
 /// Why a start attempt failed, structured: the typed error's stable code and message plus, for a sandbox
 /// that could not be built, the shim's setup stage, errno and failing mount-plan entry.

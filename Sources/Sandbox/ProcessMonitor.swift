@@ -84,3 +84,88 @@ final class ProcessMonitor: Sendable {
         }
     }
 }
+
+/// One task at a time suspended until a descriptor is ready on ``ProcessMonitor``, cancellably.
+///
+/// The registration's token and the waiting continuation sit under one lock, so a wake-up, a
+/// cancellation and a registration racing them resume the task exactly once, and a registration that
+/// lost the race is removed again.
+final class ReadinessWait: Sendable {
+    enum Outcome: Sendable {
+        case ready
+        /// The task was cancelled, or ``end()`` was called (now or before).
+        case ended
+        /// epoll refused the descriptor.
+        case unwatchable
+        /// Another task is waiting already; this one did not wait.
+        case busy
+    }
+
+    private struct State {
+        var waiter: CheckedContinuation<Outcome, Never>?
+        var token: UInt64?
+        var ended = false
+    }
+
+    private let state = Mutex(State())
+
+    deinit {
+        if let token = state.withLock({ $0.token }) { ProcessMonitor.shared.cancel(token) }
+    }
+
+    /// A task is suspended in ``wait(for:events:)``.
+    var isWaiting: Bool { state.withLock { $0.waiter != nil } }
+
+    /// The descriptor is in the epoll set for the current wait.
+    var isArmed: Bool { state.withLock { $0.token != nil } }
+
+    /// Suspends until `fd` reports `events` (one-shot). Returns at once after ``end()`` (``Outcome/ended``)
+    /// or while another task waits (``Outcome/busy``).
+    func wait(for fd: CInt, events: UInt32 = UInt32(EPOLLIN.rawValue)) async -> Outcome {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
+                let refused = state.withLock { state -> Outcome? in
+                    if state.ended { return .ended }
+                    if state.waiter != nil { return .busy }
+                    state.waiter = continuation
+                    return nil
+                }
+                if let refused { return continuation.resume(returning: refused) }
+                do {
+                    let token = try ProcessMonitor.shared.watch(fd, events: events) { [weak self] _ in self?.resume(.ready) }
+                    let stale = state.withLock { state -> Bool in
+                        if state.waiter == nil { return true }
+                        state.token = token
+                        return false
+                    }
+                    if stale { ProcessMonitor.shared.cancel(token) }
+                } catch {
+                    resume(.unwatchable)
+                }
+            }
+        } onCancel: {
+            end()
+        }
+    }
+
+    /// Ends the wait in progress, if any, and every later one; removes the registration.
+    func end() {
+        let token = state.withLock { state -> UInt64? in
+            state.ended = true
+            return state.token
+        }
+        if let token { ProcessMonitor.shared.cancel(token) }
+        resume(.ended)
+    }
+
+    private func resume(_ outcome: Outcome) {
+        let waiter = state.withLock { state -> CheckedContinuation<Outcome, Never>? in
+            defer {
+                state.waiter = nil
+                state.token = nil
+            }
+            return state.waiter
+        }
+        waiter?.resume(returning: outcome)
+    }
+}

@@ -18,11 +18,10 @@ public final class SandboxOutput: AsyncSequence, Sendable {
     private struct State {
         var fd: CInt
         var finished = false
-        var waiter: CheckedContinuation<Void, Never>?
-        var token: UInt64?
     }
 
     private let state: Mutex<State>
+    private let readiness = ReadinessWait()
     private let chunkSize: Int
 
     /// Takes ownership of `fd` (made non-blocking here).
@@ -34,8 +33,8 @@ public final class SandboxOutput: AsyncSequence, Sendable {
     }
 
     deinit {
+        readiness.end()
         state.withLock { state in
-            if let token = state.token { ProcessMonitor.shared.cancel(token) }
             if state.fd >= 0 { close(state.fd) }
             state.fd = -1
         }
@@ -84,52 +83,19 @@ public final class SandboxOutput: AsyncSequence, Sendable {
             }
             if Task.isCancelled { finish(); return nil }
             // One consumer at a time: a second concurrent `next()` ends (instead of stealing the wait).
-            if state.withLock({ $0.waiter != nil }) { return nil }
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let fd: CInt? = state.withLock { state in
-                        guard !state.finished, state.waiter == nil else { return nil }
-                        state.waiter = continuation
-                        return state.fd
-                    }
-                    guard let fd else { return continuation.resume() }
-                    do {
-                        let token = try ProcessMonitor.shared.watch(fd) { [weak self] _ in self?.wake() }
-                        let stale = state.withLock { state -> Bool in
-                            if state.waiter == nil { return true }
-                            state.token = token
-                            return false
-                        }
-                        if stale { ProcessMonitor.shared.cancel(token) }
-                    } catch {
-                        wake()
-                    }
-                }
-            } onCancel: {
-                finish()
+            if readiness.isWaiting { return nil }
+            guard let fd = state.withLock({ $0.finished ? nil : $0.fd }) else { return nil }
+            switch await readiness.wait(for: fd) {
+            case .ready, .unwatchable: continue
+            case .ended: finish()
+            case .busy: return nil
             }
         }
-    }
-
-    private func wake() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            defer { state.waiter = nil; state.token = nil }
-            return state.waiter
-        }
-        waiter?.resume()
     }
 
     private func finish() {
-        let (waiter, token) = state.withLock { state -> (CheckedContinuation<Void, Never>?, UInt64?) in
-            defer {
-                state.waiter = nil
-                state.token = nil
-                state.finished = true
-            }
-            return (state.waiter, state.token)
-        }
-        if let token { ProcessMonitor.shared.cancel(token) }
-        waiter?.resume()
+        state.withLock { $0.finished = true }
+        readiness.end()
     }
 }
 

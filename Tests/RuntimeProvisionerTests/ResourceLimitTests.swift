@@ -103,6 +103,22 @@ struct ResourceLimitTests {
             }
         }
 
+        /// Waits for `runtime`'s stop marked out of memory, then checks its status and the journal notice.
+        func expectStoppedOutOfMemory(
+            _ runtime: Runtime, _ events: EventRecorder, limit: UInt64, within deadline: Duration
+        ) async throws {
+            let stopped = try await events.wait(within: deadline, "stopped with out of memory") { event in
+                if case .stopped(_, _, _, let outOfMemory, _) = event { return outOfMemory }
+                return false
+            }
+            #expect(!stopped.isEmpty)
+            #expect(runtime.status.oomKilled >= 1)
+            #expect(probe.recordedNotices.contains { notice in
+                if case .outOfMemory(_, let noticed, let kills) = notice { return noticed == limit && kills >= 1 }
+                return false
+            })
+        }
+
         func finish() {
             LimitHost.removeGroups(host)
             fixture.remove()
@@ -170,16 +186,7 @@ struct ResourceLimitTests {
         let events = EventRecorder(hog)
         try await supervising(hog) {
             hog.start()
-            let stopped = try await events.wait(within: .seconds(60), "stopped with out of memory") { event in
-                if case .stopped(_, _, _, let outOfMemory, _) = event { return outOfMemory }
-                return false
-            }
-            #expect(!stopped.isEmpty)
-            #expect(hog.status.oomKilled >= 1)
-            #expect(setup.probe.recordedNotices.contains { notice in
-                if case .outOfMemory(_, let limit, let kills) = notice { return limit == 96 << 20 && kills >= 1 }
-                return false
-            })
+            try await setup.expectStoppedOutOfMemory(hog, events, limit: 96 << 20, within: .seconds(60))
             // The normal restart with backoff follows.
             try await events.wait(for: 2, within: .seconds(60), "a restart after the OOM kill") { $0.isStarted }
         }
@@ -204,16 +211,7 @@ struct ResourceLimitTests {
         let events = EventRecorder(runtime)
         try await supervising(runtime) {
             runtime.start()
-            let stopped = try await events.wait(within: .seconds(30), "stopped with out of memory") { event in
-                if case .stopped(_, _, _, let outOfMemory, _) = event { return outOfMemory }
-                return false
-            }
-            #expect(!stopped.isEmpty)
-            #expect(runtime.status.oomKilled >= 1)
-            #expect(setup.probe.recordedNotices.contains { notice in
-                if case .outOfMemory(_, let limit, let kills) = notice { return limit == 64 << 20 && kills >= 1 }
-                return false
-            })
+            try await setup.expectStoppedOutOfMemory(runtime, events, limit: 64 << 20, within: .seconds(30))
             await runtime.stop()
         }
         #expect(setup.runtimeCgroups.isEmpty, "left: \(setup.runtimeCgroups)")

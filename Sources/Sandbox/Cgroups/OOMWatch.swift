@@ -30,34 +30,25 @@ public final class OOMWatch: Sendable {
         case eventfd(oomControl: FilePath)
     }
 
-    private enum Wake { case signalled, cancelled, unwatchable }
-
-    private struct State {
-        var fd: CInt
-        var waiter: CheckedContinuation<Wake, Never>?
-        var token: UInt64?
-        var cancelled = false
-    }
-
     private let kind: Kind
-    private let state: Mutex<State>
+    /// The descriptor: `memory.events` (v2) or the eventfd (v1); closed when the watch goes away.
+    private let fd: CInt
+    private let readiness = ReadinessWait()
     /// How many times the kernel has signalled the descriptor (tests).
     let signals = Atomic<Int>(0)
     /// Whether the descriptor is in the epoll set, waiting for the next signal (tests).
-    var isArmed: Bool { state.withLock { $0.token != nil } }
+    var isArmed: Bool { readiness.isArmed }
     /// v1 only: re-reads of `oom_kill` after a signal, as delays since the previous read.
     static let v1Rechecks: [Duration] = [.zero, .milliseconds(10), .milliseconds(50), .milliseconds(250), .milliseconds(600)]
 
     init(kind: Kind, takingOwnershipOf fd: CInt) {
         self.kind = kind
-        self.state = Mutex(State(fd: fd))
+        self.fd = fd
     }
 
     deinit {
-        state.withLock { state in
-            if let token = state.token { ProcessMonitor.shared.cancel(token) }
-            close(state.fd)
-        }
+        readiness.end()
+        close(fd)
     }
 
     /// Opens the notification for the memory directory `memory` of a `version` hierarchy.
@@ -98,12 +89,10 @@ public final class OOMWatch: Sendable {
         switch kind {
         case .events:
             // pread from 0 restarts the seq_file and records the event count the poll compares against.
-            let text = state.withLock { state -> String? in
-                var buffer = [UInt8](repeating: 0, count: 4096)
-                let count = retryingEINTR { buffer.withUnsafeMutableBytes { pread(state.fd, $0.baseAddress, $0.count, 0) } }
-                return count < 0 ? nil : String(decoding: buffer[0..<count], as: UTF8.self)
-            }
-            return text.map { CgroupFiles.keyed($0, "oom_kill") ?? 0 }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let count = retryingEINTR { buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) } }
+            guard count >= 0 else { return nil }
+            return CgroupFiles.keyed(String(decoding: buffer[0..<count], as: UTF8.self), "oom_kill") ?? 0
         case .eventfd(let oomControl):
             return (try? CgroupFiles.read(oomControl, limit: 4096)).map { CgroupFiles.keyed($0, "oom_kill") ?? 0 }
         }
@@ -117,12 +106,14 @@ public final class OOMWatch: Sendable {
         while true {
             guard let count = kills() else { return false }
             if count > 0 { return true }
-            switch await signalled() {
-            case .cancelled: return false
+            // kernfs always reports EPOLLIN; a changed counter adds EPOLLPRI|EPOLLERR.
+            let events = if case .events = kind { UInt32(EPOLLPRI.rawValue) } else { UInt32(EPOLLIN.rawValue) }
+            switch await readiness.wait(for: fd, events: events) {
+            case .ended, .busy: return false
             case .unwatchable:
                 guard (try? await Task.sleep(for: fallback)) != nil else { return false }
                 continue
-            case .signalled: break
+            case .ready: signals.add(1, ordering: .relaxed)
             }
             if case .eventfd = kind {
                 drainEventFD()
@@ -136,56 +127,7 @@ public final class OOMWatch: Sendable {
     }
 
     private func drainEventFD() {
-        state.withLock { state in
-            var value: UInt64 = 0
-            _ = retryingEINTR { read(state.fd, &value, MemoryLayout<UInt64>.size) }
-        }
-    }
-
-    /// Suspends until the descriptor is signalled or the task is cancelled.
-    private func signalled() async -> Wake {
-        let events: UInt32 = switch kind {
-        case .events: UInt32(EPOLLPRI.rawValue)  // kernfs always reports EPOLLIN; a change adds EPOLLPRI|EPOLLERR
-        case .eventfd: UInt32(EPOLLIN.rawValue)
-        }
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Wake, Never>) in
-                let fd: CInt? = state.withLock { state in
-                    guard !state.cancelled else { return nil }
-                    state.waiter = continuation
-                    return state.fd
-                }
-                guard let fd else { return continuation.resume(returning: .cancelled) }
-                do {
-                    let token = try ProcessMonitor.shared.watch(fd, events: events) { [weak self] _ in
-                        self?.signals.add(1, ordering: .relaxed)
-                        self?.wake(.signalled)
-                    }
-                    let stale = state.withLock { state -> Bool in
-                        if state.waiter == nil { return true }
-                        state.token = token
-                        return false
-                    }
-                    if stale { ProcessMonitor.shared.cancel(token) }
-                } catch {
-                    wake(.unwatchable)
-                }
-            }
-        } onCancel: {
-            let token = state.withLock { state -> UInt64? in
-                state.cancelled = true
-                return state.token
-            }
-            if let token { ProcessMonitor.shared.cancel(token) }
-            wake(.cancelled)
-        }
-    }
-
-    private func wake(_ wake: Wake) {
-        let waiter = state.withLock { state -> CheckedContinuation<Wake, Never>? in
-            defer { state.waiter = nil; state.token = nil }
-            return state.waiter
-        }
-        waiter?.resume(returning: wake)
+        var value: UInt64 = 0
+        _ = retryingEINTR { read(fd, &value, MemoryLayout<UInt64>.size) }
     }
 }
