@@ -58,11 +58,14 @@ final class ProcessMonitor: Sendable {
     }
 
     /// Removes a registration that has not fired; returns false when it already fired (or is firing).
+    /// Either way the descriptor is out of the epoll set when this returns, so the caller may close it.
     @discardableResult
     func cancel(_ token: UInt64) -> Bool {
-        guard let entry = handlers.withLock({ $0.byToken.removeValue(forKey: token) }) else { return false }
-        _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, entry.fd, nil)
-        return true
+        handlers.withLock { state in
+            guard let entry = state.byToken.removeValue(forKey: token) else { return false }
+            _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, entry.fd, nil)
+            return true
+        }
     }
 
     private func run() {
@@ -77,9 +80,15 @@ final class ProcessMonitor: Sendable {
             for index in 0..<Int(count) {
                 let token = events[index].data.u64
                 let fired = events[index].events
-                guard let entry = handlers.withLock({ $0.byToken.removeValue(forKey: token) }) else { continue }
-                _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, entry.fd, nil)
-                entry.handler(fired)
+                // The DEL happens under the lock: once `cancel` has returned (or the handler runs), the owner
+                // may close the descriptor and its number be reused; a DEL after that would remove the new
+                // registration.
+                let handler = handlers.withLock { state -> Handler? in
+                    guard let entry = state.byToken.removeValue(forKey: token) else { return nil }
+                    _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, entry.fd, nil)
+                    return entry.handler
+                }
+                handler?(fired)
             }
         }
     }
