@@ -73,6 +73,10 @@ enum CgroupFiles {
         return nil
     }
 
+    /// The `oom_kill` count of a v2 `memory.events` or v1 `memory.oom_control` text (0 where the kernel
+    /// does not count kills).
+    static func oomKillCount(_ text: String) -> UInt64 { keyed(text, "oom_kill") ?? 0 }
+
     /// A single number (`max` reads as nil).
     static func number(_ path: FilePath) -> UInt64? {
         guard let text = try? read(path, limit: 64) else { return nil }

@@ -92,9 +92,9 @@ public final class OOMWatch: Sendable {
             var buffer = [UInt8](repeating: 0, count: 4096)
             let count = retryingEINTR { buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) } }
             guard count >= 0 else { return nil }
-            return CgroupFiles.keyed(String(decoding: buffer[0..<count], as: UTF8.self), "oom_kill") ?? 0
+            return CgroupFiles.oomKillCount(String(decoding: buffer[0..<count], as: UTF8.self))
         case .eventfd(let oomControl):
-            return (try? CgroupFiles.read(oomControl, limit: 4096)).map { CgroupFiles.keyed($0, "oom_kill") ?? 0 }
+            return (try? CgroupFiles.read(oomControl, limit: 4096)).map(CgroupFiles.oomKillCount)
         }
     }
 

@@ -131,7 +131,7 @@ public final class RuntimeCgroup: Sendable {
         guard let memory = byController[.memory] else { return 0 }
         let file = version == .v2 ? "memory.events" : "memory.oom_control"
         guard let text = try? CgroupFiles.read(memory.appending(file), limit: 4096) else { return 0 }
-        return CgroupFiles.keyed(text, "oom_kill") ?? 0
+        return CgroupFiles.oomKillCount(text)
     }
 
     /// A kernel notification for this group's OOM kills (``OOMWatch``); nil without a memory controller.
